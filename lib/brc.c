@@ -1,0 +1,207 @@
+/* lib/brc.c - biased reference counting slow paths.
+ *
+ * Protocol (Choi et al., PACT 2018; CPython PEP 703), see docs/design.md:
+ *   - the owner changes ob_ref_local with relaxed load/store (inline, in
+ *     cog/object.h); everyone else changes ob_ref_shared atomically;
+ *   - when a non-owner would take the shared count below zero while the
+ *     object is neither queued nor merged, it instead sets QUEUED (keeping
+ *     the reference it was dropping) and queues the object to the owner;
+ *   - the owner merges local into shared at a safe point (dropping the
+ *     queue's reference), or when its local count reaches zero, or at detach;
+ *     after a merge ob_tid is 0 and every thread uses the shared count;
+ *   - the object is deallocated by whichever thread sees the merged total
+ *     reach zero. All transitions of ob_ref_shared are single CASes, so they
+ *     are totally ordered and exactly one thread observes zero.
+ *
+ * Memory ordering: decrementing CASes are acq_rel, and a thread that
+ * deallocates has therefore acquired every earlier decrement (the RMWs form
+ * one release sequence on ob_ref_shared), so all writes any thread made to
+ * the object before dropping its reference happen-before the dealloc.
+ * Increments are relaxed: the incrementing thread already holds a reference,
+ * so the object cannot be freed under it.
+ */
+#include "lib/brc.h"
+
+#include <stdlib.h>
+
+#include "lib/error.h"
+#include "lib/object_internal.h"
+
+#define SHARED_ONE ((intptr_t)1 << COG_REF_SHARED_SHIFT)
+
+static inline intptr_t shared_count(intptr_t shared) {
+    return shared >> COG_REF_SHARED_SHIFT; /* arithmetic shift: gcc/clang */
+}
+
+void cog__incref_shared(cog_object *o) {
+    atomic_fetch_add_explicit(&o->ob_ref_shared, SHARED_ONE, memory_order_relaxed);
+}
+
+static void queue_to_owner(cog_object *o, uint32_t owner_tid);
+
+void cog__decref_shared(cog_object *o) {
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    intptr_t desired;
+    int queue;
+    do {
+        queue = (shared == 0); /* count 0, not queued, not merged */
+        desired = queue ? COG_REF_QUEUED : shared - SHARED_ONE;
+#ifdef COG_DEBUG
+        if ((shared & COG_REF_SHARED_FLAGS) == COG_REF_MERGED && shared_count(shared) <= 0)
+            cog_fatal("reference count underflow: decref of %p (type %s) whose count is 0",
+                      (void *)o, o->ob_type ? o->ob_type->name : "?");
+#endif
+    } while (!atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared, desired,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (queue) {
+        /* The queue now holds the reference we were dropping. ob_tid cannot
+         * be 0 here: merging sets MERGED before anyone sees ob_tid == 0, and
+         * we saw no flags. */
+        queue_to_owner(o, atomic_load_explicit(&o->ob_tid, memory_order_relaxed));
+    } else if (desired == COG_REF_MERGED) {
+        cog_object_dealloc(o);
+    }
+}
+
+void cog__merge_zero_local(cog_object *o) {
+    /* Owner's local count just reached 0. Acquire pairs with the release in
+     * other threads' decrementing CASes (see header comment). */
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_acquire);
+    if (shared == 0) {
+        /* No other thread holds or ever held a counted reference that is
+         * still outstanding: total is 0. */
+        cog_object_dealloc(o);
+        return;
+    }
+    /* Give up ownership: from now on the shared count is the whole count.
+     * ob_tid is cleared first; the MERGED flag published by the CAS is what
+     * other threads act on. */
+    atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
+    intptr_t desired;
+    do {
+        desired = (shared & ~(intptr_t)COG_REF_SHARED_FLAGS) | COG_REF_MERGED;
+    } while (!atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared, desired,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire));
+    if (desired == COG_REF_MERGED) cog_object_dealloc(o);
+}
+
+intptr_t cog_brc_explicit_merge(cog_object *o, intptr_t extra) {
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    intptr_t total, desired;
+    do {
+        total = shared_count(shared) + (intptr_t)local + extra;
+        desired = (total << COG_REF_SHARED_SHIFT) | COG_REF_MERGED;
+    } while (!atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared, desired,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    atomic_store_explicit(&o->ob_ref_local, 0, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
+    return total;
+}
+
+/* Merge a queued object, dropping the queue's reference. */
+static void merge_queued_object(cog_object *o) {
+    intptr_t total = cog_brc_explicit_merge(o, -1);
+    if (total == 0) cog_object_dealloc(o);
+#ifdef COG_DEBUG
+    else if (total < 0)
+        cog_fatal("reference count underflow while merging %p (type %s)", (void *)o,
+                  o->ob_type->name);
+#endif
+}
+
+static void queue_to_owner(cog_object *o, uint32_t owner_tid) {
+    cog_tstate *owner = cog_tstate_lookup(owner_tid);
+    pthread_mutex_lock(&owner->queue_lock);
+    if (!owner->attached) {
+        /* The owner has detached (and merged every object it owned, so this
+         * object's local count is 0 and nobody will write it again; the
+         * owner's unlock after that merge happens-before our lock). Merge
+         * here on its behalf. If the slot has since been reused, `attached`
+         * is 1 and the new thread merges it: merging does not depend on who
+         * does it once the local count is 0. */
+        pthread_mutex_unlock(&owner->queue_lock);
+        merge_queued_object(o);
+        return;
+    }
+    if (owner->queue_len == owner->queue_cap) {
+        size_t cap = owner->queue_cap ? owner->queue_cap * 2 : 64;
+        cog_object **q = realloc(owner->queue, cap * sizeof *q);
+        if (!q) cog_fatal("out of memory growing a reference-count merge queue");
+        owner->queue = q;
+        owner->queue_cap = cap;
+    }
+    owner->queue[owner->queue_len++] = o;
+    atomic_store_explicit(&owner->queue_pending, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&owner->queue_lock);
+}
+
+/* Take the whole queue under the lock, merge outside it (merging may run
+ * deallocators, which may queue more objects, possibly to ourselves). */
+static int drain_queue(cog_tstate *ts, int detaching) {
+    pthread_mutex_lock(&ts->queue_lock);
+    cog_object **q = ts->queue;
+    size_t n = ts->queue_len;
+    ts->queue = NULL;
+    ts->queue_len = ts->queue_cap = 0;
+    atomic_store_explicit(&ts->queue_pending, 0, memory_order_relaxed);
+    if (detaching) ts->attached = 0;
+    pthread_mutex_unlock(&ts->queue_lock);
+    for (size_t i = 0; i < n; i++) merge_queued_object(q[i]);
+    free(q);
+    return n != 0;
+}
+
+void cog_brc_merge_queued(cog_tstate *ts) {
+    while (atomic_load_explicit(&ts->queue_pending, memory_order_relaxed) && drain_queue(ts, 0)) {
+    }
+}
+
+typedef struct owned_list {
+    uint32_t tid;
+    cog_object **items;
+    size_t len, cap;
+} owned_list;
+
+static void collect_owned(void *block, void *arg) {
+    owned_list *l = arg;
+    cog_object *o = block;
+    /* Only the owner ever sets ob_tid to its own id; dead and foreign blocks
+     * in our pools have another id or 0. */
+    if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) != l->tid) return;
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        cog_object **items = realloc(l->items, cap * sizeof *items);
+        if (!items) cog_fatal("out of memory while detaching a thread");
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->len++] = o;
+}
+
+void cog_brc_release_ownership(cog_tstate *ts) {
+    cog_brc_merge_queued(ts);
+    /* Collect first, merge after: merging may deallocate, which frees blocks
+     * in the pools being walked. */
+    owned_list owned = {.tid = ts->tid};
+    cog_heap_visit_objects(ts->heap, collect_owned, &owned);
+    for (size_t i = 0; i < owned.len; i++) {
+        cog_object *o = owned.items[i];
+        /* A deallocator run by an earlier merge may have dropped this
+         * object's last owner reference and freed it (dealloc clears ob_tid
+         * and the freed block keeps it, see lib/alloc.h). */
+        if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) != ts->tid) continue;
+        /* References queued after the drain above are settled by the final
+         * drain below, so extra is 0 here. */
+        if (cog_brc_explicit_merge(o, 0) == 0) cog_object_dealloc(o);
+    }
+    free(owned.items);
+    /* Final drain; marks the thread detached under the queue lock so that
+     * later enqueuers merge on our behalf instead. Objects we deallocate
+     * here can only queue to other threads (we own nothing any more), or to
+     * this slot, which is now detached, so they are merged inline. */
+    drain_queue(ts, 1);
+}

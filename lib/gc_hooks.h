@@ -1,0 +1,35 @@
+/* lib/gc_hooks.h - what the object layer shares with the collector
+ * (internal). The collector (collector/) sits above lib/; these hooks are
+ * the only places lib/ needs to know a collection may be running. */
+#ifndef COG_LIB_GC_HOOKS_H
+#define COG_LIB_GC_HOOKS_H
+
+#include <stdatomic.h>
+
+#include "cog/object.h"
+
+/* While a collection window is open (cog__gc_barrier != 0), object blocks
+ * are not returned to the allocator: the collector may still read them. A
+ * freed block is pushed here and released by the collector after the
+ * window closes and a grace period passes. Lock-free (Treiber stack linked
+ * through the dead object's ob_ref_shared field). */
+void cog_gc_defer_block(cog_object *o);
+/* Collector: take every deferred block (a NULL-terminated chain linked
+ * through ob_ref_shared). */
+cog_object *cog_gc_take_deferred(void);
+/* Next block in a chain returned by cog_gc_take_deferred. */
+cog_object *cog_gc_deferred_next(cog_object *o);
+
+/* Allocation accounting that drives collection thresholds: number of GC
+ * objects allocated minus deallocated since the last collection, per
+ * thread batched into a global counter. The hook is called when the global
+ * count crosses threshold0 so the collector thread can wake. */
+extern atomic_long cog__gc_young_count;
+extern atomic_long cog__gc_young_threshold;
+/* Set when the wake-up hook has been called; the collector clears it when it
+ * starts a collection, so the hook runs once per crossing, not per alloc. */
+extern atomic_int cog__gc_requested;
+void cog_gc_set_wakeup_hook(void (*hook)(void));
+void cog_gc_note_alloc(void);
+void cog_gc_note_dealloc(void);
+#endif /* COG_LIB_GC_HOOKS_H */

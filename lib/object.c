@@ -1,0 +1,211 @@
+/* lib/object.c - object allocation, deallocation and introspection. */
+#include <string.h>
+
+#include "lib/brc.h"
+#include "lib/error.h"
+#include "lib/gc_hooks.h"
+#include "lib/object_internal.h"
+#include "lib/thread.h"
+
+/* External definitions of the inline fast paths (C99 inline semantics), for
+ * C++ callers and for calls the compiler chooses not to inline. */
+extern inline void cog_incref(cog_object *o);
+extern inline void cog_decref(cog_object *o);
+extern inline void cog_xincref(cog_object *o);
+extern inline void cog_xdecref(cog_object *o);
+extern inline void cog__gc_barrier_touch(cog_object *o);
+extern inline cog_object *cog_ref_load(const cog_ref *field);
+extern inline void cog_ref_store(cog_ref *field, cog_object *value);
+extern inline cog_object *cog_ref_take(cog_ref *field);
+
+const cog_type cog__freed_type = {.name = "<freed object>", .basic_size = sizeof(cog_object)};
+
+static int check_type(const cog_type *type) {
+    if (!type || !type->name)
+        return cog_error(COG_EINVAL, "cog_new: type is NULL or has no name");
+    if (type->basic_size < sizeof(cog_object))
+        return cog_error(COG_EINVAL, "cog_new: type %s: basic_size %zu is smaller than the header",
+                         type->name, type->basic_size);
+    if ((type->flags & COG_TYPE_GC) && !type->traverse)
+        return cog_error(COG_EINVAL, "cog_new: type %s has COG_TYPE_GC but no traverse",
+                         type->name);
+    return COG_OK;
+}
+
+static cog_object *new_object(const cog_type *type, size_t size) {
+    cog_tstate *ts = cog_tstate_current();
+    if (!ts) {
+#ifdef COG_DEBUG
+        cog_fatal("cog_new(%s) called from a thread not attached to cog "
+                  "(call cog_thread_attach first)", type ? type->name : "NULL");
+#endif
+        cog_error(COG_ENOTATTACHED, "cog_new: calling thread is not attached");
+        return NULL;
+    }
+    cog_object *o = cog_heap_alloc(ts->heap, size, COG_BLOCK_OBJECT);
+    if (!o) return NULL; /* allocator set the error */
+    memset((char *)o + sizeof(cog_object), 0, size - sizeof(cog_object));
+    o->ob_type = type;
+    atomic_store_explicit(&o->ob_ref_shared, 0, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_ref_local, 1, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_relaxed);
+    if (type->flags & COG_TYPE_GC) {
+        /* Tracked from birth: the fields are zeroed (NULL references), so the
+         * collector may traverse it at once. Born DIRTY inside a collection
+         * window so that collection never treats it as a candidate. Release
+         * publishes the initialised header to the collector's heap walk. */
+        uint64_t gc = COG_GC_TRACKED;
+        if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed)) gc |= COG_GC_DIRTY;
+        atomic_store_explicit(&o->ob_gc, gc, memory_order_release);
+        cog_gc_note_alloc();
+    } else {
+        atomic_store_explicit(&o->ob_gc, 0, memory_order_relaxed);
+    }
+    return o;
+}
+
+cog_object *cog_new(const cog_type *type) {
+    if (check_type(type) != COG_OK) return NULL;
+    if (type->item_size)
+        return cog_error(COG_EINVAL, "cog_new: type %s is variable-size, use cog_new_var",
+                         type->name), NULL;
+    return new_object(type, type->basic_size);
+}
+
+cog_object *cog_new_var(const cog_type *type, size_t nitems) {
+    if (check_type(type) != COG_OK) return NULL;
+    if (type->basic_size < sizeof(cog_varobject))
+        return cog_error(COG_EINVAL, "cog_new_var: type %s has no room for ob_size",
+                         type->name), NULL;
+    if (type->item_size && nitems > (SIZE_MAX - type->basic_size) / type->item_size)
+        return cog_error(COG_EINVAL, "cog_new_var: %zu items of type %s overflow", nitems,
+                         type->name), NULL;
+    cog_object *o = new_object(type, type->basic_size + type->item_size * nitems);
+    if (o) ((cog_varobject *)o)->ob_size = nitems;
+    return o;
+}
+
+size_t cog_object_size(const cog_object *o) {
+    const cog_type *t = o->ob_type;
+    if (!t->item_size) return t->basic_size;
+    return t->basic_size + t->item_size * ((const cog_varobject *)o)->ob_size;
+}
+
+int64_t cog_refcount(const cog_object *o) {
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    if (local == COG_IMMORTAL) return COG_IMMORTAL;
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    return (int64_t)local + (int64_t)(shared >> COG_REF_SHARED_SHIFT);
+}
+
+int cog_is_immortal(const cog_object *o) {
+    return atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL;
+}
+
+void cog_set_immortal(cog_object *o) {
+    atomic_store_explicit(&o->ob_ref_local, COG_IMMORTAL, memory_order_relaxed);
+}
+
+/* Run the finalizer once (PEP 442). The object is dead (count 0) and only
+ * this thread can see it, so we own it outright: revive it with one local
+ * reference, finalize, and drop that reference. Returns 1 if the finalizer
+ * resurrected it (someone else now holds a reference). */
+static int finalize_once(cog_object *o, cog_tstate *ts) {
+    uint64_t gc = atomic_fetch_or_explicit(&o->ob_gc, COG_GC_FINALIZED, memory_order_relaxed);
+    if (gc & COG_GC_FINALIZED) return 0;
+    atomic_store_explicit(&o->ob_ref_shared, 0, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_ref_local, 1, memory_order_relaxed);
+    o->ob_type->finalize(o);
+    /* If nobody took a reference this decref comes straight back here (the
+     * FINALIZED bit stops a second finalization) and frees the object. */
+    cog_decref(o);
+    return 1;
+}
+
+void cog_object_free_block(cog_object *o) {
+    const cog_type *type = o->ob_type;
+    size_t size = cog_object_size(o);
+    cog_tstate *ts = cog_tstate_current();
+    atomic_fetch_and_explicit(&o->ob_gc, ~(uint64_t)COG_GC_TRACKED, memory_order_relaxed);
+#ifdef COG_DEBUG
+    atomic_store_explicit(&o->ob_gc, (uint64_t)(uintptr_t)type, memory_order_relaxed);
+    o->ob_type = &cog__freed_type;
+#else
+    (void)type;
+#endif
+    cog_heap_free(ts ? ts->heap : NULL, o, size, COG_BLOCK_OBJECT);
+}
+
+static void free_object(cog_object *o, cog_tstate *ts) {
+    (void)ts;
+    const cog_type *type = o->ob_type;
+    if (type->flags & COG_TYPE_GC) {
+        /* DEAD tells the collector not to traverse it from now on; it stays
+         * TRACKED-visible until its block is really released. */
+        atomic_fetch_or_explicit(&o->ob_gc, COG_GC_DEAD, memory_order_relaxed);
+        cog_gc_note_dealloc();
+    }
+    if (type->dealloc) type->dealloc(o);
+    /* Freed blocks must never carry a live owner id: the detach walk and the
+     * collector use ob_tid / ob_gc to recognise live objects. */
+    atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
+    /* Inside a collection window the collector may hold this block's address
+     * and read it until the window closes: defer the release. The flag is
+     * ordered by the grace period that opened the window (see gc_hooks.c). */
+    if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed)) {
+        cog_gc_defer_block(o);
+        return;
+    }
+    cog_object_free_block(o);
+}
+
+void cog_object_dealloc(cog_object *o) {
+    cog_tstate *ts = cog_tstate_current();
+    if (o->ob_type->finalize && ts && finalize_once(o, ts)) return;
+    if (!ts) {
+        /* Unattached threads may drop references (safe on the shared path)
+         * but have no trashcan; free directly. */
+        free_object(o, NULL);
+        return;
+    }
+    /* Trashcan: freeing a long chain would otherwise recurse once per link.
+     * Past the depth limit, park the object (its count is 0, so its
+     * ob_ref_shared field is ours to reuse as a link) and let the outermost
+     * call free it. */
+    if (ts->dealloc_depth >= COG_DEALLOC_DEPTH) {
+        atomic_store_explicit(&o->ob_ref_shared, (intptr_t)ts->dealloc_pending,
+                              memory_order_relaxed);
+        ts->dealloc_pending = o;
+        return;
+    }
+    ts->dealloc_depth++;
+    free_object(o, ts);
+    if (ts->dealloc_depth == 1) {
+        while (ts->dealloc_pending) {
+            cog_object *next = ts->dealloc_pending;
+            ts->dealloc_pending = (cog_object *)atomic_load_explicit(&next->ob_ref_shared,
+                                                                      memory_order_relaxed);
+            free_object(next, ts);
+        }
+    }
+    ts->dealloc_depth--;
+}
+
+void cog__debug_check(const cog_object *o, const char *op) {
+    if (!o) cog_fatal("cog_%s(NULL)", op);
+    if (!cog_tstate_current())
+        cog_fatal("cog_%s(%p, type %s) called from a thread not attached to cog "
+                  "(call cog_thread_attach first)",
+                  op, (const void *)o, o->ob_type ? o->ob_type->name : "?");
+    if (o->ob_type == &cog__freed_type) {
+        const cog_type *was = (const cog_type *)(uintptr_t)atomic_load_explicit(
+            &o->ob_gc, memory_order_relaxed);
+        cog_fatal("cog_%s of freed object %p (type %s)", op, (const void *)o,
+                  was ? was->name : "unknown");
+    }
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    if (local == 0 && atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid)
+        cog_fatal("reference count underflow: cog_%s of %p (type %s) whose count is 0", op,
+                  (const void *)o, o->ob_type->name);
+}

@@ -1,0 +1,35 @@
+/* lib/object_internal.h - object lifecycle internals shared by lib/ and
+ * collector/. */
+#ifndef COG_LIB_OBJECT_INTERNAL_H
+#define COG_LIB_OBJECT_INTERNAL_H
+
+#include "cog/object.h"
+
+/* ob_gc layout (docs/design.md "Object header"):
+ *   bits 0..7   flags below; mutators change them only with atomic RMW
+ *   bits 8..9   generation (0..2), written by the collector
+ *   bits 32..63 collector scratch (candidate index + 1), collector only */
+#define COG_GC_TRACKED 0x1u   /* a GC object the collector may consider */
+#define COG_GC_FINALIZED 0x2u /* finalize has run (PEP 442: at most once) */
+#define COG_GC_DIRTY 0x4u     /* touched by a mutator in the collection window */
+#define COG_GC_DEAD 0x8u      /* refcount reached 0: being deallocated */
+#define COG_GC_FROZEN 0x10u   /* cog_gc_freeze: ignored by collections */
+#define COG_GC_GEN_SHIFT 8
+#define COG_GC_GEN_MASK (0x3ull << COG_GC_GEN_SHIFT)
+#define COG_GC_SCRATCH_SHIFT 32
+
+/* Deallocations nest at most this deep before being queued (trashcan). */
+#define COG_DEALLOC_DEPTH 64
+
+/* Destroy an object whose reference count has reached zero, exactly once:
+ * run its finalizer (once; it may resurrect), dealloc, free its memory. */
+void cog_object_dealloc(cog_object *o);
+
+/* Return a dead object's block to the allocator now (no deferral). Used by
+ * the collector when it releases blocks deferred during a collection. */
+void cog_object_free_block(cog_object *o);
+
+/* In debug builds freed objects point at this type; the freed block keeps
+ * the original type in ob_gc for the error message. */
+extern const cog_type cog__freed_type;
+#endif /* COG_LIB_OBJECT_INTERNAL_H */

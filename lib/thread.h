@@ -1,0 +1,62 @@
+/* lib/thread.h - per-thread runtime state and the thread registry (internal).
+ *
+ * Each attached thread has a cog_tstate in a fixed slot table; its id (the
+ * value stored in ob_tid of objects it owns) is slot index + 1. Slots and
+ * their tstate memory are reused after detach but never freed before
+ * cog_shutdown, so another thread that read an object's ob_tid may always
+ * look the tstate up and take its queue lock, even if the owner has left.
+ */
+#ifndef COG_LIB_THREAD_H
+#define COG_LIB_THREAD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cog/object.h"
+#include "cog/runtime.h"
+#include "lib/alloc.h"
+
+typedef struct cog_tstate {
+    uint32_t tid;
+    cog_heap *heap;
+
+    /* Biased RC merge queue: objects whose shared count would have gone
+     * negative, queued here by other threads for the owner to merge. The
+     * lock is per thread and only taken on that rare slow path. */
+    pthread_mutex_t queue_lock;
+    int attached;                /* under queue_lock: 0 once detach drained */
+    cog_object **queue;          /* under queue_lock */
+    size_t queue_len, queue_cap; /* under queue_lock */
+    /* Hint for the owner's safe point; the queue itself is read under the
+     * lock, so relaxed ordering is enough (a missed hint is seen next time). */
+    atomic_int queue_pending;
+
+    /* Deallocation of long chains without deep recursion: objects whose
+     * dealloc would nest deeper than COG_DEALLOC_DEPTH wait here, linked
+     * through their (dead) ob_ref_shared field. Owner-only. */
+    int dealloc_depth;
+    cog_object *dealloc_pending;
+
+    int offline; /* owner-only: between cog_thread_offline/online */
+} cog_tstate;
+
+extern __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's state, or NULL if not attached. */
+static inline cog_tstate *cog_tstate_current(void) { return cog__tls_tstate; }
+
+/* The state of thread id tid (1..COG_MAX_THREADS); never NULL for an id that
+ * was ever handed out during this runtime's life. */
+cog_tstate *cog_tstate_lookup(uint32_t tid);
+
+/* Number of attached threads (racy snapshot). */
+int cog_thread_count(void);
+
+/* Runtime lifecycle hooks used by runtime.c. */
+int cog_threads_init(void);
+void cog_threads_shutdown(void);
+/* Refuse new attaches if the caller is the only attached thread, else
+ * COG_EBUSY. */
+int cog_threads_begin_shutdown(void);
+#endif /* COG_LIB_THREAD_H */
