@@ -1,10 +1,12 @@
 /* lib/object.c - object allocation, deallocation and introspection. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/brc.h"
 #include "lib/error.h"
 #include "lib/gc_hooks.h"
 #include "lib/object_internal.h"
+#include "lib/rcu.h"
 #include "lib/thread.h"
 
 /* External definitions of the inline fast paths (C99 inline semantics), for
@@ -137,6 +139,40 @@ void cog_object_free_block(cog_object *o) {
     cog_heap_free(ts ? ts->heap : NULL, o, size, COG_BLOCK_OBJECT);
 }
 
+/* Inside a collection window the collector may hold this block's address
+ * and read it until the window closes: defer the release. The flag is
+ * ordered by the grace period that opened the window (see gc_hooks.c). */
+static void release_block(cog_object *o) {
+    if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed)) {
+        cog_gc_defer_block(o);
+        return;
+    }
+    cog_object_free_block(o);
+}
+
+typedef struct deferred_free {
+    cog_rcu_head head;
+    cog_object *o;
+} deferred_free;
+
+static void deferred_free_cb(cog_rcu_head *head) {
+    deferred_free *d = (deferred_free *)head;
+    release_block(d->o);
+    free(d);
+}
+
+/* COG_TYPE_DEFER_FREE: lock-free readers may still be reading the object;
+ * release it after a grace period. Waiting for the grace period here instead
+ * would be wrong (the caller may itself be reading RCU-protected memory), so
+ * a failure to get 32 bytes is fatal, loudly. */
+static void defer_free_rcu(cog_object *o) {
+    deferred_free *d = malloc(sizeof *d);
+    if (!d) cog_fatal("out of memory deferring the free of %p (type %s)", (void *)o,
+                      o->ob_type->name);
+    d->o = o;
+    cog_rcu_call(&d->head, deferred_free_cb);
+}
+
 static void free_object(cog_object *o, cog_tstate *ts) {
     (void)ts;
     const cog_type *type = o->ob_type;
@@ -150,14 +186,11 @@ static void free_object(cog_object *o, cog_tstate *ts) {
     /* Freed blocks must never carry a live owner id: the detach walk and the
      * collector use ob_tid / ob_gc to recognise live objects. */
     atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
-    /* Inside a collection window the collector may hold this block's address
-     * and read it until the window closes: defer the release. The flag is
-     * ordered by the grace period that opened the window (see gc_hooks.c). */
-    if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed)) {
-        cog_gc_defer_block(o);
+    if (type->flags & COG_TYPE_DEFER_FREE) {
+        defer_free_rcu(o);
         return;
     }
-    cog_object_free_block(o);
+    release_block(o);
 }
 
 void cog_object_dealloc(cog_object *o) {

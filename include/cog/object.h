@@ -65,6 +65,10 @@ typedef int (*cog_visitproc)(cog_object *ref, void *arg);
 /* Type flags. */
 #define COG_TYPE_GC 0x1u            /* instances hold references: track for cycle GC */
 #define COG_TYPE_UNCOLLECTABLE 0x2u /* cycles through it go to gc garbage */
+/* The object's memory is released only after an RCU grace period, for
+ * objects that lock-free readers may still be looking at when they die
+ * (interned strings found through the intern table, for example). */
+#define COG_TYPE_DEFER_FREE 0x4u
 
 /* A type: user code defines its own types as static const cog_type. */
 struct cog_type {
