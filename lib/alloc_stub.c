@@ -93,3 +93,16 @@ void cog_alloc_shutdown(void) {
 }
 
 void cog_alloc_fail_mmap_after(unsigned n) { fail_after = n; }
+
+/* Only safe inside a collection window (object blocks are then not freed),
+ * which is the only place the collector calls it. */
+void cog_alloc_visit_all_objects(void (*visit)(void *, void *), void *arg) {
+    pthread_mutex_lock(&lock);
+    size_t n = nobjects;
+    void **copy = malloc(n * sizeof *copy + 1);
+    for (size_t i = 0; copy && i < n; i++) copy[i] = objects[i].p;
+    pthread_mutex_unlock(&lock);
+    if (!copy) cog_fatal("out of memory while visiting objects");
+    for (size_t i = 0; i < n; i++) visit(copy[i], arg);
+    free(copy);
+}

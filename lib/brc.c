@@ -88,6 +88,9 @@ void cog__merge_zero_local(cog_object *o) {
 }
 
 intptr_t cog_brc_explicit_merge(cog_object *o, intptr_t extra) {
+    /* A merge moves count between the two fields; the collector reads them
+     * with two loads, so it must treat the object as changing. */
+    cog__gc_barrier_touch(o);
     intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
     uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
     intptr_t total, desired;

@@ -12,14 +12,16 @@ atomic_int cog__gc_requested;
 static _Atomic(cog_object *) deferred;
 static _Atomic(void (*)(void)) wakeup_hook;
 
-/* Barrier slow path. Only tracked objects matter to the collector; the
- * load-then-or keeps repeated touches of a hot object to one RMW per
- * window. Relaxed suffices: the collector reads DIRTY only after a grace
- * period, whose full barriers order this store before that read. */
+/* Barrier slow path: cog__gc_barrier holds the DIRTY bit of the open
+ * window. Only tracked objects matter to the collector; the load-then-or
+ * keeps repeated touches of a hot object to one RMW per window. Relaxed
+ * suffices: the collector reads the bit only after a grace period, whose
+ * full barriers order this RMW before that read. */
 void cog__gc_touch(cog_object *o) {
+    uint64_t bit = (uint64_t)atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
     uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
-    if ((gc & (COG_GC_TRACKED | COG_GC_DIRTY)) == COG_GC_TRACKED)
-        atomic_fetch_or_explicit(&o->ob_gc, COG_GC_DIRTY, memory_order_relaxed);
+    if (bit && (gc & COG_GC_TRACKED) && !(gc & bit))
+        atomic_fetch_or_explicit(&o->ob_gc, bit, memory_order_relaxed);
 }
 
 /* Treiber push. Release publishes the block's contents (its ob_type, used

@@ -8,7 +8,10 @@
 
 #include "cog/object.h"
 
-/* While a collection window is open (cog__gc_barrier != 0), object blocks
+/* cog__gc_barrier (declared in cog/object.h) is 0 outside collection
+ * windows and the window's DIRTY bit (COG_GC_DIRTY0/1) inside one.
+ *
+ * While a collection window is open (cog__gc_barrier != 0), object blocks
  * are not returned to the allocator: the collector may still read them. A
  * freed block is pushed here and released by the collector after the
  * window closes and a grace period passes. Lock-free (Treiber stack linked

@@ -56,8 +56,8 @@ static cog_object *new_object(const cog_type *type, size_t size) {
          * collector may traverse it at once. Born DIRTY inside a collection
          * window so that collection never treats it as a candidate. Release
          * publishes the initialised header to the collector's heap walk. */
-        uint64_t gc = COG_GC_TRACKED;
-        if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed)) gc |= COG_GC_DIRTY;
+        uint64_t gc = COG_GC_TRACKED |
+                      (uint64_t)atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
         atomic_store_explicit(&o->ob_gc, gc, memory_order_release);
         cog_gc_note_alloc();
     } else {

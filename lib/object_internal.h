@@ -11,9 +11,16 @@
  *   bits 32..63 collector scratch (candidate index + 1), collector only */
 #define COG_GC_TRACKED 0x1u   /* a GC object the collector may consider */
 #define COG_GC_FINALIZED 0x2u /* finalize has run (PEP 442: at most once) */
-#define COG_GC_DIRTY 0x4u     /* touched by a mutator in the collection window */
+/* Touched by a mutator in a collection window. Collections alternate
+ * between two bits so that a collection can clear the previous one's marks
+ * in the same heap walk that starts it (cog__gc_barrier holds the bit in
+ * use; mutators set that bit). */
+#define COG_GC_DIRTY0 0x4u
+#define COG_GC_DIRTY1 0x40u
+#define COG_GC_DIRTY_MASK (COG_GC_DIRTY0 | COG_GC_DIRTY1)
 #define COG_GC_DEAD 0x8u      /* refcount reached 0: being deallocated */
 #define COG_GC_FROZEN 0x10u   /* cog_gc_freeze: ignored by collections */
+/* 0x20: COG_GC_HAS_WEAKREFS (lib/weakref_internal.h); 0x80 free. */
 #define COG_GC_GEN_SHIFT 8
 #define COG_GC_GEN_MASK (0x3ull << COG_GC_GEN_SHIFT)
 #define COG_GC_SCRATCH_SHIFT 32

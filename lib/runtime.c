@@ -12,6 +12,31 @@
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int running;
 
+#define MAX_SUBSYSTEMS 4
+static const cog_subsystem *subsystems[MAX_SUBSYSTEMS];
+static int nsubsystems;
+
+/* Runs from constructors, before main: single-threaded. */
+void cog_runtime_register(const cog_subsystem *s) {
+    if (nsubsystems == MAX_SUBSYSTEMS) cog_fatal("too many cog subsystems");
+    subsystems[nsubsystems++] = s;
+}
+
+static void stop_subsystems(int n) {
+    while (n-- > 0) subsystems[n]->stop();
+}
+
+static int start_subsystems(void) {
+    for (int i = 0; i < nsubsystems; i++) {
+        int rc = subsystems[i]->start();
+        if (rc != COG_OK) {
+            stop_subsystems(i);
+            return rc;
+        }
+    }
+    return COG_OK;
+}
+
 int cog_runtime_running(void) { return atomic_load_explicit(&running, memory_order_acquire); }
 
 int cog_is_initialized(void) { return cog_runtime_running(); }
@@ -26,6 +51,10 @@ int cog_init(void) {
     if (rc == COG_OK) {
         atomic_store_explicit(&running, 1, memory_order_release);
         rc = cog_thread_attach();
+        if (rc == COG_OK) {
+            rc = start_subsystems();
+            if (rc != COG_OK) cog_thread_detach();
+        }
         if (rc != COG_OK) atomic_store_explicit(&running, 0, memory_order_release);
     }
     pthread_mutex_unlock(&lifecycle_lock);
@@ -47,6 +76,7 @@ int cog_shutdown(void) {
         pthread_mutex_unlock(&lifecycle_lock);
         return rc;
     }
+    stop_subsystems(nsubsystems);
     cog_thread_detach();
     atomic_store_explicit(&running, 0, memory_order_release);
     /* Run every pending grace-period callback (they free into pools) before

@@ -4,4 +4,22 @@
 
 /* 1 while the runtime is initialised (between cog_init and cog_shutdown). */
 int cog_runtime_running(void);
+
+/* A subsystem above lib/ (the collector) that runs beside the runtime.
+ * start runs at the end of cog_init on the initialising thread; stop runs
+ * at the start of cog_shutdown once no user thread but the caller is
+ * attached, and must detach any thread the subsystem attached. Subsystems
+ * register themselves from a constructor (their Bazel target is
+ * alwayslink), which keeps lib/ free of any dependency on them. */
+typedef struct cog_subsystem {
+    const char *name;
+    int (*start)(void);
+    void (*stop)(void);
+} cog_subsystem;
+
+void cog_runtime_register(const cog_subsystem *s);
+
+/* Threads the runtime attaches for itself (the collector) do not count as
+ * user threads for cog_shutdown's EBUSY check. */
+void cog_thread_mark_internal(int delta);
 #endif

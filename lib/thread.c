@@ -20,6 +20,7 @@ static unsigned char slot_used[COG_MAX_THREADS]; /* under registry_lock */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Modified under registry_lock (read racily by cog_thread_count). */
 static atomic_int attached_count;
+static atomic_int internal_count; /* runtime-owned threads among them */
 static int closing; /* under registry_lock: cog_shutdown in progress */
 
 /* Detaches threads that exit while attached. */
@@ -62,12 +63,17 @@ cog_tstate *cog_tstate_lookup(uint32_t tid) {
 
 int cog_threads_begin_shutdown(void) {
     pthread_mutex_lock(&registry_lock);
-    int others = atomic_load_explicit(&attached_count, memory_order_relaxed) - 1;
+    int others = atomic_load_explicit(&attached_count, memory_order_relaxed) - 1 -
+                 atomic_load_explicit(&internal_count, memory_order_relaxed);
     if (others == 0) closing = 1;
     pthread_mutex_unlock(&registry_lock);
     if (others > 0)
         return cog_error(COG_EBUSY, "cog_shutdown: %d other thread(s) still attached", others);
     return COG_OK;
+}
+
+void cog_thread_mark_internal(int delta) {
+    atomic_fetch_add_explicit(&internal_count, delta, memory_order_relaxed);
 }
 
 int cog_thread_count(void) { return atomic_load_explicit(&attached_count, memory_order_relaxed); }

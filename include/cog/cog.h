@@ -3,5 +3,6 @@
 #define COG_COG_H
 #include "cog/error.h"
 #include "cog/object.h"
+#include "cog/gc.h"
 #include "cog/runtime.h"
 #endif

@@ -1,0 +1,304 @@
+/* collector/gc_collect.c - one concurrent collection: generational trial
+ * deletion inside a collection window (docs/design.md "Concurrent
+ * collection" has the soundness argument; the step numbers match it).
+ *
+ *  1. open the window (grace period 1): from now on every mutator marks
+ *     the objects whose count or references it changes (DIRTY) and defers
+ *     freeing object blocks, so every address we hold stays readable;
+ *  2. walk the heap: candidates are tracked, live, unfrozen, not yet dirty
+ *     objects of generations <= gen; read each candidate's refcount;
+ *  3. subtract references between candidates (traverse);
+ *  4. candidates still externally referenced, or dirty, are roots; mark
+ *     everything reachable from them;
+ *  5. grace period 2: every mark made by a mutator operation begun before
+ *     it is now visible; rescue dirty unreachable objects and everything
+ *     reachable from them. What remains was untouched over the whole scan,
+ *     so its references were exactly what we saw: it is garbage;
+ *  6. clear weak references to the garbage, run finalizers (PEP 442);
+ *  7. grace period 3, rescue again (a finalizer or a racing weakref get may
+ *     have revived something: either marks it dirty);
+ *  8. hand uncollectable garbage to cog_gc_garbage; clear the rest, which
+ *     lets reference counting free it;
+ *  9. promote survivors, reset scratch bits, close the window (grace
+ *     period 4) and release the deferred blocks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "collector/gc_internal.h"
+#include "lib/brc.h"
+#include "lib/error.h"
+#include "lib/rcu.h"
+
+/* Per-candidate state, indexed by the candidate number stored (+1) in the
+ * scratch bits of ob_gc. */
+enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4 };
+
+typedef struct gc_scan {
+    int gen;
+    uint64_t dirty_bit; /* this window's DIRTY bit */
+    uint64_t stale_bit; /* the previous window's, cleared during the walk */
+    cog_object **obj;
+    int64_t *refs;
+    unsigned char *state;
+    size_t n, cap;
+    cog_object **stack; /* reachability work list */
+    size_t sp, stack_cap;
+    int oom;
+} gc_scan;
+
+static inline uint64_t gc_load(const cog_object *o) {
+    return atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
+}
+
+static inline int gc_gen(uint64_t gc) {
+    return (int)((gc & COG_GC_GEN_MASK) >> COG_GC_GEN_SHIFT);
+}
+
+/* The collector changes only the generation and scratch bits of ob_gc while
+ * mutators may set flag bits concurrently, so it writes with a CAS loop
+ * that preserves whatever flags are there. */
+static void gc_update(cog_object *o, uint64_t keep_mask, uint64_t set) {
+    uint64_t old = gc_load(o);
+    while (!atomic_compare_exchange_weak_explicit(&o->ob_gc, &old, (old & keep_mask) | set,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+#define SCRATCH_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
+
+/* Candidate index of o in this scan, or -1. The scratch bits are written
+ * only by this thread; the check against obj[] guards against any object
+ * that is not ours (non-GC objects have zero scratch bits). */
+static inline long cand_index(const gc_scan *s, const cog_object *o) {
+    uint64_t idx = gc_load(o) >> COG_GC_SCRATCH_SHIFT;
+    if (idx == 0 || idx > s->n || s->obj[idx - 1] != o) return -1;
+    return (long)(idx - 1);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 1;
+    size_t ncap = *cap ? *cap : 1024;
+    while (ncap < need) ncap *= 2;
+    void *np = realloc(*p, ncap * elem);
+    if (!np) return 0;
+    *p = np;
+    *cap = ncap;
+    return 1;
+}
+
+/* Step 2. Clearing the stale bit here is safe: the previous window closed
+ * with a grace period, so no mutator sets it any more. */
+static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
+    gc_scan *s = arg;
+    if (gc & s->stale_bit) {
+        atomic_fetch_and_explicit(&o->ob_gc, ~s->stale_bit, memory_order_relaxed);
+        gc &= ~s->stale_bit;
+    }
+    if (s->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen)
+        return;
+    if (cog_is_immortal(o)) return;
+    size_t cap = s->cap;
+    if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
+        !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
+        s->oom = 1;
+        return;
+    }
+    s->obj[s->n] = o;
+    s->n++;
+    gc_update(o, ~SCRATCH_MASK, (uint64_t)s->n << COG_GC_SCRATCH_SHIFT);
+}
+
+static int visit_subtract(cog_object *child, void *arg) {
+    gc_scan *s = arg;
+    long i = cand_index(s, child);
+    if (i >= 0) s->refs[i]--;
+    return 0;
+}
+
+static int visit_reach(cog_object *child, void *arg) {
+    gc_scan *s = arg;
+    long i = cand_index(s, child);
+    if (i >= 0 && s->state[i] != C_REACHABLE) {
+        s->state[i] = C_REACHABLE;
+        if (!grow((void **)&s->stack, &s->stack_cap, s->sp + 1, sizeof *s->stack)) {
+            s->oom = 1;
+            return 0;
+        }
+        s->stack[s->sp++] = child;
+    }
+    return 0;
+}
+
+/* A DEAD object is being (or was) deallocated: its fields may be cleared or
+ * stale, so it is never traversed. Everything it referenced was decref'd by
+ * its dealloc inside the window, hence is dirty and a root by itself. */
+static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
+    if (gc_load(o) & COG_GC_DEAD) return;
+    o->ob_type->traverse(o, visit, s);
+}
+
+static void mark_from(gc_scan *s, size_t i) {
+    s->state[i] = C_REACHABLE;
+    s->sp = 0;
+    traverse(s, s->obj[i], visit_reach);
+    while (s->sp > 0) traverse(s, s->stack[--s->sp], visit_reach);
+}
+
+/* Steps 5 and 7: everything unreachable that is dirty now, or reachable
+ * from such an object, survives. Returns the number still garbage. */
+static size_t rescue_dirty(gc_scan *s) {
+    size_t garbage = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->state[i] != C_REACHABLE && (gc_load(s->obj[i]) & (s->dirty_bit | COG_GC_DEAD)))
+            mark_from(s, i);
+    for (size_t i = 0; i < s->n; i++)
+        if (s->state[i] != C_REACHABLE) garbage++;
+    return garbage;
+}
+
+static void print_object(const char *what, cog_object *o) {
+    fprintf(stderr, "cog gc: %s <%s %p>\n", what, o->ob_type->name, (void *)o);
+}
+
+/* Step 8 for uncollectable garbage: an uncollectable object keeps what it
+ * references, so all garbage reachable from one (everything, under
+ * SAVEALL) goes to the garbage list instead of being cleared. */
+static int visit_save(cog_object *child, void *arg) {
+    gc_scan *s = arg;
+    long i = cand_index(s, child);
+    if (i >= 0 && s->state[i] == C_GARBAGE) {
+        s->state[i] = C_SAVED;
+        if (!grow((void **)&s->stack, &s->stack_cap, s->sp + 1, sizeof *s->stack)) {
+            s->oom = 1;
+            return 0;
+        }
+        s->stack[s->sp++] = child;
+    }
+    return 0;
+}
+
+static long save_uncollectable(gc_scan *s, unsigned debug) {
+    int saveall = (debug & COG_GC_DEBUG_SAVEALL) != 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->state[i] != C_GARBAGE) continue;
+        if (!saveall && !(s->obj[i]->ob_type->flags & COG_TYPE_UNCOLLECTABLE)) continue;
+        s->state[i] = C_SAVED;
+        s->sp = 0;
+        traverse(s, s->obj[i], visit_save);
+        while (s->sp > 0) traverse(s, s->stack[--s->sp], visit_save);
+    }
+    long saved = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->state[i] != C_SAVED) continue;
+        if (debug & COG_GC_DEBUG_UNCOLLECTABLE) print_object("uncollectable", s->obj[i]);
+        cog_incref(s->obj[i]);
+        cog_gc_garbage_append(s->obj[i]);
+        saved++;
+    }
+    return saved;
+}
+
+static void promote_and_reset(gc_scan *s) {
+    int next = s->gen < 2 ? s->gen + 1 : 2; /* survivors of gen g go to g+1 */
+    long promoted_to_2 = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        cog_object *o = s->obj[i];
+        uint64_t set = 0;
+        uint64_t keep = ~SCRATCH_MASK;
+        if (s->state && s->state[i] == C_REACHABLE) {
+            if (gc_gen(gc_load(o)) < 2 && next == 2) promoted_to_2++;
+            keep &= ~COG_GC_GEN_MASK;
+            set = (uint64_t)next << COG_GC_GEN_SHIFT;
+        }
+        gc_update(o, keep, set);
+    }
+    atomic_fetch_add_explicit(&cog__gc.long_lived_pending, promoted_to_2, memory_order_relaxed);
+}
+
+void cog_gc_run_collection(int gen, gc_result *out) {
+    gc_scan s = {.gen = gen};
+    unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
+    out->collected = out->uncollectable = 0;
+
+    /* 1-2 */
+    s.dirty_bit = cog_gc_window_open();
+    s.stale_bit = COG_GC_DIRTY_MASK & ~s.dirty_bit;
+    cog_gc_walk(add_candidate, &s);
+    out->scanned = s.n;
+    if (!s.oom) s.state = calloc(s.n ? s.n : 1, 1);
+    if (s.oom || !s.state) {
+        /* Out of memory: abandon this collection (nothing is freed, which is
+         * always safe) and undo the scratch marks. */
+        free(s.state);
+        s.state = NULL;
+        goto finish;
+    }
+    for (size_t i = 0; i < s.n; i++) s.refs[i] = cog_refcount(s.obj[i]);
+
+    /* 3 */
+    for (size_t i = 0; i < s.n; i++) traverse(&s, s.obj[i], visit_subtract);
+
+    /* 4 */
+    for (size_t i = 0; i < s.n; i++)
+        if (s.state[i] != C_REACHABLE &&
+            (s.refs[i] > 0 || (gc_load(s.obj[i]) & (s.dirty_bit | COG_GC_DEAD))))
+            mark_from(&s, i);
+
+    /* 5 */
+    cog_rcu_synchronize();
+    if (rescue_dirty(&s) == 0) goto finish;
+    for (size_t i = 0; i < s.n; i++)
+        if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
+
+    /* 6. Weak references first (so a callback or finalizer cannot reach a
+     * garbage object through one), then finalizers; both run here with no
+     * collector lock held, and may touch anything: the window is still
+     * open, so whatever they touch is marked and rescued in step 7. */
+    for (size_t i = 0; i < s.n; i++)
+        if (s.state[i] == C_GARBAGE) cog_gc_clear_weakrefs(s.obj[i]);
+    for (size_t i = 0; i < s.n; i++) {
+        cog_object *o = s.obj[i];
+        if (s.state[i] != C_GARBAGE || !o->ob_type->finalize) continue;
+        uint64_t gc = atomic_fetch_or_explicit(&o->ob_gc, COG_GC_FINALIZED, memory_order_relaxed);
+        if (!(gc & COG_GC_FINALIZED)) o->ob_type->finalize(o);
+    }
+
+    /* 7 */
+    cog_rcu_synchronize();
+    for (size_t i = 0; i < s.n; i++)
+        if (s.state[i] == C_GARBAGE) s.state[i] = C_UNKNOWN;
+    if (rescue_dirty(&s) == 0) goto finish;
+    for (size_t i = 0; i < s.n; i++)
+        if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
+
+    /* 8 */
+    out->uncollectable = save_uncollectable(&s, debug);
+    {
+        /* Hold a reference to every garbage object while clearing, so none is
+         * freed (and its neighbours' fields left dangling) mid-way. */
+        for (size_t i = 0; i < s.n; i++)
+            if (s.state[i] == C_GARBAGE) cog_incref(s.obj[i]);
+        for (size_t i = 0; i < s.n; i++) {
+            cog_object *o = s.obj[i];
+            if (s.state[i] != C_GARBAGE) continue;
+            if (debug & COG_GC_DEBUG_COLLECTABLE) print_object("collectable", o);
+            if (o->ob_type->clear) o->ob_type->clear(o);
+            out->collected++;
+        }
+        for (size_t i = 0; i < s.n; i++)
+            if (s.state[i] == C_GARBAGE) {
+                s.state[i] = C_FREED;
+                cog_decref(s.obj[i]);
+            }
+    }
+
+finish:
+    /* 9 */
+    promote_and_reset(&s);
+    cog_gc_window_close();
+    free(s.obj);
+    free(s.refs);
+    free(s.state);
+    free(s.stack);
+}

@@ -1,0 +1,81 @@
+/* collector/gc_stats.c - per-generation statistics and collection
+ * callbacks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "collector/gc_internal.h"
+#include "lib/error.h"
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static cog_gc_gen_stats stats[COG_GC_GENERATIONS]; /* under stats_lock */
+
+void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
+    pthread_mutex_lock(&stats_lock);
+    cog_gc_gen_stats *g = &stats[gen];
+    g->collections++;
+    g->collected += (uint64_t)r->collected;
+    g->uncollectable += (uint64_t)r->uncollectable;
+    g->total_ns += ns;
+    if (ns > g->max_ns) g->max_ns = ns;
+    g->last_scanned = r->scanned;
+    pthread_mutex_unlock(&stats_lock);
+    if (atomic_load_explicit(&cog__gc.debug, memory_order_relaxed) & COG_GC_DEBUG_STATS)
+        fprintf(stderr,
+                "cog gc: gen %d: %zu scanned, %ld collected, %ld uncollectable, %.3f ms\n", gen,
+                r->scanned, r->collected, r->uncollectable, (double)ns / 1e6);
+}
+
+void cog_gc_get_stats(cog_gc_gen_stats out[COG_GC_GENERATIONS]) {
+    pthread_mutex_lock(&stats_lock);
+    memcpy(out, stats, sizeof stats);
+    pthread_mutex_unlock(&stats_lock);
+}
+
+#define MAX_CALLBACKS 16
+typedef struct callback_slot {
+    cog_gc_callback cb;
+    void *arg;
+} callback_slot;
+
+static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
+static callback_slot callbacks[MAX_CALLBACKS]; /* under cb_lock */
+static int ncallbacks;
+
+int cog_gc_callback_add(cog_gc_callback cb, void *arg) {
+    if (!cb) return cog_error(COG_EINVAL, "cog_gc_callback_add: callback is NULL");
+    pthread_mutex_lock(&cb_lock);
+    if (ncallbacks == MAX_CALLBACKS) {
+        pthread_mutex_unlock(&cb_lock);
+        return cog_error(COG_ELIMIT, "cog_gc_callback_add: %d callbacks already registered",
+                         MAX_CALLBACKS);
+    }
+    callbacks[ncallbacks++] = (callback_slot){cb, arg};
+    pthread_mutex_unlock(&cb_lock);
+    return COG_OK;
+}
+
+int cog_gc_callback_remove(cog_gc_callback cb, void *arg) {
+    pthread_mutex_lock(&cb_lock);
+    for (int i = 0; i < ncallbacks; i++) {
+        if (callbacks[i].cb == cb && callbacks[i].arg == arg) {
+            memmove(&callbacks[i], &callbacks[i + 1],
+                    (size_t)(ncallbacks - i - 1) * sizeof callbacks[0]);
+            ncallbacks--;
+            pthread_mutex_unlock(&cb_lock);
+            return COG_OK;
+        }
+    }
+    pthread_mutex_unlock(&cb_lock);
+    return cog_error(COG_EINVAL, "cog_gc_callback_remove: callback not registered");
+}
+
+/* Callbacks run on a snapshot, outside the lock, so a callback may add or
+ * remove callbacks without deadlocking. */
+void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info) {
+    callback_slot snap[MAX_CALLBACKS];
+    pthread_mutex_lock(&cb_lock);
+    int n = ncallbacks;
+    memcpy(snap, callbacks, (size_t)n * sizeof snap[0]);
+    pthread_mutex_unlock(&cb_lock);
+    for (int i = 0; i < n; i++) snap[i].cb(phase, info, snap[i].arg);
+}

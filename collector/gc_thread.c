@@ -1,0 +1,372 @@
+/* collector/gc_thread.c - the background collector thread and the control
+ * API that talks to it (enable, collect, thresholds, freeze).
+ *
+ * The thread sleeps on a condition variable (offline for RCU, so it never
+ * delays grace periods while idle) until an allocation crosses threshold0
+ * (lib/gc_hooks.c calls wake_collector once per crossing) or a request
+ * arrives. Requests (collect, freeze, unfreeze, count frozen) run on the
+ * collector thread so only one collection window is ever open; callers wait
+ * offline for their request's sequence number to complete.
+ */
+#include <limits.h>
+#include <stdio.h>
+
+#include "collector/gc_internal.h"
+#include "lib/error.h"
+#include "lib/rcu.h"
+#include "lib/runtime_internal.h"
+#include "lib/thread.h"
+
+gc_config cog__gc = {
+    .enabled = 1,
+    .threshold = {2000, 10, 10},
+};
+
+typedef enum req_kind { REQ_COLLECT, REQ_FREEZE, REQ_UNFREEZE, REQ_COUNT_FROZEN } req_kind;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER; /* collector waits */
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER; /* requesters wait */
+/* All under lock. */
+static pthread_t thread;
+static int thread_running, stopping, auto_pending;
+static int want_gen = -1;     /* highest generation explicitly requested */
+static unsigned want_ops;     /* bitmask of 1 << REQ_FREEZE ... */
+static uint64_t request_seq;  /* last request posted */
+static uint64_t done_seq;     /* last request completed */
+static long last_found;       /* result of the collection that finished at done_seq */
+static size_t frozen_count;   /* result of the last REQ_COUNT_FROZEN / FREEZE */
+
+static __thread int on_collector;
+
+int cog_gc_on_collector_thread(void) { return on_collector; }
+
+/* Called by the allocation path of a mutator, at most once per threshold
+ * crossing (cog__gc_requested). */
+static void wake_collector(void) {
+    pthread_mutex_lock(&lock);
+    auto_pending = 1;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+}
+
+static void sync_young_threshold(void) {
+    long t0 = atomic_load_explicit(&cog__gc.threshold[0], memory_order_relaxed);
+    int enabled = atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
+    atomic_store_explicit(&cog__gc_young_threshold, (enabled && t0 > 0) ? t0 : LONG_MAX,
+                          memory_order_relaxed);
+}
+
+/* CPython's collect_generations: the oldest generation whose count exceeds
+ * its threshold; generation 2 also waits for 25% growth of the long-lived
+ * population, which keeps full collections linear overall. */
+static int choose_generation(void) {
+    long young = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
+    for (int g = COG_GC_GENERATIONS - 1; g >= 0; g--) {
+        long count = g == 0 ? young : atomic_load_explicit(&cog__gc.count[g], memory_order_relaxed);
+        long thr = atomic_load_explicit(&cog__gc.threshold[g], memory_order_relaxed);
+        if (thr <= 0 || count <= thr) continue;
+        if (g == 2 && atomic_load_explicit(&cog__gc.long_lived_pending, memory_order_relaxed) <
+                          atomic_load_explicit(&cog__gc.long_lived_total, memory_order_relaxed) / 4)
+            continue;
+        return g;
+    }
+    return -1;
+}
+
+static long collect_generation(int gen) {
+    cog_gc_info info = {.generation = gen};
+    cog_gc_callbacks_run(COG_GC_START, &info);
+    uint64_t t0 = cog_gc_now_ns();
+    gc_result r;
+    cog_gc_run_collection(gen, &r);
+    uint64_t ns = cog_gc_now_ns() - t0;
+    /* Counters, as CPython: the next generation counts this collection,
+     * the collected ones start over. */
+    atomic_store_explicit(&cog__gc_young_count, 0, memory_order_relaxed);
+    for (int g = 1; g <= gen; g++) atomic_store_explicit(&cog__gc.count[g], 0, memory_order_relaxed);
+    if (gen + 1 < COG_GC_GENERATIONS)
+        atomic_fetch_add_explicit(&cog__gc.count[gen + 1], 1, memory_order_relaxed);
+    if (gen == 2) {
+        atomic_store_explicit(&cog__gc.long_lived_total, (long)r.scanned - r.collected -
+                                  r.uncollectable, memory_order_relaxed);
+        atomic_store_explicit(&cog__gc.long_lived_pending, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+    cog_gc_stats_record(gen, &r, ns);
+    info.collected = r.collected;
+    info.uncollectable = r.uncollectable;
+    info.duration_ns = ns;
+    cog_gc_callbacks_run(COG_GC_STOP, &info);
+    return r.collected + r.uncollectable;
+}
+
+static void set_frozen(cog_object *o, uint64_t gc, void *arg) {
+    size_t *n = arg;
+    if (gc & COG_GC_DEAD) return;
+    if (!(gc & COG_GC_FROZEN)) atomic_fetch_or_explicit(&o->ob_gc, COG_GC_FROZEN, memory_order_relaxed);
+    (*n)++;
+}
+
+/* Unfrozen objects join the oldest generation, as in CPython. */
+static void clear_frozen(cog_object *o, uint64_t gc, void *arg) {
+    (void)arg;
+    if (!(gc & COG_GC_FROZEN)) return;
+    uint64_t old = gc;
+    uint64_t next;
+    do {
+        next = (old & ~(uint64_t)COG_GC_FROZEN & ~COG_GC_GEN_MASK) | (2ull << COG_GC_GEN_SHIFT);
+    } while (!atomic_compare_exchange_weak_explicit(&o->ob_gc, &old, next, memory_order_relaxed,
+                                                    memory_order_relaxed));
+}
+
+static void count_frozen(cog_object *o, uint64_t gc, void *arg) {
+    (void)o;
+    if ((gc & COG_GC_FROZEN) && !(gc & COG_GC_DEAD)) (*(size_t *)arg)++;
+}
+
+/* Heap walks that only read or flip flags still need a window: it keeps
+ * the blocks they visit from being freed and reused during the walk. */
+static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
+    size_t n = 0;
+    cog_gc_window_open();
+    cog_gc_walk(fn, &n);
+    cog_gc_window_close();
+    return n;
+}
+
+static void *collector_main(void *arg) {
+    (void)arg;
+    on_collector = 1;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (!stopping && want_gen < 0 && !want_ops &&
+               !(auto_pending && atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed))) {
+            cog_thread_offline();
+            pthread_cond_wait(&wake, &lock);
+            /* Back online before touching objects. Going online only waits
+             * on liburcu's registry lock, never on our mutex holders. */
+            cog_thread_online();
+        }
+        if (stopping) break;
+        uint64_t serving = request_seq;
+        int gen = want_gen;
+        unsigned ops = want_ops;
+        int automatic = auto_pending;
+        want_gen = -1;
+        want_ops = 0;
+        auto_pending = 0;
+        pthread_mutex_unlock(&lock);
+
+        long found = 0;
+        size_t frozen = 0;
+        int have_frozen = 0;
+        if (ops & (1u << REQ_FREEZE)) frozen = walk_in_window(set_frozen), have_frozen = 1;
+        if (ops & (1u << REQ_UNFREEZE)) walk_in_window(clear_frozen), frozen = 0, have_frozen = 1;
+        if (ops & (1u << REQ_COUNT_FROZEN)) frozen = walk_in_window(count_frozen), have_frozen = 1;
+        if (gen >= 0) {
+            found = collect_generation(gen);
+        } else if (automatic) {
+            int g = choose_generation();
+            if (g >= 0) collect_generation(g);
+            else atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+        }
+        cog_safepoint();
+
+        pthread_mutex_lock(&lock);
+        if (have_frozen) frozen_count = frozen;
+        if (serving > done_seq) {
+            done_seq = serving;
+            last_found = found;
+            pthread_cond_broadcast(&done);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    on_collector = 0;
+    return NULL;
+}
+
+/* Post a request and wait (offline) until the collector has served it. */
+static int post_and_wait(int gen, req_kind op, long *found, size_t *frozen) {
+    if (on_collector)
+        return cog_error(COG_ESTATE, "cog_gc: cannot wait for the collector from its own thread "
+                                     "(a finalizer or callback)");
+    pthread_mutex_lock(&lock);
+    if (!thread_running) {
+        pthread_mutex_unlock(&lock);
+        return cog_error(COG_ESTATE, "cog_gc: runtime not initialised");
+    }
+    uint64_t my = ++request_seq;
+    if (op == REQ_COLLECT) {
+        if (gen > want_gen) want_gen = gen;
+    } else {
+        want_ops |= 1u << op;
+    }
+    pthread_cond_signal(&wake);
+    int was_online = cog_thread_is_attached();
+    if (was_online) cog_thread_offline();
+    while (done_seq < my && thread_running) pthread_cond_wait(&done, &lock);
+    int ok = done_seq >= my;
+    if (found) *found = last_found;
+    if (frozen) *frozen = frozen_count;
+    pthread_mutex_unlock(&lock);
+    if (was_online) cog_thread_online();
+    return ok ? COG_OK : cog_error(COG_ESTATE, "cog_gc: runtime shut down while waiting");
+}
+
+long cog_gc_collect(int generation) {
+    if (generation == -1) generation = COG_GC_GENERATIONS - 1;
+    if (generation < 0 || generation >= COG_GC_GENERATIONS)
+        return cog_error(COG_EINVAL, "cog_gc_collect: generation %d is not 0, 1, 2 or -1",
+                         generation);
+    long found = 0;
+    int rc = post_and_wait(generation, REQ_COLLECT, &found, NULL);
+    return rc == COG_OK ? found : rc;
+}
+
+void cog_gc_freeze(void) { post_and_wait(0, REQ_FREEZE, NULL, NULL); }
+void cog_gc_unfreeze(void) { post_and_wait(0, REQ_UNFREEZE, NULL, NULL); }
+
+size_t cog_gc_get_freeze_count(void) {
+    size_t n = 0;
+    post_and_wait(0, REQ_COUNT_FROZEN, NULL, &n);
+    return n;
+}
+
+void cog_gc_enable(void) {
+    atomic_store_explicit(&cog__gc.enabled, 1, memory_order_relaxed);
+    sync_young_threshold();
+}
+
+void cog_gc_disable(void) {
+    atomic_store_explicit(&cog__gc.enabled, 0, memory_order_relaxed);
+    sync_young_threshold();
+}
+
+int cog_gc_is_enabled(void) { return atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed); }
+
+int cog_gc_set_threshold(long t0, long t1, long t2) {
+    if (t0 < 0 || t1 <= 0 || t2 <= 0)
+        return cog_error(COG_EINVAL,
+                         "cog_gc_set_threshold(%ld, %ld, %ld): threshold0 must be >= 0 and "
+                         "threshold1/2 > 0", t0, t1, t2);
+    atomic_store_explicit(&cog__gc.threshold[0], t0, memory_order_relaxed);
+    atomic_store_explicit(&cog__gc.threshold[1], t1, memory_order_relaxed);
+    atomic_store_explicit(&cog__gc.threshold[2], t2, memory_order_relaxed);
+    sync_young_threshold();
+    return COG_OK;
+}
+
+void cog_gc_get_threshold(long out[COG_GC_GENERATIONS]) {
+    for (int g = 0; g < COG_GC_GENERATIONS; g++)
+        out[g] = atomic_load_explicit(&cog__gc.threshold[g], memory_order_relaxed);
+}
+
+void cog_gc_get_count(long out[COG_GC_GENERATIONS]) {
+    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
+    for (int g = 1; g < COG_GC_GENERATIONS; g++)
+        out[g] = atomic_load_explicit(&cog__gc.count[g], memory_order_relaxed);
+}
+
+int cog_gc_set_debug(unsigned flags) {
+    unsigned known = COG_GC_DEBUG_STATS | COG_GC_DEBUG_LEAK;
+    if (flags & ~known)
+        return cog_error(COG_EINVAL, "cog_gc_set_debug: unknown flag bits 0x%x", flags & ~known);
+    atomic_store_explicit(&cog__gc.debug, flags, memory_order_relaxed);
+    return COG_OK;
+}
+
+unsigned cog_gc_get_debug(void) { return atomic_load_explicit(&cog__gc.debug, memory_order_relaxed); }
+
+int cog_gc_is_tracked(const cog_object *o) {
+    return (atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed) &
+            COG_GC_TRACKED) != 0;
+}
+
+int cog_gc_is_finalized(const cog_object *o) {
+    return (atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed) &
+            COG_GC_FINALIZED) != 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+typedef struct start_sync {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int state; /* 0 waiting, 1 attached, -1 failed */
+} start_sync;
+
+static void *collector_entry(void *arg) {
+    start_sync *ss = arg;
+    int rc = cog_thread_attach();
+    if (rc == COG_OK) cog_thread_mark_internal(1);
+    pthread_mutex_lock(&ss->m);
+    ss->state = rc == COG_OK ? 1 : -1;
+    pthread_cond_signal(&ss->c);
+    pthread_mutex_unlock(&ss->m);
+    if (rc != COG_OK) return NULL;
+    collector_main(NULL);
+    cog_thread_mark_internal(-1);
+    cog_thread_detach();
+    return NULL;
+}
+
+static int collector_start(void) {
+    start_sync ss = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    pthread_mutex_lock(&lock);
+    stopping = 0;
+    want_gen = -1;
+    want_ops = 0;
+    auto_pending = 0;
+    pthread_mutex_unlock(&lock);
+    sync_young_threshold();
+    atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+    if (pthread_create(&thread, NULL, collector_entry, &ss) != 0)
+        return cog_error(COG_ENOMEM, "cog_init: cannot start the collector thread");
+    /* The initialising thread is attached; wait offline so the collector's
+     * attach (which registers with RCU) never waits on us. */
+    cog_thread_offline();
+    pthread_mutex_lock(&ss.m);
+    while (ss.state == 0) pthread_cond_wait(&ss.c, &ss.m);
+    pthread_mutex_unlock(&ss.m);
+    cog_thread_online();
+    if (ss.state < 0) {
+        pthread_join(thread, NULL);
+        return cog_error(COG_ENOMEM, "cog_init: the collector thread could not attach");
+    }
+    pthread_mutex_lock(&lock);
+    thread_running = 1;
+    pthread_mutex_unlock(&lock);
+    cog_gc_set_wakeup_hook(wake_collector);
+    return COG_OK;
+}
+
+static void collector_stop(void) {
+    cog_gc_set_wakeup_hook(NULL);
+    pthread_mutex_lock(&lock);
+    stopping = 1;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    /* The collector may be waiting for a grace period: stay offline while
+     * joining so we are not the thread it waits for. */
+    cog_thread_offline();
+    pthread_join(thread, NULL);
+    cog_thread_online();
+    pthread_mutex_lock(&lock);
+    thread_running = 0;
+    pthread_cond_broadcast(&done);
+    pthread_mutex_unlock(&lock);
+    /* Objects kept as garbage are the runtime's; drop them before the heap
+     * goes away. */
+    cog_gc_clear_garbage();
+}
+
+static const cog_subsystem collector_subsystem = {
+    .name = "collector",
+    .start = collector_start,
+    .stop = collector_stop,
+};
+
+__attribute__((constructor)) static void register_collector(void) {
+    cog_runtime_register(&collector_subsystem);
+}

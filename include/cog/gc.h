@@ -1,0 +1,120 @@
+/* cog/gc.h - the cycle collector: control, statistics and introspection
+ * (the C counterpart of Python's gc module).
+ *
+ * Reference counting frees most objects; cycles are found by a background
+ * collector thread running generational trial deletion beside the mutators
+ * (see docs/design.md "Concurrent collection"). Every function here is
+ * thread-safe and may be called from any attached thread while collections
+ * run; the getters may also be called from unattached threads.
+ *
+ * Finalizers (cog_type.finalize) of cyclic garbage and weak-reference
+ * callbacks run on the collector thread, with no collector lock held. They
+ * may call any cog function except cog_gc_collect (which would wait for
+ * itself: it returns COG_ESTATE there).
+ */
+#ifndef COG_GC_H
+#define COG_GC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cog/error.h"
+#include "cog/object.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COG_GC_GENERATIONS 3
+
+/* Automatic collection (threshold-triggered). Enabled by default.
+ * cog_gc_collect works even when disabled, as in Python. */
+void cog_gc_enable(void);
+void cog_gc_disable(void);
+int cog_gc_is_enabled(void);
+
+/* Collect generations 0..generation (0, 1 or 2; -1 means 2) and wait for
+ * it. Returns the number of unreachable objects found (collected plus
+ * uncollectable) or a negative cog_status: COG_EINVAL for a bad generation,
+ * COG_ESTATE when called from a finalizer/callback on the collector thread
+ * or when the runtime is not running. The caller, if attached, goes offline
+ * while it waits (so it never delays the grace periods it waits for). */
+long cog_gc_collect(int generation);
+
+/* Thresholds (CPython's defaults: 2000, 10, 10). threshold0 is the number
+ * of GC-tracked allocations minus deallocations since the last collection
+ * that wakes the collector; threshold1/2 are the number of collections of
+ * the next younger generation after which generation 1/2 is collected as
+ * well (generation 2 additionally waits until the objects that survived
+ * into it since its last collection exceed 25% of it, as CPython does).
+ * Values must be > 0 (threshold0 == 0 disables automatic collection, as in
+ * Python). Changes apply to the next decision; no restart. */
+int cog_gc_set_threshold(long threshold0, long threshold1, long threshold2);
+void cog_gc_get_threshold(long thresholds[COG_GC_GENERATIONS]);
+/* Current counts (threshold0's counter, then gen-0 and gen-1 collection
+ * counts since the next older generation was collected). */
+void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
+
+typedef struct cog_gc_gen_stats {
+    uint64_t collections;   /* collections of this generation */
+    uint64_t collected;     /* objects freed by them */
+    uint64_t uncollectable; /* objects moved to cog_gc_garbage */
+    uint64_t total_ns;      /* wall time of those collections */
+    uint64_t max_ns;        /* longest one */
+    uint64_t max_pause_ns;  /* longest time a mutator waited on it (0: none
+                               of cog's collections stops mutators) */
+    uint64_t last_scanned;  /* candidates examined by the latest one */
+} cog_gc_gen_stats;
+
+/* Copy the per-generation statistics (index = generation). */
+void cog_gc_get_stats(cog_gc_gen_stats stats[COG_GC_GENERATIONS]);
+
+/* Debug flags, as in Python's gc module. */
+#define COG_GC_DEBUG_STATS 0x1u         /* print a summary per collection */
+#define COG_GC_DEBUG_COLLECTABLE 0x2u   /* print each collectable object */
+#define COG_GC_DEBUG_UNCOLLECTABLE 0x4u /* print each uncollectable object */
+#define COG_GC_DEBUG_SAVEALL 0x20u      /* keep garbage in cog_gc_garbage */
+#define COG_GC_DEBUG_LEAK \
+    (COG_GC_DEBUG_COLLECTABLE | COG_GC_DEBUG_UNCOLLECTABLE | COG_GC_DEBUG_SAVEALL)
+int cog_gc_set_debug(unsigned flags); /* COG_EINVAL for unknown bits */
+unsigned cog_gc_get_debug(void);
+
+/* Objects found unreachable but not freed: cycles through a type with
+ * COG_TYPE_UNCOLLECTABLE, and everything under COG_GC_DEBUG_SAVEALL.
+ * cog_gc_garbage copies up to cap pointers into out, each a NEW reference
+ * the caller must drop, and returns the total number of garbage objects.
+ * cog_gc_clear_garbage drops the collector's references to them. */
+size_t cog_gc_garbage(cog_object **out, size_t cap);
+void cog_gc_clear_garbage(void);
+
+/* Collection callbacks: called on the collector thread at the start and
+ * stop of each collection, with no collector lock held. */
+typedef enum cog_gc_phase { COG_GC_START = 0, COG_GC_STOP = 1 } cog_gc_phase;
+typedef struct cog_gc_info {
+    int generation;
+    long collected;     /* at STOP */
+    long uncollectable; /* at STOP */
+    uint64_t duration_ns; /* at STOP */
+} cog_gc_info;
+typedef void (*cog_gc_callback)(cog_gc_phase phase, const cog_gc_info *info, void *arg);
+/* At most 16 callbacks; COG_ELIMIT beyond. */
+int cog_gc_callback_add(cog_gc_callback cb, void *arg);
+/* COG_EINVAL if (cb, arg) is not registered. */
+int cog_gc_callback_remove(cog_gc_callback cb, void *arg);
+
+/* Move every tracked object to a permanent generation that collections
+ * ignore (for pre-fork servers: keeps copy-on-write pages clean).
+ * cog_gc_unfreeze puts them back into the oldest generation. */
+void cog_gc_freeze(void);
+void cog_gc_unfreeze(void);
+size_t cog_gc_get_freeze_count(void);
+
+/* 1 if the object is tracked by the collector (its type has COG_TYPE_GC). */
+int cog_gc_is_tracked(const cog_object *o);
+/* 1 if its finalizer has run (PEP 442). */
+int cog_gc_is_finalized(const cog_object *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COG_GC_H */
