@@ -140,10 +140,13 @@ void cog_object_free_block(cog_object *o) {
 }
 
 /* Inside a collection window the collector may hold this block's address
- * and read it until the window closes: defer the release. The flag is
- * ordered by the grace period that opened the window (see gc_hooks.c). */
+ * and read it until the window closes: defer the release. A window that
+ * opens is seen here in time thanks to the grace period that opens it
+ * (see gc_hooks.c). */
 static void release_block(cog_object *o) {
-    if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed)) {
+    /* Acquire pairs with the collector's store that closes the window: its
+     * last writes to candidates' headers happen-before we reuse the block. */
+    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire)) {
         cog_gc_defer_block(o);
         return;
     }
