@@ -5,4 +5,13 @@
 #include "cog/object.h"
 #include "cog/gc.h"
 #include "cog/runtime.h"
+#include "cog/int.h"
+#include "cog/str.h"
+#include "cog/bytes.h"
+#include "cog/tuple.h"
+#include "cog/list.h"
+#include "cog/dict.h"
+#include "cog/intern.h"
+#include "cog/weakref.h"
+#include "cog/tryincref.h"
 #endif
