@@ -203,7 +203,7 @@ int cog_dict_set(cog_object *self, cog_object *key, cog_object *value) {
         return rc;
     }
     table *t = atomic_load_explicit(&d->t, memory_order_relaxed);
-    size_t slot;
+    size_t slot = 0; /* set by lookup when the key is absent */
     int64_t i = lookup(t, key, h, &slot);
     cog__gc_barrier_touch(value);
     if (i >= 0) {
