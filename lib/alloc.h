@@ -11,10 +11,16 @@
  * its object pools and find every object it owns (used to merge reference
  * counts when a thread detaches, and later by the collector).
  *
- * Block layout invariant: a free block keeps bytes 0..15 untouched by the
- * allocator (an object's ob_type, ob_ref_local, ob_tid survive the free) and
- * stores its free-list link at offset 16. Every block is >= 32 bytes and
- * 16-byte aligned.
+ * Block layout invariant: a block returned to a free list keeps bytes 0..15
+ * and 24..31 untouched by the allocator (an object's ob_type, ob_ref_local,
+ * ob_tid and ob_gc survive the free) and stores its free-list link at offset
+ * 16..23 (written and read with relaxed atomics, so it may overlap the dead
+ * object's atomic ob_ref_shared). Every block is >= 32 bytes and 16-byte
+ * aligned. When a page becomes an object pool the allocator zeroes ob_tid
+ * and ob_gc of each block slot, so a carved block never looks live unless a
+ * caller made it so.
+ *
+ * Design, memory-ordering arguments and benchmark figures: docs/allocator.md.
  */
 #ifndef COG_LIB_ALLOC_H
 #define COG_LIB_ALLOC_H
@@ -32,8 +38,10 @@ typedef enum cog_block_kind {
     COG_BLOCK_OBJECT = 1  /* starts with a cog_object header */
 } cog_block_kind;
 
-/* Create the heap of a thread that is attaching, with owner id tid. May
- * adopt pools abandoned by threads that detached. NULL + error on OOM. */
+/* Create the heap of the calling thread, which is attaching, with owner id
+ * tid (cog_heap_free_deferred finds it through a thread-local). Releases
+ * abandoned pools that became empty; pools still in use are adopted lazily
+ * by allocation slow paths. NULL + error on OOM. */
 cog_heap *cog_heap_new(uint32_t tid);
 
 /* Allocate size bytes (not zeroed) from the calling thread's heap h, which
@@ -50,10 +58,13 @@ void cog_heap_free(cog_heap *self, void *p, size_t size, cog_block_kind kind);
  * release empty pools/arenas (with hysteresis). Cheap when nothing is pending. */
 void cog_heap_collect(cog_heap *h);
 
-/* Owner only: call visit(block, arg) for every object block that may be
- * allocated in this heap (carved and not on a free list of this heap after
- * collecting remote frees), including large object blocks. The visitor must
- * check the header itself (a block whose ob_tid is the owner's id is live). */
+/* Owner only: call visit(block, arg) for every carved block of every object
+ * pool this heap owns (free blocks included) and every large object block
+ * allocated through it. The visitor must check the header itself (a block
+ * whose ob_tid is the owner's id is live; freed blocks have ob_tid 0). Until
+ * the owner's next cog_heap_collect or cog_heap_abandon, large object blocks
+ * the owner frees are parked instead of returned to malloc, so the visitor's
+ * caller may keep the addresses and re-read their headers. */
 void cog_heap_visit_objects(cog_heap *h, void (*visit)(void *block, void *arg),
                             void *arg);
 
@@ -65,6 +76,30 @@ void cog_heap_abandon(cog_heap *h);
 /* Runtime teardown (no thread attached): unmap everything. */
 void cog_alloc_shutdown(void);
 
-/* Fault injection for tests: make the n-th next arena mmap fail (0 = off). */
+/* Free p (allocated with this size and kind) after an RCU grace period: for
+ * memory that lock-free readers or the collector may still be reading.
+ * Attached threads batch the requests per heap (flushed when a batch fills
+ * and at cog_heap_collect/cog_heap_abandon) and queue one cog_rcu_call per
+ * batch; other threads queue one call per block. The block is untouched
+ * until then. Aborts (cog_fatal) only if a 1.5 KiB batch cannot be
+ * malloc'd, as lib/object.c does for deferred object frees. */
+void cog_heap_free_deferred(void *p, size_t size, cog_block_kind kind);
+
+/* Call visit(block, arg) for every carved block of every object pool of
+ * every arena (owned, abandoned, anything) and for every live large object
+ * block. Callable from any thread, attached or not, concurrently with all
+ * other allocator activity. Blocks may be free or allocated: the visitor
+ * must read only the header words it needs, with atomics (ob_gc at offset
+ * 24 says whether it is a tracked live object; bytes 0..15 and 24..31 of a
+ * free block are never written by the allocator). No arena is unmapped, and
+ * no page visited as an object pool is reused with another layout, until
+ * the walk returns. The visitor may allocate and free, but must not call
+ * this function again. */
+void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
+
+/* Fault injection for tests: make the n-th next arena mmap fail (0 = off).
+ * One-shot: later mmaps succeed again. */
 void cog_alloc_fail_mmap_after(unsigned n);
+/* Same for the malloc of a large (> COG_SMALL_MAX) block. */
+void cog_alloc_fail_malloc_after(unsigned n);
 #endif /* COG_LIB_ALLOC_H */

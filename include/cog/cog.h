@@ -13,5 +13,6 @@
 #include "cog/dict.h"
 #include "cog/intern.h"
 #include "cog/weakref.h"
+#include "cog/mem.h"
 #include "cog/tryincref.h"
 #endif
