@@ -77,7 +77,7 @@ cog_heap *cog_heap_new(uint32_t tid) {
     for (int k = 0; k < COG_NKINDS; k++)
         for (int c = 0; c < COG_NCLASSES; c++) {
             h->cur[k][c] = &cog_pool_sentinel;
-            h->lists[k][c] = (cog_class_lists){NULL, NULL};
+            h->lists[k][c] = (cog_class_lists){NULL, NULL, 0};
             /* A stale freer may still store a hint here: atomic. */
             atomic_store_explicit(&h->remote_hint[k][c], 0, memory_order_relaxed);
         }
@@ -108,6 +108,16 @@ static inline void *take_block(cog_pool *p) {
     return b;
 }
 
+/* Owner: an unlinked pool just became empty. */
+static void keep_or_release(cog_class_lists *l, cog_pool *p) {
+    if (l->spare < COG_POOL_SPARE) {
+        l->spare++;
+        plist_push(&l->avail, p, COG_POOL_AVAIL);
+    } else {
+        cog_pool_release(p);
+    }
+}
+
 /* Owner: take remote frees of every pool of this class; pools that got
  * room move to avail, pools that became empty go back to their arena
  * (the current one stays, whatever its state). */
@@ -119,14 +129,14 @@ static void collect_class(cog_heap *h, unsigned kind, unsigned cls) {
         next = p->next;
         if (cog_pool_collect(p) && cog_pool_used(p) == 0) {
             plist_unlink(&l->avail, p);
-            cog_pool_release(p);
+            keep_or_release(l, p);
         }
     }
     for (cog_pool *p = l->full, *next; p; p = next) {
         next = p->next;
         if (!cog_pool_collect(p)) continue;
         plist_unlink(&l->full, p);
-        if (cog_pool_used(p) == 0) cog_pool_release(p);
+        if (cog_pool_used(p) == 0) keep_or_release(l, p);
         else plist_push(&l->avail, p, COG_POOL_AVAIL);
     }
 }
@@ -199,8 +209,10 @@ static void *alloc_slow(cog_heap *h, unsigned kind, unsigned cls) {
     }
     if (take_hint(h, kind, cls)) collect_class(h, kind, cls);
     p = l->avail;
-    if (p) plist_unlink(&l->avail, p);
-    else if (!(p = adopt(h, kind, cls)) && !(p = new_pool(h, kind, cls)))
+    if (p) {
+        plist_unlink(&l->avail, p);
+        if (cog_pool_used(p) == 0) l->spare--;
+    } else if (!(p = adopt(h, kind, cls)) && !(p = new_pool(h, kind, cls)))
         return NULL; /* cog_arena_take_page set the error */
     p->where = COG_POOL_CUR;
     h->cur[kind][cls] = p;
@@ -226,7 +238,7 @@ static void free_slow(cog_heap *h, cog_pool *p) {
     cog_pool **list = list_of(h, p);
     if (cog_pool_used(p) == 0) {
         plist_unlink(list, p);
-        cog_pool_release(p);
+        keep_or_release(&h->lists[p->kind][p->cls], p);
     } else if (p->where == COG_POOL_FULL) {
         plist_unlink(list, p);
         plist_push(&h->lists[p->kind][p->cls].avail, p, COG_POOL_AVAIL);

@@ -118,7 +118,13 @@ static inline cog_pool *cog_pool_of(const void *p) {
 typedef struct cog_class_lists {
     cog_pool *avail; /* have local free blocks or uncarved space */
     cog_pool *full;  /* have neither (remote frees may be pending) */
+    unsigned spare;  /* empty pools kept on avail (at most COG_POOL_SPARE) */
 } cog_class_lists;
+
+/* Empty pools a class keeps instead of returning them to the arena, so a
+ * pool that fills and drains repeatedly does not go through the global
+ * arena lock each time. */
+#define COG_POOL_SPARE 1
 
 typedef struct cog_defer_batch cog_defer_batch;
 typedef struct cog_large_hdr cog_large_hdr;
