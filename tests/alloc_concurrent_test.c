@@ -147,7 +147,7 @@ static void thread_exit_with_live_objects(void **state) {
 /* ---- the heap walk racing with allocation, frees and layout changes ---- */
 
 static atomic_int walk_stop;
-static atomic_long walk_visits, walk_live;
+static atomic_long walk_visits, walk_live, walks;
 
 /* Raw blocks are filled with 0xff: if the walk ever read a page with the
  * wrong layout, it would see that pattern in ob_tid/ob_gc. */
@@ -167,6 +167,7 @@ static void *walker(void *arg) {
     (void)arg; /* unattached on purpose */
     while (!atomic_load(&walk_stop)) {
         cog_alloc_visit_all_objects(check_block, NULL);
+        atomic_fetch_add(&walks, 1);
         cog_mem_info m;
         cog_mem_stats(&m);
         assert_int_equal(m.bytes_mapped, m.arenas * COG_ARENA_SIZE);
@@ -182,6 +183,8 @@ static void *churner(void *arg) {
     void **raw = malloc(N * sizeof *raw);
     test_node **nodes = malloc(N * sizeof *nodes);
     long rounds = test_scale(12);
+    while (atomic_load(&walks) == 0) { /* start once the walker is walking */
+    }
     for (long r = 0; r < rounds; r++) {
         size_t rs = 32 + (size_t)((r * 7 + id * 3) % 31) * 16; /* rotate classes */
         for (int i = 0; i < N; i++) {
@@ -207,6 +210,7 @@ static void visit_all_races_with_alloc(void **state) {
     (void)state;
     atomic_store(&walk_stop, 0);
     atomic_store(&walk_visits, 0);
+    atomic_store(&walks, 0);
     pthread_t w, c[2];
     pthread_create(&w, NULL, walker, NULL);
     for (long i = 0; i < 2; i++) pthread_create(&c[i], NULL, churner, (void *)(intptr_t)i);
@@ -215,7 +219,7 @@ static void visit_all_races_with_alloc(void **state) {
     atomic_store(&walk_stop, 1);
     pthread_join(w, NULL);
     cog_thread_online();
-    assert_true(atomic_load(&walk_visits) > 0);
+    assert_true(atomic_load(&walks) > 0);
 }
 
 /* ---- deferred frees vs an RCU reader ---- */
