@@ -1,0 +1,212 @@
+/* bench/alloc_bench.c - small-block alloc/free throughput of one allocator,
+ * chosen at compile time (-DBENCH_COG, -DBENCH_MIMALLOC, -DBENCH_JEMALLOC,
+ * else glibc). Debian's libmimalloc and libjemalloc both replace malloc
+ * when linked, so a glibc baseline cannot share a binary with them: each
+ * allocator gets its own binary and bench/alloc_bench.sh runs them all and
+ * prints the ratios.
+ *
+ * Output lines: "RESULT <allocator> <workload> <median ns per op>".
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(BENCH_COG)
+#include "cog/cog.h"
+#include "lib/alloc.h"
+#include "lib/thread.h"
+#define NAME "cog"
+static __thread cog_heap *bh;
+static void thread_start(void) {
+    if (!cog_thread_is_attached() && cog_thread_attach() != COG_OK) abort();
+    bh = cog_tstate_current()->heap;
+}
+static void thread_end(void) { cog_thread_detach(); }
+static inline void *xalloc(size_t n) { return cog_heap_alloc(bh, n, COG_BLOCK_RAW); }
+static inline void xfree(void *p, size_t n) { cog_heap_free(bh, p, n, COG_BLOCK_RAW); }
+#elif defined(BENCH_MIMALLOC)
+#include <mimalloc.h>
+#define NAME "mimalloc"
+static void thread_start(void) {}
+static void thread_end(void) {}
+static inline void *xalloc(size_t n) { return mi_malloc(n); }
+static inline void xfree(void *p, size_t n) { (void)n; mi_free(p); }
+#elif defined(BENCH_JEMALLOC)
+#include <jemalloc/jemalloc.h>
+#define NAME "jemalloc"
+static void thread_start(void) {}
+static void thread_end(void) {}
+static inline void *xalloc(size_t n) { return mallocx(n, 0); }
+static inline void xfree(void *p, size_t n) { sdallocx(p, n, 0); }
+#else
+#define NAME "glibc"
+static void thread_start(void) {}
+static void thread_end(void) {}
+static inline void *xalloc(size_t n) { return malloc(n); }
+static inline void xfree(void *p, size_t n) { (void)n; free(p); }
+#endif
+
+#define RUNS 7
+#define OPS 4000000L
+#define NSIZES 4096
+static size_t sizes[NSIZES]; /* 16..512, pseudo-random */
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+/* alloc+free pairs, immediately (LIFO) and through a 256-slot window so the
+ * free lists see some churn. Touches the first word like real code. */
+static volatile uintptr_t sink;
+static void pairs(long ops) {
+    void *win[256] = {0};
+    size_t wsz[256] = {0};
+    uintptr_t acc = 0;
+    for (long i = 0; i < ops; i++) {
+        size_t n = sizes[i & (NSIZES - 1)];
+        void *p = xalloc(n);
+        *(uintptr_t *)p = (uintptr_t)i;
+        acc += (uintptr_t)p;
+        unsigned s = (unsigned)(i * 7) & 255;
+        if (win[s]) xfree(win[s], wsz[s]);
+        win[s] = p;
+        wsz[s] = n;
+    }
+    for (int s = 0; s < 256; s++)
+        if (win[s]) xfree(win[s], wsz[s]);
+    sink = acc;
+}
+
+static void *pairs_thread(void *arg) {
+    thread_start();
+    pairs((long)(intptr_t)arg);
+    thread_end();
+    return NULL;
+}
+
+static double run_pairs(int threads) {
+    pthread_t t[2];
+    double t0 = now_ns();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&t[i], NULL, pairs_thread, (void *)(intptr_t)OPS);
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    return (now_ns() - t0) / OPS; /* ns per pair per thread (wall) */
+}
+
+/* Producer allocates, consumer frees, through an SPSC ring of batches. */
+#define RING 64
+#define BATCH 256
+typedef struct batch {
+    void *p[BATCH];
+    size_t n[BATCH];
+} batch;
+static batch batches[RING];
+static atomic_long head, tail; /* head: produced batches, tail: consumed */
+
+static void *producer(void *arg) {
+    long nb = (long)(intptr_t)arg;
+    thread_start();
+    for (long b = 0; b < nb; b++) {
+        while (b - atomic_load_explicit(&tail, memory_order_acquire) >= RING) {
+        }
+        batch *bt = &batches[b % RING];
+        for (int i = 0; i < BATCH; i++) {
+            size_t n = sizes[(b * BATCH + i) & (NSIZES - 1)];
+            bt->p[i] = xalloc(n);
+            *(uintptr_t *)bt->p[i] = (uintptr_t)i;
+            bt->n[i] = n;
+        }
+        atomic_store_explicit(&head, b + 1, memory_order_release);
+    }
+    thread_end();
+    return NULL;
+}
+
+static void *consumer(void *arg) {
+    long nb = (long)(intptr_t)arg;
+    thread_start();
+    for (long b = 0; b < nb; b++) {
+        while (atomic_load_explicit(&head, memory_order_acquire) <= b) {
+        }
+        batch *bt = &batches[b % RING];
+        for (int i = 0; i < BATCH; i++) xfree(bt->p[i], bt->n[i]);
+        atomic_store_explicit(&tail, b + 1, memory_order_release);
+    }
+    thread_end();
+    return NULL;
+}
+
+static double run_cross(void) {
+    long nb = OPS / BATCH;
+    atomic_store(&head, 0);
+    atomic_store(&tail, 0);
+    pthread_t a, b;
+    double t0 = now_ns();
+    pthread_create(&a, NULL, producer, (void *)(intptr_t)nb);
+    pthread_create(&b, NULL, consumer, (void *)(intptr_t)nb);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    return (now_ns() - t0) / (nb * BATCH);
+}
+
+#ifdef BENCH_COG
+typedef struct obj32 {
+    cog_object ob;
+} obj32;
+static const cog_type obj32_type = {.name = "obj32", .basic_size = sizeof(obj32)};
+static double run_objects(void) {
+    double t0 = now_ns();
+    for (long i = 0; i < OPS; i++) cog_decref(cog_new(&obj32_type));
+    return (now_ns() - t0) / OPS;
+}
+#endif
+
+static void report(const char *workload, double (*fn)(int), int arg) {
+    double v[RUNS];
+    fn(arg); /* warm-up */
+    for (int r = 0; r < RUNS; r++) v[r] = fn(arg);
+    printf("RESULT %s %s %.2f\n", NAME, workload, median(v, RUNS));
+    fflush(stdout);
+}
+
+static double cross_adapter(int unused) { (void)unused; return run_cross(); }
+#ifdef BENCH_COG
+static double objects_adapter(int unused) { (void)unused; return run_objects(); }
+#endif
+
+int main(void) {
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < NSIZES; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        sizes[i] = 16 + (size_t)(x % 497); /* 16..512 */
+    }
+#ifdef BENCH_COG
+    if (cog_init() != COG_OK) abort();
+    cog_thread_offline(); /* the main thread only waits */
+#endif
+    report("pair_1thread", run_pairs, 1);
+    report("pair_2threads", run_pairs, 2);
+    report("cross_thread", cross_adapter, 0);
+#ifdef BENCH_COG
+    cog_thread_online();
+    report("cog_new_decref_32B", objects_adapter, 0);
+    cog_shutdown();
+#endif
+    return 0;
+}

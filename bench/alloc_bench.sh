@@ -1,0 +1,26 @@
+#!/bin/sh
+# Runs the allocator benchmark for cog, glibc, mimalloc and jemalloc (one
+# process each: Debian's mimalloc and jemalloc replace malloc when linked)
+# and prints medians (ns per operation, lower is better) and ratios.
+set -e
+dir=$(dirname "$0")
+out=$(mktemp)
+for a in cog glibc mimalloc jemalloc; do
+    "$dir/alloc_bench_$a" >>"$out"
+done
+awk '
+/^RESULT/ { v[$2 "," $3] = $4; w[$3] = 1 }
+END {
+    printf "%-20s %9s %9s %9s %9s   %s\n", "workload (ns/op)", "cog", "glibc", "mimalloc", "jemalloc", "speedup of cog vs glibc / mimalloc / jemalloc"
+    n = split("pair_1thread pair_2threads cross_thread cog_new_decref_32B", order, " ")
+    for (i = 1; i <= n; i++) {
+        k = order[i]
+        if (!(k in w)) continue
+        c = v["cog," k]
+        printf "%-20s %9s %9s %9s %9s", k, c, v["glibc," k], v["mimalloc," k], v["jemalloc," k]
+        if (v["glibc," k] != "")
+            printf "   %.2fx / %.2fx / %.2fx", v["glibc," k] / c, v["mimalloc," k] / c, v["jemalloc," k] / c
+        printf "\n"
+    }
+}' "$out"
+rm -f "$out"
