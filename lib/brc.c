@@ -96,7 +96,10 @@ intptr_t cog_brc_explicit_merge(cog_object *o, intptr_t extra) {
     intptr_t total, desired;
     do {
         total = shared_count(shared) + (intptr_t)local + extra;
-        desired = (total << COG_REF_SHARED_SHIFT) | COG_REF_MERGED;
+        /* Shift as unsigned: total is negative after a refcount underflow
+         * (misuse), and a signed left shift of it would be undefined
+         * behaviour before the debug check below can report it. */
+        desired = (intptr_t)((uintptr_t)total << COG_REF_SHARED_SHIFT) | COG_REF_MERGED;
     } while (!atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared, desired,
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed));
