@@ -5,6 +5,23 @@
 
 char cog_rcu_hb_token;
 
+#ifdef COG_TSAN
+/* The one TSan suppression in cog, compiled into every TSan build of the
+ * library (so servers that embed cog and run under TSan get it too).
+ *
+ * race:urcu_qsbr_barrier - urcu_qsbr_barrier() calloc()s a completion
+ * struct and one work item per call_rcu worker, hands each item to the
+ * worker through liburcu's wait-free queue, and the worker (or the waiter,
+ * whichever drops the last urcu_ref) free()s them. The hand-off and the
+ * reference count are uatomic inline asm inside the uninstrumented
+ * liburcu-qsbr.so, so TSan sees calloc on one thread and free on another
+ * with no happens-before edge and reports a race on memory that cog never
+ * touches. The suppression matches only reports whose stacks contain that
+ * liburcu frame; every race in cog's own code is still reported. */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void) { return "race:urcu_qsbr_barrier\n"; }
+#endif
+
 /* Runs on liburcu's call_rcu worker thread after a grace period. Acquire the
  * head (the enqueuer's writes to the enclosing memory happened before, as
  * liburcu's wfcqueue guarantees) and the grace-period token (every reader
