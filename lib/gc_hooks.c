@@ -52,7 +52,7 @@ void cog_gc_set_wakeup_hook(void (*hook)(void)) {
  * needed (it is a heuristic trigger), only that it never tears. */
 void cog_gc_note_alloc(void) {
     long n = atomic_fetch_add_explicit(&cog__gc_young_count, 1, memory_order_relaxed) + 1;
-    if (n >= atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed) &&
+    if (n > atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed) &&
         !atomic_load_explicit(&cog__gc_requested, memory_order_relaxed) &&
         !atomic_exchange_explicit(&cog__gc_requested, 1, memory_order_relaxed)) {
         void (*hook)(void) = atomic_load_explicit(&wakeup_hook, memory_order_acquire);

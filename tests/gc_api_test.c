@@ -1,0 +1,281 @@
+/* tests/gc_api_test.c - collector semantics and control API: finalizers
+ * (PEP 442), resurrection, uncollectable types, SAVEALL, the garbage list,
+ * callbacks, thresholds and automatic collection, freeze. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tests/test_types.h"
+
+static int setup(void **state) {
+    (void)state;
+    if (cog_init() != COG_OK) return -1;
+    cog_gc_disable();
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    cog_gc_enable();
+    cog_gc_set_debug(0);
+    cog_gc_set_threshold(2000, 10, 10);
+    return cog_shutdown() == COG_OK ? 0 : -1;
+}
+
+static void link_nodes(test_node *from, test_node *to) {
+    cog_incref(&to->ob);
+    cog_ref_store(&from->next, &to->ob);
+}
+
+/* A Node type whose finalizer counts runs and can resurrect its object
+ * into a global. */
+static atomic_int finalized;
+static cog_object *resurrected;
+static int resurrect;
+
+static void fin_node_finalize(cog_object *self) {
+    atomic_fetch_add(&finalized, 1);
+    if (resurrect && !resurrected) {
+        cog_incref(self);
+        resurrected = self;
+    }
+}
+
+static cog_type fin_node_type;
+static cog_type uncollectable_type;
+
+static test_node *new_typed(const cog_type *t) {
+    test_node *n = (test_node *)cog_new(t);
+    if (!n) abort();
+    n->canary = TEST_CANARY;
+    return n;
+}
+
+static void make_cycle(const cog_type *ta, const cog_type *tb) {
+    test_node *a = new_typed(ta), *b = new_typed(tb);
+    link_nodes(a, b);
+    link_nodes(b, a);
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+}
+
+static void finalizer_runs_once_then_cycle_freed(void **state) {
+    (void)state;
+    atomic_store(&finalized, 0);
+    resurrect = 0;
+    long before = atomic_load(&test_node_deallocs);
+    make_cycle(&fin_node_type, &fin_node_type);
+    assert_int_equal(cog_gc_collect(0), 2);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&finalized), 2);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+}
+
+static void resurrected_cycle_survives_and_is_not_refinalized(void **state) {
+    (void)state;
+    atomic_store(&finalized, 0);
+    resurrect = 1;
+    resurrected = NULL;
+    long before = atomic_load(&test_node_deallocs);
+    make_cycle(&fin_node_type, &fin_node_type);
+    cog_gc_collect(0);
+    cog_safepoint();
+    assert_non_null(resurrected);
+    assert_int_equal(atomic_load(&test_node_deallocs), before); /* both alive */
+    assert_true(cog_gc_is_finalized(resurrected));
+    test_node *r = (test_node *)resurrected;
+    assert_int_equal(r->canary, TEST_CANARY);
+    assert_non_null(cog_ref_load(&r->next));
+    /* Drop it again: collected this time without a second finalization. */
+    resurrect = 0;
+    int fin = atomic_load(&finalized);
+    cog_decref(resurrected);
+    resurrected = NULL;
+    assert_int_equal(cog_gc_collect(2), 2);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&finalized), fin);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+}
+
+static void uncollectable_goes_to_garbage(void **state) {
+    (void)state;
+    long before = atomic_load(&test_node_deallocs);
+    make_cycle(&uncollectable_type, &test_node_type);
+    assert_int_equal(cog_gc_collect(0), 2);
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    assert_int_equal(st[0].uncollectable, 2);
+    cog_object *g[4];
+    assert_int_equal(cog_gc_garbage(g, 4), 2);
+    assert_true(g[0]->ob_type == &uncollectable_type || g[1]->ob_type == &uncollectable_type);
+    cog_decref(g[0]);
+    cog_decref(g[1]);
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    cog_gc_clear_garbage();
+    assert_int_equal(cog_gc_garbage(g, 4), 0);
+    /* Still a cycle, but its type is uncollectable: it goes back to the
+     * garbage list on the next collection; break it by hand. */
+    assert_int_equal(cog_gc_collect(2), 2);
+    assert_int_equal(cog_gc_garbage(g, 4), 2);
+    for (int i = 0; i < 2; i++) cog_xdecref(cog_ref_take(&((test_node *)g[i])->next));
+    cog_gc_clear_garbage();
+    cog_decref(g[0]);
+    cog_decref(g[1]);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+}
+
+static void saveall_keeps_everything(void **state) {
+    (void)state;
+    assert_int_equal(cog_gc_set_debug(COG_GC_DEBUG_SAVEALL), COG_OK);
+    assert_int_equal(cog_gc_get_debug(), COG_GC_DEBUG_SAVEALL);
+    long before = atomic_load(&test_node_deallocs);
+    make_cycle(&test_node_type, &test_node_type);
+    assert_int_equal(cog_gc_collect(0), 2);
+    assert_int_equal(cog_gc_garbage(NULL, 0), 2);
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    cog_gc_set_debug(0);
+    cog_gc_clear_garbage(); /* the cycle is plain garbage again */
+    assert_int_equal(cog_gc_collect(2), 2);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+    assert_int_equal(cog_gc_set_debug(0x100), COG_EINVAL);
+}
+
+static int cb_calls[2];
+static int cb_last_gen;
+static long cb_collected;
+static void on_gc(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)arg;
+    cb_calls[phase]++;
+    cb_last_gen = info->generation;
+    if (phase == COG_GC_STOP) cb_collected = info->collected;
+}
+
+static void callbacks_see_start_and_stop(void **state) {
+    (void)state;
+    memset(cb_calls, 0, sizeof cb_calls);
+    assert_int_equal(cog_gc_callback_add(on_gc, NULL), COG_OK);
+    make_cycle(&test_node_type, &test_node_type);
+    cog_gc_collect(1);
+    assert_int_equal(cb_calls[COG_GC_START], 1);
+    assert_int_equal(cb_calls[COG_GC_STOP], 1);
+    assert_int_equal(cb_last_gen, 1);
+    assert_int_equal(cb_collected, 2);
+    assert_int_equal(cog_gc_callback_remove(on_gc, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_remove(on_gc, NULL), COG_EINVAL);
+    cog_gc_collect(0);
+    assert_int_equal(cb_calls[COG_GC_STOP], 1);
+    assert_int_equal(cog_gc_callback_add(NULL, NULL), COG_EINVAL);
+}
+
+static void thresholds_and_counts(void **state) {
+    (void)state;
+    long t[3];
+    assert_int_equal(cog_gc_set_threshold(700, 5, 3), COG_OK);
+    cog_gc_get_threshold(t);
+    assert_int_equal(t[0], 700);
+    assert_int_equal(t[1], 5);
+    assert_int_equal(t[2], 3);
+    assert_int_equal(cog_gc_set_threshold(-1, 5, 3), COG_EINVAL);
+    assert_non_null(strstr(cog_last_error(), "threshold"));
+    assert_int_equal(cog_gc_set_threshold(10, 0, 3), COG_EINVAL);
+    cog_gc_get_threshold(t);
+    assert_int_equal(t[0], 700); /* rejected values change nothing */
+    cog_gc_collect(2);
+    long c[3];
+    cog_gc_get_count(c);
+    long c0 = c[0];
+    test_node *n = test_node_new(1);
+    cog_gc_get_count(c);
+    assert_int_equal(c[0], c0 + 1);
+    cog_decref(&n->ob);
+    cog_gc_get_count(c);
+    assert_int_equal(c[0], c0);
+    cog_gc_collect(0);
+    cog_gc_get_count(c);
+    assert_int_equal(c[1], 1); /* one gen-0 collection since the last gen-1 */
+}
+
+static void automatic_collection_frees_cycles(void **state) {
+    (void)state;
+    cog_gc_set_threshold(100, 10, 10);
+    cog_gc_enable();
+    assert_true(cog_gc_is_enabled());
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    uint64_t before = st[0].collections + st[1].collections + st[2].collections;
+    long freed0 = atomic_load(&test_node_deallocs);
+    /* Keep allocating cyclic garbage (each crossing of threshold0 wakes the
+     * collector once) until several automatic collections have run. */
+    long made = 0;
+    for (; made < 2000000; made++) {
+        make_cycle(&test_node_type, &test_node_type);
+        cog_safepoint();
+        if ((made & 255) == 0) {
+            cog_gc_get_stats(st);
+            if (st[0].collections + st[1].collections + st[2].collections >= before + 5) break;
+        }
+    }
+    cog_gc_get_stats(st);
+    assert_true(st[0].collections + st[1].collections + st[2].collections >= before + 5);
+    assert_true(st[0].collected > 0);
+    cog_gc_disable();
+    cog_gc_collect(2);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs) - freed0, 2 * (made + 1));
+}
+
+static void freeze_hides_objects_from_collections(void **state) {
+    (void)state;
+    long before = atomic_load(&test_node_deallocs);
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    link_nodes(a, b);
+    link_nodes(b, a);
+    cog_gc_freeze();
+    assert_true(cog_gc_get_freeze_count() >= 2);
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+    assert_int_equal(cog_gc_collect(2), 0); /* frozen: not examined */
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    cog_gc_unfreeze();
+    assert_int_equal(cog_gc_get_freeze_count(), 0);
+    assert_int_equal(cog_gc_collect(2), 2);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+}
+
+static void tracking_queries(void **state) {
+    (void)state;
+    static const cog_type plain = {.name = "Plain", .basic_size = sizeof(cog_object)};
+    cog_object *p = cog_new(&plain);
+    test_node *n = test_node_new(3);
+    assert_false(cog_gc_is_tracked(p));
+    assert_true(cog_gc_is_tracked(&n->ob));
+    assert_false(cog_gc_is_finalized(&n->ob));
+    cog_decref(p);
+    cog_decref(&n->ob);
+}
+
+int main(void) {
+    fin_node_type = test_node_type;
+    fin_node_type.name = "FinNode";
+    fin_node_type.finalize = fin_node_finalize;
+    uncollectable_type = test_node_type;
+    uncollectable_type.name = "Uncollectable";
+    uncollectable_type.flags |= COG_TYPE_UNCOLLECTABLE;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(finalizer_runs_once_then_cycle_freed, setup, teardown),
+        cmocka_unit_test_setup_teardown(resurrected_cycle_survives_and_is_not_refinalized, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(uncollectable_goes_to_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(saveall_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(callbacks_see_start_and_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(thresholds_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(automatic_collection_frees_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(freeze_hides_objects_from_collections, setup, teardown),
+        cmocka_unit_test_setup_teardown(tracking_queries, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
