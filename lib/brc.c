@@ -33,6 +33,31 @@ static inline intptr_t shared_count(intptr_t shared) {
     return shared >> COG_REF_SHARED_SHIFT; /* arithmetic shift: gcc/clang */
 }
 
+/* Everything the inline fast paths in cog/object.h leave out. The owner
+ * test here uses the thread's real id (cog__tls_tid), not the fast id that
+ * is COG_TID_SLOW during collection windows. */
+void cog__incref_slow(cog_object *o) {
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    if (local == COG_IMMORTAL) return;
+    cog__gc_barrier_touch(o);
+    if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid)
+        atomic_store_explicit(&o->ob_ref_local, local + 1, memory_order_relaxed);
+    else
+        cog__incref_shared(o);
+}
+
+void cog__decref_slow(cog_object *o) {
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    if (local == COG_IMMORTAL) return;
+    cog__gc_barrier_touch(o);
+    if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid) {
+        atomic_store_explicit(&o->ob_ref_local, local - 1, memory_order_relaxed);
+        if (local == 1) cog__merge_zero_local(o);
+    } else {
+        cog__decref_shared(o);
+    }
+}
+
 void cog__incref_shared(cog_object *o) {
     atomic_fetch_add_explicit(&o->ob_ref_shared, SHARED_ONE, memory_order_relaxed);
 }

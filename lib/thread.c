@@ -10,6 +10,8 @@
 #include "lib/runtime_internal.h"
 
 __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec"))) = COG_TID_UNATTACHED;
+__thread _Atomic(uint32_t) cog__tls_fast_tid
+    __attribute__((tls_model("initial-exec"))) = COG_TID_UNATTACHED;
 __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-exec")));
 
 /* Slot table. A slot's tstate is allocated on first use and kept until
@@ -109,6 +111,46 @@ static int claim_slot(cog_tstate **out) {
     return COG_OK;
 }
 
+/* The fast id a thread should use while the barrier is `barrier`. */
+static uint32_t fast_tid_for(const cog_tstate *ts, int barrier) {
+    return barrier ? COG_TID_SLOW : ts->tid;
+}
+
+/* Publish the calling thread's fast id. Under registry_lock, so that either
+ * cog_threads_set_barrier sees this thread (and overwrites the value) or we
+ * see the barrier it stored before taking the lock. */
+static void publish_fast_tid(cog_tstate *ts) {
+    pthread_mutex_lock(&registry_lock);
+    ts->fast_tid = &cog__tls_fast_tid;
+    atomic_store_explicit(&cog__tls_fast_tid,
+                          fast_tid_for(ts, atomic_load_explicit(&cog__gc_barrier,
+                                                                memory_order_relaxed)),
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void retract_fast_tid(cog_tstate *ts) {
+    pthread_mutex_lock(&registry_lock);
+    ts->fast_tid = NULL;
+    atomic_store_explicit(&cog__tls_fast_tid, COG_TID_UNATTACHED, memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void cog_threads_set_barrier(int barrier) {
+    pthread_mutex_lock(&registry_lock);
+    atomic_store_explicit(&cog__gc_barrier, barrier, memory_order_seq_cst);
+    /* Relaxed stores into other threads' TLS: the caller's grace period
+     * (every online thread passes a full barrier at a quiescent state after
+     * this) is what makes them visible before the window counts as open. */
+    for (int i = 0; i < COG_MAX_THREADS; i++) {
+        if (!slot_used[i]) continue;
+        cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_relaxed);
+        if (ts->fast_tid)
+            atomic_store_explicit(ts->fast_tid, fast_tid_for(ts, barrier), memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
 static void release_slot(cog_tstate *ts) {
     pthread_mutex_lock(&registry_lock);
     slot_used[ts->tid - 1] = 0;
@@ -138,6 +180,7 @@ int cog_thread_attach(void) {
     urcu_qsbr_register_thread();
     cog__tls_tstate = ts;
     cog__tls_tid = ts->tid;
+    publish_fast_tid(ts);
     pthread_setspecific(exit_key, ts);
     return COG_OK;
 }
@@ -148,6 +191,7 @@ int cog_thread_detach(void) {
     if (ts->offline) cog_thread_online();
     /* Merge every count we own: afterwards no object carries our id, so the
      * slot can be reused safely. */
+    retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
     cog_heap_collect(ts->heap);
     cog_heap_abandon(ts->heap);

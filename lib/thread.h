@@ -39,6 +39,10 @@ typedef struct cog_tstate {
     cog_object *dealloc_pending;
 
     int offline; /* owner-only: between cog_thread_offline/online */
+
+    /* The thread's cog__tls_fast_tid while attached, else NULL; under the
+     * registry lock (cog_threads_set_barrier writes through it). */
+    _Atomic(uint32_t) *fast_tid;
 } cog_tstate;
 
 extern __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-exec")));
@@ -52,6 +56,12 @@ cog_tstate *cog_tstate_lookup(uint32_t tid);
 
 /* Number of attached threads (racy snapshot). */
 int cog_thread_count(void);
+
+/* Store the collector barrier (cog__gc_barrier) and switch every attached
+ * thread's fast id to match: COG_TID_SLOW while barrier != 0, so owner
+ * count operations take the slow path that marks objects. The caller waits
+ * for a grace period before relying on it. */
+void cog_threads_set_barrier(int barrier);
 
 /* Runtime lifecycle hooks used by runtime.c. */
 int cog_threads_init(void);
