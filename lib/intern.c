@@ -30,6 +30,7 @@
 #include "lib/error.h"
 #include "lib/object_internal.h"
 #include "lib/str_internal.h"
+#include "lib/thread.h"
 #include "lib/types_internal.h"
 
 #define INITIAL_BUCKETS 1024
@@ -49,15 +50,143 @@ static atomic_int resizing;
 /* Per-thread counters indexed by thread id: an id belongs to one attached
  * thread at a time (reuse after detach is ordered by the registry lock), so
  * each slot has a single writer and a relaxed load+store suffices (no RMW,
- * no shared cache line on the hit path). Readers sum relaxed loads. */
+ * no shared cache line on the hit path). Readers sum relaxed loads. A hit
+ * bumps only `lookups`; the rare calls that do not find a live string bump
+ * `misses`, and hits = lookups - misses. */
 static struct {
     _Alignas(64) atomic_ulong lookups;
-    atomic_ulong hits;
+    atomic_ulong misses;
 } stats[COG_MAX_THREADS];
 
 static inline void bump(atomic_ulong *c) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+}
+
+/* ---- The lookaside ("hint") array --------------------------------------
+ * The lfht is the table: it alone decides uniqueness (add_unique/replace)
+ * and membership. In front of it sits a lock-free, read-mostly cache of
+ * pointers to canonical strings, so that a hit costs one cache line of
+ * hints plus the string itself instead of lfht's bit-reversed bucket
+ * lookup, split-ordered walk and indirect match callback. It is a pure
+ * accelerator: an entry is only a hint, verified on every use against the
+ * string's own bytes and confirmed by canonical_try_incref; a hint that is
+ * missing, stale or torn just sends the lookup to the lfht.
+ *
+ * Layout: 4-way sets of {hash, str} entries, one cache line per set, set
+ * index = hash & mask. Invariants (docs/types.md "Intern table"):
+ *  (H1) only a thread that HOLDS a reference to a canonical string stores it
+ *       into an entry (hint_put, before intern returns that reference);
+ *  (H2) the string's dealloc clears every entry of its set in the CURRENT
+ *       array that still points at it (hint_drop, in cog__intern_unlink),
+ *       before its block's deferred free is queued;
+ *  (H3) an array replaced by a bigger one (or at shutdown) is freed only
+ *       after a grace period, and new arrays start empty (nothing is copied,
+ *       so no entry is ever written without (H1)).
+ * Why a reader never dereferences freed memory: by (H1) every store of s
+ * happens-before the decrement that precedes s's death (the storing thread
+ * still held its reference; the last decref CAS is acq_rel and so acquires
+ * every earlier decrement, see lib/brc.c), hence before (H2)'s clearing CAS,
+ * which by coherence sees that store (or a later value). So after (H2) the
+ * current array no longer leads to s, and s is freed a grace period later:
+ * a reader that could still load s from any array was inside a read-side
+ * section that began before that grace period (a reader starting later
+ * loads the hints pointer after (H2) and sees the current array or a newer
+ * one, empty of s: publication is release/acquire and the grace period is a
+ * full barrier). A stale array (H3) is reachable only from read sections
+ * that began before it was replaced, which its own grace period covers.
+ * Why a hit returns THE canonical string: a string entered the hints only
+ * while live and linked; a live interned string is never unlinked (only its
+ * dealloc, a replace that found it dead, or shutdown unlink it), and
+ * try-incref on a merged string fails exactly when it is dead. So "bytes
+ * equal and try-incref succeeded" implies it is the linked canonical one.
+ * Ordering of an entry's two words: the writer stores hash (relaxed) then
+ * str (release); the reader loads hash (relaxed, a filter only) then str
+ * (acquire), which makes the string's bytes, written before the writer
+ * obtained it, visible (release/acquire chain from its creator). A torn pair
+ * fails verification and falls back to the lfht. */
+#define HINT_WAYS 4
+
+typedef struct hint_entry {
+    _Atomic uint64_t hash;
+    _Atomic(cog_str *) str;
+} hint_entry;
+
+typedef struct hint_set {
+    _Alignas(64) hint_entry e[HINT_WAYS];
+} hint_set;
+
+typedef struct hint_table {
+    cog_rcu_head head; /* freed after a grace period (H3) */
+    uint64_t mask;     /* sets - 1 */
+    hint_set *sets;
+} hint_table;
+
+static _Atomic(hint_table *) hints;
+/* Victim choice when a set is full: a per-thread rotating counter. */
+static __thread unsigned hint_victim;
+
+static hint_table *hint_table_new(unsigned long buckets) {
+    /* One set (4 entries) per 2 buckets: the lfht holds at most 2 strings
+     * per bucket, so at most 1 string per hint entry, usually fewer. */
+    unsigned long nsets = buckets / 2 ? buckets / 2 : 1;
+    hint_table *ht = malloc(sizeof *ht);
+    if (!ht) return NULL;
+    ht->sets = aligned_alloc(64, nsets * sizeof(hint_set));
+    if (!ht->sets) {
+        free(ht);
+        return NULL;
+    }
+    memset(ht->sets, 0, nsets * sizeof(hint_set));
+    ht->mask = nsets - 1;
+    return ht;
+}
+
+static void hint_table_free_cb(cog_rcu_head *head) {
+    hint_table *ht = (hint_table *)head;
+    free(ht->sets);
+    free(ht);
+}
+
+/* Publish a new array (release: its zeroed sets are visible to acquirers)
+ * and retire the old one after a grace period (H3). */
+static void hint_table_swap(hint_table *nt) {
+    hint_table *old = atomic_exchange_explicit(&hints, nt, memory_order_acq_rel);
+    if (old) cog_rcu_call(&old->head, hint_table_free_cb);
+}
+
+/* Lock-free hit path: a new reference to the canonical string equal to
+ * (s, len) with hash h, or NULL if the hints do not have a live one. Runs in
+ * the caller's read-side section. */
+static inline cog_str *hint_get(const char *s, size_t len, uint64_t h);
+
+/* Remember c (the caller holds a reference to it: (H1)). */
+static void hint_put(cog_str *c, uint64_t h) {
+    hint_table *ht = atomic_load_explicit(&hints, memory_order_acquire);
+    if (!ht) return;
+    hint_set *set = &ht->sets[h & ht->mask];
+    int victim = -1;
+    for (int i = 0; i < HINT_WAYS; i++) {
+        cog_str *x = atomic_load_explicit(&set->e[i].str, memory_order_relaxed);
+        if (x == c) return;
+        if (!x && victim < 0) victim = i;
+    }
+    if (victim < 0) victim = (int)(hint_victim++ % HINT_WAYS);
+    atomic_store_explicit(&set->e[victim].hash, h, memory_order_relaxed);
+    atomic_store_explicit(&set->e[victim].str, c, memory_order_release);
+}
+
+/* (H2): s is dead (its dealloc is running); no thread can store it again. */
+static void hint_drop(cog_str *s) {
+    hint_table *ht = atomic_load_explicit(&hints, memory_order_acquire);
+    if (!ht) return;
+    uint64_t h = atomic_load_explicit(&s->hash, memory_order_relaxed);
+    hint_set *set = &ht->sets[h & ht->mask];
+    for (int i = 0; i < HINT_WAYS; i++) {
+        cog_str *expect = s;
+        atomic_compare_exchange_strong_explicit(&set->e[i].str, &expect, NULL,
+                                                memory_order_relaxed, memory_order_relaxed);
+    }
 }
 
 typedef struct intern_key {
@@ -78,12 +207,18 @@ int cog__intern_init(void) {
     struct cds_lfht *t = cds_lfht_new_flavor(INITIAL_BUCKETS, INITIAL_BUCKETS, 0,
                                              CDS_LFHT_ACCOUNTING, &urcu_qsbr_flavor, NULL);
     if (!t) return cog_error(COG_ENOMEM, "cog_init: cannot create the intern table");
+    hint_table *ht = hint_table_new(INITIAL_BUCKETS);
+    if (!ht) {
+        cds_lfht_destroy(t, NULL);
+        return cog_error(COG_ENOMEM, "cog_init: cannot create the intern table");
+    }
+    atomic_store_explicit(&hints, ht, memory_order_release);
     atomic_store(&count, 0);
     atomic_store(&buckets, INITIAL_BUCKETS);
     atomic_store(&resizing, 0);
     for (int i = 0; i < COG_MAX_THREADS; i++) {
         atomic_store_explicit(&stats[i].lookups, 0, memory_order_relaxed);
-        atomic_store_explicit(&stats[i].hits, 0, memory_order_relaxed);
+        atomic_store_explicit(&stats[i].misses, 0, memory_order_relaxed);
     }
     atomic_store_explicit(&table, t, memory_order_release);
     return COG_OK;
@@ -107,6 +242,9 @@ static void free_immortal_cb(cog_rcu_head *head) {
 void cog__intern_shutdown(void) {
     struct cds_lfht *t = atomic_exchange_explicit(&table, NULL, memory_order_acq_rel);
     if (!t) return;
+    /* Before any string is released below: no lookup may find one through
+     * the hints any more; the array itself goes after a grace period. */
+    hint_table_swap(NULL);
     struct cds_lfht_iter iter;
     struct cds_lfht_node *node;
     cog_rcu_read_lock();
@@ -167,66 +305,144 @@ static void maybe_grow(struct cds_lfht *t) {
     if ((unsigned long)atomic_load_explicit(&count, memory_order_relaxed) > 2 * b) {
         cds_lfht_resize(t, b * 4);
         atomic_store_explicit(&buckets, b * 4, memory_order_relaxed);
+        /* Fresh, empty hints sized for the new table (H3); they refill on
+         * lfht hits. If the allocation fails the old array stays (correct,
+         * only more crowded). */
+        hint_table *ht = hint_table_new(b * 4);
+        if (ht) hint_table_swap(ht);
     }
     atomic_store_explicit(&resizing, 0, memory_order_release);
 }
 
-static cog_object *intern(const char *s, size_t len, int immortal) {
-    struct cds_lfht *t = atomic_load_explicit(&table, memory_order_acquire);
-    if (!t) return cog_error(COG_ESTATE, "cog_str_intern: runtime not initialised"), NULL;
-    if (!cog_thread_is_attached())
-        return cog_error(COG_ENOTATTACHED, "cog_str_intern: calling thread is not attached"), NULL;
-    uint32_t slot = cog_thread_id() - 1;
-    bump(&stats[slot].lookups);
-    uint64_t h = cog_hash_bytes(s, len);
-    intern_key key = {s, len};
+/* cog_try_incref specialised for canonical strings, inlined into the hit
+ * path. Canonical strings are merged before publication (make_canonical) and
+ * stay merged (every later transition of ob_ref_shared keeps the flag bits),
+ * so only two states matter: IMMORTAL in ob_ref_local (no count to take), or
+ * a merged shared count, which the CAS increments unless it is already 0.
+ * Memory ordering is cog_try_incref's: the CAS is totally ordered with the
+ * decrementing CASes (exactly one of "we see > 0 and increment" / "the
+ * dropper sees 0 and deallocates" wins) and may be relaxed because the
+ * string's contents were published by the table (RCU publication). Anything
+ * unexpected goes to the general cog_try_incref. */
+static inline int canonical_try_incref(cog_str *s) {
+    cog_object *o = &s->ob.ob_base;
+    if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return 1;
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    for (;;) {
+        if ((shared & COG_REF_SHARED_FLAGS) != COG_REF_MERGED) return cog_try_incref(o);
+        if ((shared >> COG_REF_SHARED_SHIFT) <= 0) return 0; /* dead */
+        if (atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared,
+                                                  shared + ((intptr_t)1 << COG_REF_SHARED_SHIFT),
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            cog__gc_barrier_touch(o);
+            return 1;
+        }
+    }
+}
+
+static inline cog_str *hint_get(const char *s, size_t len, uint64_t h) {
+    hint_table *ht = atomic_load_explicit(&hints, memory_order_acquire);
+    if (__builtin_expect(!ht, 0)) return NULL;
+    hint_set *set = &ht->sets[h & ht->mask];
+    for (int i = 0; i < HINT_WAYS; i++) {
+        if (atomic_load_explicit(&set->e[i].hash, memory_order_relaxed) != h) continue;
+        cog_str *c = atomic_load_explicit(&set->e[i].str, memory_order_acquire);
+        /* Bytes and length are immutable and the block is valid (see the
+         * proof above), even if c died meanwhile: try-incref decides. */
+        if (c && c->ob.ob_size == len && memcmp(c->data, s, len) == 0 && canonical_try_incref(c))
+            return c;
+    }
+    return NULL;
+}
+
+/* The miss path: insert a fresh canonical string, or replace a dying one.
+ * Called inside the read-side section with the result of the first lookup
+ * in `iter`; returns a new reference or NULL (error set). Counts a miss
+ * unless it ends up finding a live string after all, and sets *inserted when
+ * it added a string (so the caller checks the table's load). */
+static cog_str *intern_slow(struct cds_lfht *t, struct cds_lfht_iter *iter, const char *s,
+                            size_t len, uint64_t h, intern_key *key, atomic_ulong *misses,
+                            int *inserted, cog_str **leftover) {
     cog_str *fresh = NULL;
     cog_str *result = NULL;
-    struct cds_lfht_iter iter;
-    cog_rcu_read_lock();
     for (;;) {
-        cds_lfht_lookup(t, h, match, &key, &iter);
-        struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+        struct cds_lfht_node *node = cds_lfht_iter_get_node(iter);
         if (node) {
             cog_str *found = ((intern_node *)node)->str;
-            if (cog_try_incref(&found->ob.ob_base)) {
-                bump(&stats[slot].hits);
-                result = found;
-                break;
+            if (canonical_try_incref(found)) {
+                *leftover = fresh;
+                return found;
             }
             /* Dead: replace it instead of resurrecting it. */
             if (!fresh && !(fresh = make_canonical(s, len, h))) break;
             atomic_store_explicit(&fresh->state, STR_IN_TABLE, memory_order_relaxed);
             publish(fresh);
-            if (cds_lfht_replace(t, &iter, h, match, &key, &cog__str_node(fresh)->node) == 0) {
+            if (cds_lfht_replace(t, iter, h, match, key, &cog__str_node(fresh)->node) == 0) {
                 result = fresh;
                 fresh = NULL;
                 break;
             }
             atomic_store_explicit(&fresh->state, STR_FRESH, memory_order_relaxed);
-            continue; /* unlinked meanwhile: look again */
+        } else {
+            if (!fresh && !(fresh = make_canonical(s, len, h))) break;
+            /* IN_TABLE before publication: once linked, its dealloc must
+             * unlink it (we hold its only reference until we return, so it
+             * cannot die before we are done). */
+            atomic_store_explicit(&fresh->state, STR_IN_TABLE, memory_order_relaxed);
+            publish(fresh);
+            struct cds_lfht_node *added =
+                cds_lfht_add_unique(t, h, match, key, &cog__str_node(fresh)->node);
+            if (added == &cog__str_node(fresh)->node) {
+                atomic_fetch_add_explicit(&count, 1, memory_order_relaxed);
+                *inserted = 1;
+                result = fresh;
+                fresh = NULL;
+                break;
+            }
+            /* Lost the race (not linked: reusable without a grace period). */
+            atomic_store_explicit(&fresh->state, STR_FRESH, memory_order_relaxed);
         }
-        if (!fresh && !(fresh = make_canonical(s, len, h))) break;
-        /* IN_TABLE before publication: once linked, its dealloc must unlink
-         * it (we hold its only reference until we return, so it cannot die
-         * before we are done). */
-        atomic_store_explicit(&fresh->state, STR_IN_TABLE, memory_order_relaxed);
-        publish(fresh);
-        struct cds_lfht_node *added =
-            cds_lfht_add_unique(t, h, match, &key, &cog__str_node(fresh)->node);
-        if (added == &cog__str_node(fresh)->node) {
-            atomic_fetch_add_explicit(&count, 1, memory_order_relaxed);
-            result = fresh;
-            fresh = NULL;
-            break;
-        }
-        /* Lost the race (not linked: reusable without a grace period). */
-        atomic_store_explicit(&fresh->state, STR_FRESH, memory_order_relaxed);
+        /* Replaced/unlinked meanwhile, or lost the insert race: look again. */
+        cds_lfht_lookup(t, h, match, key, iter);
+    }
+    /* A leftover fresh string never got in (state FRESH): the caller drops
+     * it after the read-side section; no grace period is needed for it. */
+    *leftover = fresh;
+    bump(misses);
+    return result;
+}
+
+static cog_object *intern(const char *s, size_t len, int immortal) {
+    struct cds_lfht *t = atomic_load_explicit(&table, memory_order_acquire);
+    if (__builtin_expect(!t, 0))
+        return cog_error(COG_ESTATE, "cog_str_intern: runtime not initialised"), NULL;
+    cog_tstate *ts = cog_tstate_current();
+    if (__builtin_expect(!ts, 0))
+        return cog_error(COG_ENOTATTACHED, "cog_str_intern: calling thread is not attached"), NULL;
+    uint32_t slot = ts->tid - 1;
+    bump(&stats[slot].lookups);
+    uint64_t h = cog_hash_bytes(s, len);
+    intern_key key = {s, len};
+    struct cds_lfht_iter iter;
+    cog_str *result = NULL, *leftover = NULL;
+    int inserted = 0;
+    cog_rcu_read_lock();
+    result = hint_get(s, len, h);
+    if (__builtin_expect(!result, 0)) {
+        cds_lfht_lookup(t, h, match, &key, &iter);
+        struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+        if (node && canonical_try_incref(((intern_node *)node)->str))
+            result = ((intern_node *)node)->str;
+        else
+            result = intern_slow(t, &iter, s, len, h, &key, &stats[slot].misses, &inserted,
+                                 &leftover);
+        /* We hold a reference to result: (H1). */
+        if (result) hint_put(result, h);
     }
     if (result && immortal && !cog_is_immortal(&result->ob.ob_base)) make_immortal(result);
     cog_rcu_read_unlock();
-    discard(fresh);
-    maybe_grow(t);
+    discard(leftover);
+    if (inserted) maybe_grow(t); /* only inserts add load */
     return result ? &result->ob.ob_base : NULL;
 }
 
@@ -267,6 +483,7 @@ void cog__intern_unlink(cog_str *s) {
     int reg = !cog_thread_is_attached();
     if (reg) urcu_qsbr_register_thread();
     cog_rcu_read_lock();
+    hint_drop(s); /* (H2): before the deferred free is queued */
     if (cds_lfht_del(t, &cog__str_node(s)->node) == 0)
         atomic_fetch_sub_explicit(&count, 1, memory_order_relaxed);
     cog_rcu_read_unlock();
@@ -284,9 +501,13 @@ int cog_intern_get_stats(cog_intern_stats *out) {
     long c = atomic_load_explicit(&count, memory_order_relaxed);
     out->count = c > 0 ? (uint64_t)c : 0;
     out->buckets = atomic_load_explicit(&buckets, memory_order_relaxed);
+    uint64_t misses = 0;
     for (int i = 0; i < COG_MAX_THREADS; i++) {
         out->lookups += atomic_load_explicit(&stats[i].lookups, memory_order_relaxed);
-        out->hits += atomic_load_explicit(&stats[i].hits, memory_order_relaxed);
+        misses += atomic_load_explicit(&stats[i].misses, memory_order_relaxed);
     }
+    /* Each slot's misses never exceed its lookups (same writer, lookups
+     * bumped first), but the two sums are not one snapshot: clamp. */
+    out->hits = out->lookups > misses ? out->lookups - misses : 0;
     return COG_OK;
 }
