@@ -127,9 +127,12 @@ static _Atomic(hint_table *) hints;
 static __thread unsigned hint_victim;
 
 static hint_table *hint_table_new(unsigned long buckets) {
-    /* One set (4 entries) per 2 buckets: the lfht holds at most 2 strings
-     * per bucket, so at most 1 string per hint entry, usually fewer. */
-    unsigned long nsets = buckets / 2 ? buckets / 2 : 1;
+    /* One set (4 entries, 64 bytes) per bucket: the lfht holds at most 2
+     * strings per bucket, so sets hold 0.5..2 strings on average and few
+     * overflow (at 2 per set, Poisson gives ~5% of sets more than 4
+     * strings with half a set per bucket, <0.4% with one). Overflowing
+     * strings still hit, through the lfht. */
+    unsigned long nsets = buckets;
     hint_table *ht = malloc(sizeof *ht);
     if (!ht) return NULL;
     ht->sets = aligned_alloc(64, nsets * sizeof(hint_set));
@@ -198,7 +201,7 @@ static int match(struct cds_lfht_node *node, const void *k) {
     const intern_key *key = k;
     cog_tsan_acquire(node); /* pairs with publish(): see header comment */
     cog_str *s = ((intern_node *)node)->str;
-    return s->ob.ob_size == key->len && memcmp(s->data, key->s, key->len) == 0;
+    return s->ob.ob_size == key->len && cog__bytes_equal(s->data, key->s, key->len);
 }
 
 static void publish(cog_str *s) { cog_tsan_release(cog__str_node(s)); }
@@ -349,7 +352,8 @@ static inline cog_str *hint_get(const char *s, size_t len, uint64_t h) {
         cog_str *c = atomic_load_explicit(&set->e[i].str, memory_order_acquire);
         /* Bytes and length are immutable and the block is valid (see the
          * proof above), even if c died meanwhile: try-incref decides. */
-        if (c && c->ob.ob_size == len && memcmp(c->data, s, len) == 0 && canonical_try_incref(c))
+        if (c && c->ob.ob_size == len && cog__bytes_equal(c->data, s, len) &&
+            canonical_try_incref(c))
             return c;
     }
     return NULL;
@@ -412,7 +416,31 @@ static cog_str *intern_slow(struct cds_lfht *t, struct cds_lfht_iter *iter, cons
     return result;
 }
 
-static cog_object *intern(const char *s, size_t len, int immortal) {
+/* Everything except a hint hit: the lfht lookup, insert or replace, and
+ * filling the hints. Out of line so that the hit path stays small. */
+static __attribute__((noinline)) cog_str *intern_table(struct cds_lfht *t, const char *s,
+                                                      size_t len, uint64_t h,
+                                                      atomic_ulong *misses) {
+    intern_key key = {s, len};
+    struct cds_lfht_iter iter;
+    cog_str *result, *leftover = NULL;
+    int inserted = 0;
+    cog_rcu_read_lock();
+    cds_lfht_lookup(t, h, match, &key, &iter);
+    struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
+    if (node && canonical_try_incref(((intern_node *)node)->str))
+        result = ((intern_node *)node)->str;
+    else
+        result = intern_slow(t, &iter, s, len, h, &key, misses, &inserted, &leftover);
+    /* We hold a reference to result: (H1). */
+    if (result) hint_put(result, h);
+    cog_rcu_read_unlock();
+    discard(leftover);
+    if (inserted) maybe_grow(t); /* only inserts add load */
+    return result;
+}
+
+static inline cog_object *intern(const char *s, size_t len, int immortal) {
     struct cds_lfht *t = atomic_load_explicit(&table, memory_order_acquire);
     if (__builtin_expect(!t, 0))
         return cog_error(COG_ESTATE, "cog_str_intern: runtime not initialised"), NULL;
@@ -421,41 +449,27 @@ static cog_object *intern(const char *s, size_t len, int immortal) {
         return cog_error(COG_ENOTATTACHED, "cog_str_intern: calling thread is not attached"), NULL;
     uint32_t slot = ts->tid - 1;
     bump(&stats[slot].lookups);
-    uint64_t h = cog_hash_bytes(s, len);
-    intern_key key = {s, len};
-    struct cds_lfht_iter iter;
-    cog_str *result = NULL, *leftover = NULL;
-    int inserted = 0;
+    uint64_t h = cog__hash_bytes_inline(s, len);
+    /* The hit path: no lock, no shared write but the string's count. */
     cog_rcu_read_lock();
-    result = hint_get(s, len, h);
-    if (__builtin_expect(!result, 0)) {
-        cds_lfht_lookup(t, h, match, &key, &iter);
-        struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
-        if (node && canonical_try_incref(((intern_node *)node)->str))
-            result = ((intern_node *)node)->str;
-        else
-            result = intern_slow(t, &iter, s, len, h, &key, &stats[slot].misses, &inserted,
-                                 &leftover);
-        /* We hold a reference to result: (H1). */
-        if (result) hint_put(result, h);
-    }
-    if (result && immortal && !cog_is_immortal(&result->ob.ob_base)) make_immortal(result);
+    cog_str *result = hint_get(s, len, h);
     cog_rcu_read_unlock();
-    discard(leftover);
-    if (inserted) maybe_grow(t); /* only inserts add load */
+    if (__builtin_expect(!result, 0)) result = intern_table(t, s, len, h, &stats[slot].misses);
+    /* We hold a reference, so the string cannot die under make_immortal. */
+    if (result && immortal && !cog_is_immortal(&result->ob.ob_base)) make_immortal(result);
     return result ? &result->ob.ob_base : NULL;
 }
 
 cog_object *cog_str_intern(const char *s, size_t len) {
     if (!s && len) return cog_error(COG_EINVAL, "cog_str_intern: NULL bytes"), NULL;
-    if (!cog__utf8_valid((const unsigned char *)s, len))
+    if (!cog__utf8_valid_fast((const unsigned char *)s, len))
         return cog_error(COG_EINVAL, "cog_str_intern: invalid UTF-8"), NULL;
     return intern(s, len, 0);
 }
 
 cog_object *cog_str_intern_immortal(const char *s, size_t len) {
     if (!s && len) return cog_error(COG_EINVAL, "cog_str_intern_immortal: NULL bytes"), NULL;
-    if (!cog__utf8_valid((const unsigned char *)s, len))
+    if (!cog__utf8_valid_fast((const unsigned char *)s, len))
         return cog_error(COG_EINVAL, "cog_str_intern_immortal: invalid UTF-8"), NULL;
     return intern(s, len, 1);
 }

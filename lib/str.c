@@ -23,76 +23,8 @@ const cog_type cog__str_interned_type = {
     .dealloc = interned_dealloc,
 };
 
-/* wyhash (final version 4, Wang Yi; public domain / The Unlicense), with a
- * fixed seed. Short keys (<= 16 bytes, the common case for identifiers)
- * take two overlapping loads and two 64x64->128-bit multiplies, with no
- * loop and no byte-by-byte tail; longer keys mix 16 (or 48) bytes per
- * multiply. Every output bit depends on every input bit (it passes SMHasher),
- * so tables may use any bits of it. */
-static inline uint64_t wy_mix(uint64_t a, uint64_t b) {
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-static inline uint64_t wy_r8(const unsigned char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-static inline uint64_t wy_r4(const unsigned char *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-#define WY_P0 0x2d358dccaa6c78a5ull
-#define WY_P1 0x8bb84b93962eacc9ull
-#define WY_P2 0x4b33a62ed433d4a3ull
-#define WY_P3 0x4d5a2da51de1aa47ull
-
-uint64_t cog_hash_bytes(const void *key, size_t len) {
-    const unsigned char *p = key;
-    /* wyhash's seed step for seed 0: seed ^= wymix(seed ^ P0, P1). */
-    uint64_t seed = wy_mix(WY_P0, WY_P1);
-    uint64_t a, b;
-    if (__builtin_expect(len <= 16, 1)) {
-        if (__builtin_expect(len >= 4, 1)) {
-            a = (wy_r4(p) << 32) | wy_r4(p + ((len >> 3) << 2));
-            b = (wy_r4(p + len - 4) << 32) | wy_r4(p + len - 4 - ((len >> 3) << 2));
-        } else if (len > 0) {
-            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
-    } else {
-        size_t i = len;
-        if (__builtin_expect(i > 48, 0)) {
-            uint64_t see1 = seed, see2 = seed;
-            do {
-                seed = wy_mix(wy_r8(p) ^ WY_P1, wy_r8(p + 8) ^ seed);
-                see1 = wy_mix(wy_r8(p + 16) ^ WY_P2, wy_r8(p + 24) ^ see1);
-                see2 = wy_mix(wy_r8(p + 32) ^ WY_P3, wy_r8(p + 40) ^ see2);
-                p += 48;
-                i -= 48;
-            } while (__builtin_expect(i > 48, 1));
-            seed ^= see1 ^ see2;
-        }
-        while (__builtin_expect(i > 16, 0)) {
-            seed = wy_mix(wy_r8(p) ^ WY_P1, wy_r8(p + 8) ^ seed);
-            i -= 16;
-            p += 16;
-        }
-        a = wy_r8(p + i - 16);
-        b = wy_r8(p + i - 8);
-    }
-    a ^= WY_P1;
-    b ^= seed;
-    __uint128_t r = (__uint128_t)a * b;
-    a = (uint64_t)r;
-    b = (uint64_t)(r >> 64);
-    uint64_t h = wy_mix(a ^ WY_P0 ^ len, b ^ WY_P1);
-    return h ? h : 1;
-}
+/* The body is inline in lib/str_internal.h (the intern hit path uses it). */
+uint64_t cog_hash_bytes(const void *key, size_t len) { return cog__hash_bytes_inline(key, len); }
 
 int cog__utf8_valid(const unsigned char *s, size_t len) {
     size_t i = 0;
@@ -138,7 +70,7 @@ cog_str *cog__str_alloc(const cog_type *type, size_t len) {
 
 cog_object *cog_str_new(const char *utf8, size_t len) {
     if (!utf8 && len) return cog_error(COG_EINVAL, "cog_str_new: NULL bytes"), NULL;
-    if (!cog__utf8_valid((const unsigned char *)utf8, len))
+    if (!cog__utf8_valid_fast((const unsigned char *)utf8, len))
         return cog_error(COG_EINVAL, "cog_str_new: invalid UTF-8"), NULL;
     cog_str *s = cog__str_alloc(&cog_str_type, len);
     if (!s) return NULL;

@@ -89,9 +89,98 @@ static void overlapping_interning(void **state) {
     assert_int_equal(table_count(), base);
 }
 
+/* The hint array (lib/intern.c) under fire: readers look up a held set of
+ * strings (every hit must return exactly the held canonical object), while
+ * other threads churn short-lived strings (dying strings leave the hints,
+ * dead ones get replaced) and insert thousands of new ones (the lfht grows
+ * and every growth replaces the hint array under the readers). */
+#define HELD 200
+#define GROW 12000 /* > 2 * 4096 buckets: at least two resizes */
+static cog_object *held[HELD];
+static atomic_int growers_done;
+static pthread_barrier_t growers;
+
+static void *hint_reader(void *arg) {
+    long id = (long)(intptr_t)arg;
+    assert_int_equal(cog_thread_attach(), COG_OK);
+    char buf[32];
+    long n = 0;
+    while (atomic_load(&growers_done) < 2 || n < 20000) {
+        int k = (int)((n * 31 + id) % HELD);
+        snprintf(buf, sizeof buf, "held-%d", k);
+        cog_object *s = cog_str_intern(buf, strlen(buf));
+        assert_ptr_equal(s, held[k]);
+        cog_decref(s);
+        /* Churn: a string nobody holds dies at once, while others find it. */
+        snprintf(buf, sizeof buf, "churn-%d", (int)(n % 64));
+        s = cog_str_intern(buf, strlen(buf));
+        assert_non_null(s);
+        assert_string_equal(cog_str_data(s), buf);
+        cog_decref(s);
+        if ((++n & 255) == 0) cog_safepoint();
+    }
+    cog_thread_detach();
+    return NULL;
+}
+
+static void *hint_grower(void *arg) {
+    long id = (long)(intptr_t)arg;
+    assert_int_equal(cog_thread_attach(), COG_OK);
+    static cog_object *mine[2][GROW / 2];
+    char buf[32];
+    for (int i = 0; i < GROW / 2; i++) {
+        snprintf(buf, sizeof buf, "grow-%ld-%d", id, i);
+        mine[id][i] = cog_str_intern(buf, strlen(buf));
+        assert_non_null(mine[id][i]);
+        if ((i & 63) == 0) cog_safepoint();
+    }
+    /* Both halves are in the table at once: it must have grown twice. */
+    cog_thread_offline();
+    pthread_barrier_wait(&growers);
+    cog_thread_online();
+    /* Every one of them is found again (through the new hints). */
+    for (int i = 0; i < GROW / 2; i++) {
+        snprintf(buf, sizeof buf, "grow-%ld-%d", id, i);
+        cog_object *s = cog_str_intern(buf, strlen(buf));
+        assert_ptr_equal(s, mine[id][i]);
+        cog_decref(s);
+        cog_decref(mine[id][i]);
+        if ((i & 63) == 0) cog_safepoint();
+    }
+    atomic_fetch_add(&growers_done, 1);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void hints_survive_growth_and_death(void **state) {
+    (void)state;
+    uint64_t base = table_count();
+    char buf[32];
+    for (int k = 0; k < HELD; k++) {
+        snprintf(buf, sizeof buf, "held-%d", k);
+        held[k] = cog_str_intern(buf, strlen(buf));
+    }
+    atomic_store(&growers_done, 0);
+    pthread_barrier_init(&growers, NULL, 2);
+    pthread_t th[4];
+    for (long i = 0; i < 2; i++) pthread_create(&th[i], NULL, hint_reader, (void *)(intptr_t)i);
+    for (long i = 0; i < 2; i++) pthread_create(&th[2 + i], NULL, hint_grower, (void *)(intptr_t)i);
+    cog_thread_offline();
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    cog_thread_online();
+    pthread_barrier_destroy(&growers);
+    cog_intern_stats s;
+    cog_intern_get_stats(&s);
+    assert_true(s.buckets > 4096);
+    assert_int_equal(s.count, base + HELD);
+    for (int k = 0; k < HELD; k++) cog_decref(held[k]);
+    assert_int_equal(table_count(), base);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(overlapping_interning, setup, teardown),
+        cmocka_unit_test_setup_teardown(hints_survive_growth_and_death, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
