@@ -440,7 +440,8 @@ static __attribute__((noinline)) cog_str *intern_table(struct cds_lfht *t, const
     return result;
 }
 
-static inline cog_object *intern(const char *s, size_t len, int immortal) {
+static inline __attribute__((always_inline)) cog_object *intern(const char *s, size_t len,
+                                                                int immortal) {
     struct cds_lfht *t = atomic_load_explicit(&table, memory_order_acquire);
     if (__builtin_expect(!t, 0))
         return cog_error(COG_ESTATE, "cog_str_intern: runtime not initialised"), NULL;
