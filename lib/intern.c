@@ -347,15 +347,21 @@ static inline cog_str *hint_get(const char *s, size_t len, uint64_t h) {
     hint_table *ht = atomic_load_explicit(&hints, memory_order_acquire);
     if (__builtin_expect(!ht, 0)) return NULL;
     hint_set *set = &ht->sets[h & ht->mask];
-    for (int i = 0; i < HINT_WAYS; i++) {
-        if (atomic_load_explicit(&set->e[i].hash, memory_order_relaxed) != h) continue;
-        cog_str *c = atomic_load_explicit(&set->e[i].str, memory_order_acquire);
-        /* Bytes and length are immutable and the block is valid (see the
-         * proof above), even if c died meanwhile: try-incref decides. */
-        if (c && c->ob.ob_size == len && cog__bytes_equal(c->data, s, len) &&
-            canonical_try_incref(c))
-            return c;
-    }
+    /* Branch-free match of the 4 hashes: which way holds a string depends
+     * on insertion history, so a loop that tests way by way mispredicts
+     * (measured ~15% slower). Entries of equal hash are the same string
+     * except for 64-bit collisions (or a torn pair), so the first match is
+     * verified and anything else goes to the lfht. */
+    unsigned m = 0;
+    for (int i = 0; i < HINT_WAYS; i++)
+        m |= (unsigned)(atomic_load_explicit(&set->e[i].hash, memory_order_relaxed) == h) << i;
+    if (!m) return NULL;
+    int i = __builtin_ctz(m);
+    cog_str *c = atomic_load_explicit(&set->e[i].str, memory_order_acquire);
+    /* Bytes and length are immutable and the block is valid (see the proof
+     * above), even if c died meanwhile: try-incref decides. */
+    if (c && c->ob.ob_size == len && cog__bytes_equal(c->data, s, len) && canonical_try_incref(c))
+        return c;
     return NULL;
 }
 
