@@ -352,9 +352,11 @@ static inline cog_str *hint_get(const char *s, size_t len, uint64_t h) {
      * (measured ~15% slower). Entries of equal hash are the same string
      * except for 64-bit collisions (or a torn pair), so the first match is
      * verified and anything else goes to the lfht. */
-    unsigned m = 0;
-    for (int i = 0; i < HINT_WAYS; i++)
-        m |= (unsigned)(atomic_load_explicit(&set->e[i].hash, memory_order_relaxed) == h) << i;
+#define HINT_WAY_MATCH(i) \
+    ((unsigned)(atomic_load_explicit(&set->e[i].hash, memory_order_relaxed) == h) << (i))
+    _Static_assert(HINT_WAYS == 4, "unrolled for 4 ways");
+    unsigned m = HINT_WAY_MATCH(0) | HINT_WAY_MATCH(1) | HINT_WAY_MATCH(2) | HINT_WAY_MATCH(3);
+#undef HINT_WAY_MATCH
     if (!m) return NULL;
     int i = __builtin_ctz(m);
     cog_str *c = atomic_load_explicit(&set->e[i].str, memory_order_acquire);
