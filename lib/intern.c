@@ -127,11 +127,11 @@ static _Atomic(hint_table *) hints;
 static __thread unsigned hint_victim;
 
 static hint_table *hint_table_new(unsigned long buckets) {
-    /* One set (4 entries, 64 bytes) per bucket: the lfht holds at most 2
-     * strings per bucket, so sets hold 0.5..2 strings on average and few
-     * overflow (at 2 per set, Poisson gives ~5% of sets more than 4
-     * strings with half a set per bucket, <0.4% with one). Overflowing
-     * strings still hit, through the lfht. */
+    /* One set (4 entries, 64 bytes) per bucket: the lfht holds 0.5..2
+     * strings per bucket, so a set holds as many on average. Strings that
+     * do not fit their set still hit, through the lfht: ~4% of them at the
+     * worst load (Poisson(2)), ~0.4% at 1 per set. (Half a set per bucket
+     * sent 5% of the benchmark's hits to the lfht.) */
     unsigned long nsets = buckets;
     hint_table *ht = malloc(sizeof *ht);
     if (!ht) return NULL;

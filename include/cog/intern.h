@@ -2,11 +2,12 @@
  *
  * Interning maps equal strings to one canonical str object, so that
  * equality of interned strings is pointer equality. The table is a
- * lock-free resizable hash table (liburcu's cds_lfht): lookups take no lock
- * and write no shared memory except the found string's reference count;
- * insertions are a CAS. Every function here is thread-safe for attached
- * threads; two threads interning equal strings at the same time get the
- * same object.
+ * lock-free resizable hash table (liburcu's cds_lfht) with a lock-free cache
+ * of hints in front of it: a hit takes no lock and writes no shared memory
+ * except the found string's reference count (a lookup that misses the
+ * hints also records one hint entry); insertions are a CAS. Every function
+ * here is thread-safe for attached threads; two threads interning equal
+ * strings at the same time get the same object.
  *
  * Interned strings are MORTAL by default: when the last reference goes, the
  * string leaves the table and its memory is released after an RCU grace
@@ -16,7 +17,9 @@
  *
  * Interned strings use the shared (atomic) reference count from birth, so
  * lookups from any thread can take references exactly (see
- * cog/tryincref.h); an incref/decref on them costs one atomic RMW.
+ * cog/tryincref.h); an incref/decref on them costs one atomic RMW, so a
+ * mortal lookup + release costs two. Immortal strings cost none: prefer
+ * cog_str_intern_immortal for hot, long-lived keys.
  */
 #ifndef COG_INTERN_H
 #define COG_INTERN_H
@@ -48,7 +51,8 @@ typedef struct cog_intern_stats {
     uint64_t buckets; /* hash buckets (starts at 1024; x4 when the table
                          holds more than 2 strings per bucket) */
     uint64_t lookups; /* intern calls since cog_init */
-    uint64_t hits;    /* calls that found a live canonical string */
+    uint64_t hits;    /* calls that found a live canonical string
+                         (lookups - misses, clamped at 0) */
 } cog_intern_stats;
 
 /* Snapshot of the statistics (each field read atomically; the fields are

@@ -46,7 +46,9 @@ int cog_str_equal_bytes(cog_object *o, const char *s, size_t len);
 int cog_str_is_interned(const cog_object *o);
 
 /* The hash function used by str and bytes (exposed for tables keyed by
- * raw bytes that must agree with cog_str_hash); never returns 0. */
+ * raw bytes that must agree with cog_str_hash); never returns 0. wyhash
+ * (v4, fixed seed): all 64 bits are well mixed, so tables may use any of
+ * them. Values are not stable across cog versions: do not persist them. */
 uint64_t cog_hash_bytes(const void *p, size_t len);
 
 #ifdef __cplusplus
