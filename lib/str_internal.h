@@ -55,9 +55,25 @@ static inline uint32_t cog__load4(const void *p) {
  * loop and no byte-by-byte tail; longer keys mix 16 (or 48) bytes per
  * multiply. Every output bit depends on every input bit (it passes SMHasher),
  * so tables may use any bits of it. */
+/* 64x64 -> 128-bit multiply: *a = low half, *b = high half. */
+static inline void wy_mum(uint64_t *a, uint64_t *b) {
+#ifdef __SIZEOF_INT128__
+    __uint128_t r = (__uint128_t)*a * *b;
+    *a = (uint64_t)r;
+    *b = (uint64_t)(r >> 64);
+#else /* same result from 32-bit halves (wyhash's portable path) */
+    uint64_t ha = *a >> 32, hb = *b >> 32, la = (uint32_t)*a, lb = (uint32_t)*b;
+    uint64_t rh = ha * hb, rm0 = ha * lb, rm1 = hb * la, rl = la * lb;
+    uint64_t t = rl + (rm0 << 32), c = t < rl;
+    uint64_t lo = t + (rm1 << 32);
+    c += lo < t;
+    *a = lo;
+    *b = rh + (rm0 >> 32) + (rm1 >> 32) + c;
+#endif
+}
 static inline uint64_t wy_mix(uint64_t a, uint64_t b) {
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
+    wy_mum(&a, &b);
+    return a ^ b;
 }
 #define wy_r8(p) cog__load8(p)
 #define wy_r4(p) ((uint64_t)cog__load4(p))
@@ -105,9 +121,7 @@ static inline uint64_t cog__hash_bytes_inline(const void *key, size_t len) {
     }
     a ^= WY_P1;
     b ^= seed;
-    __uint128_t r = (__uint128_t)a * b;
-    a = (uint64_t)r;
-    b = (uint64_t)(r >> 64);
+    wy_mum(&a, &b);
     uint64_t h = wy_mix(a ^ WY_P0 ^ len, b ^ WY_P1);
     return h ? h : 1;
 }
