@@ -12,7 +12,9 @@
  *     run (immortalising cannot be undone) and all see the same machine load;
  *   - the mutex table hashes with cog_hash_bytes (the same function cog's
  *     table uses), compares the full hash before the bytes, and has a bucket
- *     per two keys; GLib uses its own g_str_hash and strcmp;
+ *     per two keys; its lock is a default glibc mutex (PTHREAD_MUTEX_
+ *     INITIALIZER: no spinning, contended waiters sleep in futex), as
+ *     g_intern_string's G_LOCK is; GLib uses its own g_str_hash and strcmp;
  *   - cog pays the API's full cost: cog_str_intern (UTF-8 validation, the
  *     new reference) + cog_decref, and a cog_safepoint every 1024 lookups as
  *     the thread rules require.
@@ -78,7 +80,8 @@ static int impl;
 static pthread_barrier_t start;
 static volatile uintptr_t sink;
 
-typedef struct result { double cpu; } result;
+/* Per worker: CPU seconds spent in the timed loop. Index 0 unused. */
+static double cpu_of[3];
 
 static double ts_sec(clockid_t c) {
     struct timespec ts;
@@ -87,8 +90,8 @@ static double ts_sec(clockid_t c) {
 }
 
 static void *worker(void *arg) {
-    result *res = arg;
-    unsigned seed = (unsigned)(uintptr_t)(res - (result *)0) * 2654435761u + 1;
+    int id = (int)(intptr_t)arg; /* 1 or 2: distinct key sequences */
+    unsigned seed = (unsigned)id * 2654435761u + 1;
     int cog = impl == IMPL_COG || impl == IMPL_COG_IMMORTAL;
     char(*k8)[24] = impl == IMPL_COG_IMMORTAL ? ikeys : keys;
     size_t *kl = impl == IMPL_COG_IMMORTAL ? ilens : lens;
@@ -114,7 +117,7 @@ static void *worker(void *arg) {
         case IMPL_GLIB: acc += (uintptr_t)g_intern_string(keys[k]); break;
         }
     }
-    res->cpu = ts_sec(CLOCK_THREAD_CPUTIME_ID) - c0;
+    cpu_of[id] = ts_sec(CLOCK_THREAD_CPUTIME_ID) - c0;
     sink += acc;
     if (cog) cog_thread_detach();
     return NULL;
@@ -124,10 +127,9 @@ typedef struct sample { double mops, ns_cpu, conc; } sample;
 
 static sample run(int nthreads) {
     pthread_t th[2];
-    /* Distinct seeds per thread: index into a static array of results. */
-    static result res[3];
     pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1);
-    for (int i = 0; i < nthreads; i++) pthread_create(&th[i], NULL, worker, &res[i + 1]);
+    for (int i = 0; i < nthreads; i++)
+        pthread_create(&th[i], NULL, worker, (void *)(intptr_t)(i + 1));
     cog_thread_offline();
     pthread_barrier_wait(&start);
     double t0 = ts_sec(CLOCK_MONOTONIC);
@@ -136,7 +138,7 @@ static sample run(int nthreads) {
     cog_thread_online();
     pthread_barrier_destroy(&start);
     double cpu = 0;
-    for (int i = 0; i < nthreads; i++) cpu += res[i + 1].cpu;
+    for (int i = 0; i < nthreads; i++) cpu += cpu_of[i + 1];
     sample s = {nthreads * ops / wall / 1e6, cpu / (double)(nthreads * ops) * 1e9, cpu / wall};
     return s;
 }
