@@ -46,7 +46,19 @@ void cog_gc_garbage_append(cog_object *o);
  * what they touch and object blocks are not reused. open returns the
  * window's DIRTY bit. Both wait for a grace period. */
 uint64_t cog_gc_window_open(void);
+/* Open a window with the previous window's DIRTY bit, for windows that
+ * ignore marks (see gc_window.c). */
+uint64_t cog_gc_window_open_same_bit(void);
 void cog_gc_window_close(void);
+
+/* Run fn(arg) on the calling thread, which must be attached, while the
+ * collector holds a collection window open for it: no object block is
+ * released until fn returns, so fn may walk the heap and read any block it
+ * finds (see cog_gc_get_objects). fn runs online and must not wait for the
+ * collector or for a grace period. One such window at a time; callers wait
+ * offline. COG_ESTATE on the collector thread or when the runtime is not
+ * running, COG_ENOTATTACHED from an unattached thread. */
+int cog_gc_with_window(void (*fn)(void *arg), void *arg);
 
 /* Walk every tracked object; see cog_alloc_visit_all_objects. */
 void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg);

@@ -31,7 +31,7 @@ void cog__gc_touch(cog_object *o) {
 void cog_gc_defer_block(cog_object *o) {
     cog_object *head = atomic_load_explicit(&deferred, memory_order_relaxed);
     do {
-        atomic_store_explicit(&o->ob_ref_shared, (intptr_t)head, memory_order_relaxed);
+        atomic_store_explicit(&o->ob_ref_shared, cog_link_encode(head), memory_order_relaxed);
     } while (!atomic_compare_exchange_weak_explicit(&deferred, &head, o, memory_order_release,
                                                     memory_order_relaxed));
 }
@@ -41,7 +41,7 @@ cog_object *cog_gc_take_deferred(void) {
 }
 
 cog_object *cog_gc_deferred_next(cog_object *o) {
-    return (cog_object *)atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    return cog_link_decode(atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed));
 }
 
 void cog_gc_set_wakeup_hook(void (*hook)(void)) {

@@ -109,6 +109,46 @@ void cog_gc_freeze(void);
 void cog_gc_unfreeze(void);
 size_t cog_gc_get_freeze_count(void);
 
+/* ---- Heap introspection (gc.get_objects / get_referrers / get_referents)
+ *
+ * All three are thread-safe while the collector and mutators run and must
+ * be called from an attached thread (COG_ENOTATTACHED otherwise) that is not
+ * the collector thread (COG_ESTATE from a finalizer or gc callback, and when
+ * the runtime is not running). They walk the heap on the calling thread
+ * inside a collection window the collector holds open for them (no object
+ * memory is reused meanwhile); the caller waits offline for the window, so
+ * it never delays grace periods. Only one introspection runs at a time.
+ *
+ * Each returns the number of objects found (>= 0) or a negative cog_status.
+ * At most cap of them are stored in out, each a NEW reference the caller
+ * must cog_decref; if the result is > cap the rest were only counted (the
+ * count is then approximate: call again with a larger buffer). out may be
+ * NULL when cap is 0 (count only; COG_EINVAL if out is NULL and cap > 0).
+ *
+ * The result is a snapshot taken while other threads run: objects created
+ * or freed during the call may or may not appear. A reference is taken with
+ * cog_try_incref, so dying objects are never returned, and neither is a live
+ * object owned by ANOTHER thread that no other thread has ever referenced
+ * (under biased reference counting only its owner may safely take the first
+ * shared reference). Objects the caller owns, objects shared between threads
+ * (merged) and immortal objects are always found. */
+
+/* Tracked objects of one generation (0, 1 or 2; frozen objects are in none
+ * of them) or, with generation -1, every tracked object including frozen
+ * ones. COG_EINVAL for any other generation. */
+long cog_gc_get_objects(int generation, cog_object **out, size_t cap);
+
+/* Tracked objects that refer directly to any of the n objects in objs
+ * (found by each candidate's traverse; objs are only compared by address).
+ * COG_EINVAL if objs is NULL and n > 0; COG_ENOMEM. */
+long cog_gc_get_referrers(cog_object *const *objs, size_t n, cog_object **out, size_t cap);
+
+/* Objects referred to directly by the n objects in objs (through their
+ * type's traverse; objects without one contribute nothing), duplicates
+ * included. The caller must hold a reference to each of objs. COG_EINVAL if
+ * objs or an element is NULL. */
+long cog_gc_get_referents(cog_object *const *objs, size_t n, cog_object **out, size_t cap);
+
 /* 1 if the object is tracked by the collector (its type has COG_TYPE_GC). */
 int cog_gc_is_tracked(const cog_object *o);
 /* 1 if its finalizer has run (PEP 442). */
