@@ -5,6 +5,7 @@
 #include "lib/brc.h"
 #include "lib/error.h"
 #include "lib/gc_hooks.h"
+#include "lib/mem_trace.h"
 #include "lib/object_internal.h"
 #include "lib/rcu.h"
 #include "lib/thread.h"
@@ -77,7 +78,9 @@ cog_object *cog_new(const cog_type *type) {
     if (type->item_size)
         return cog_error(COG_EINVAL, "cog_new: type %s is variable-size, use cog_new_var",
                          type->name), NULL;
-    return new_object(type, type->basic_size, 0, 0);
+    cog_object *o = new_object(type, type->basic_size, 0, 0);
+    if (o) cog_mem_trace_hook(o, __builtin_return_address(0));
+    return o;
 }
 
 cog_object *cog_new_var(const cog_type *type, size_t nitems) {
@@ -88,7 +91,9 @@ cog_object *cog_new_var(const cog_type *type, size_t nitems) {
     if (type->item_size && nitems > (SIZE_MAX - type->basic_size) / type->item_size)
         return cog_error(COG_EINVAL, "cog_new_var: %zu items of type %s overflow", nitems,
                          type->name), NULL;
-    return new_object(type, type->basic_size + type->item_size * nitems, 1, nitems);
+    cog_object *o = new_object(type, type->basic_size + type->item_size * nitems, 1, nitems);
+    if (o) cog_mem_trace_hook(o, __builtin_return_address(0));
+    return o;
 }
 
 size_t cog_object_size(const cog_object *o) {
