@@ -71,6 +71,13 @@ void cog_gc_clear_weakrefs(cog_object *o);
  * either allocator revision. */
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
 
+/* gctrace (gc_trace.c): print one line for a finished collection if on. */
+void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns);
+
+/* Apply COG_GC_THRESHOLD, COG_GC_ENABLE and COG_GCTRACE (gc_env.c); bad
+ * values are reported on stderr and ignored. */
+void cog_gc_read_env(void);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t cog_gc_now_ns(void);
 

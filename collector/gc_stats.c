@@ -19,6 +19,7 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
     if (ns > g->max_ns) g->max_ns = ns;
     g->last_scanned = r->scanned;
     pthread_mutex_unlock(&stats_lock);
+    cog_gc_trace_collection(gen, r, ns);
     if (atomic_load_explicit(&cog__gc.debug, memory_order_relaxed) & COG_GC_DEBUG_STATS)
         fprintf(stderr,
                 "cog gc: gen %d: %zu scanned, %ld collected, %ld uncollectable, %.3f ms\n", gen,

@@ -396,6 +396,7 @@ static int collector_start(void) {
     window_busy = 0;
     window_state = WIN_IDLE;
     pthread_mutex_unlock(&lock);
+    cog_gc_read_env();
     sync_young_threshold();
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
     if (pthread_create(&thread, NULL, collector_entry, &ss) != 0)

@@ -69,6 +69,26 @@ typedef struct cog_gc_gen_stats {
 /* Copy the per-generation statistics (index = generation). */
 void cog_gc_get_stats(cog_gc_gen_stats stats[COG_GC_GENERATIONS]);
 
+/* gctrace (Go's GODEBUG=gctrace=1): while on, every collection prints one
+ * line to stderr:
+ *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms,
+ *   pause 0 ms, heap H MiB
+ * (N counts traced collections, T is seconds since the first one, S the
+ * candidates examined, D the collection's wall time; pause is always 0
+ * because no collection stops mutators; H is arena memory mapped plus large
+ * blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
+void cog_gc_set_trace(int on);
+int cog_gc_get_trace(void);
+
+/* Environment variables applied at every cog_init (docs/tuning.md):
+ *   COG_GC_THRESHOLD=t0[,t1[,t2]]  as cog_gc_set_threshold; omitted values
+ *                                  keep their current setting
+ *   COG_GC_ENABLE=0|1              cog_gc_disable / cog_gc_enable
+ *   COG_GCTRACE=0|1                cog_gc_set_trace
+ *   COG_CONTROL_SOCKET=path        cog_control_start(path) (cog/control.h)
+ * A malformed or out-of-range value is ignored with a warning on stderr
+ * naming the variable; cog_init still succeeds with the previous values. */
+
 /* Debug flags, as in Python's gc module. */
 #define COG_GC_DEBUG_STATS 0x1u         /* print a summary per collection */
 #define COG_GC_DEBUG_COLLECTABLE 0x2u   /* print each collectable object */
