@@ -106,7 +106,7 @@ long cog_mem_type_stats(cog_type_stat *out, size_t cap) {
     for (size_t i = 0; i < tt.cap; i++)
         if (tt.slots[i].type) tt.slots[n++] = tt.slots[i];
     if (n) qsort(tt.slots, n, sizeof *tt.slots, by_bytes);
-    memcpy(out, tt.slots, (n < cap ? n : cap) * sizeof *out);
+    if (n && cap) memcpy(out, tt.slots, (n < cap ? n : cap) * sizeof *out);
     free(tt.slots);
     return (long)n;
 }

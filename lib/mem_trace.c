@@ -104,7 +104,7 @@ size_t cog_mem_trace_top(cog_trace_site *out, size_t cap, uint64_t *dropped_out)
         return 0;
     }
     qsort(all, n, sizeof *all, by_samples);
-    memcpy(out, all, (n < cap ? n : cap) * sizeof *out);
+    if (n && cap) memcpy(out, all, (n < cap ? n : cap) * sizeof *out);
     free(all);
     return total;
 }
