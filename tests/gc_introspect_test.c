@@ -152,6 +152,19 @@ static void bad_arguments(void **state) {
     cog_object *none = NULL;
     assert_int_equal(cog_gc_get_referents(&none, 1, buf, CAP), COG_EINVAL);
     assert_int_equal(cog_gc_get_referrers(NULL, 0, NULL, 0), 0);
+    /* The rest of the control API rejects bad values the same way. */
+    assert_int_equal(cog_gc_collect(3), COG_EINVAL);
+    assert_non_null(strstr(cog_last_error(), "generation 3"));
+    assert_int_equal(cog_gc_collect(-2), COG_EINVAL);
+    long before[3], after[3];
+    cog_gc_get_threshold(before);
+    assert_int_equal(cog_gc_set_threshold(-5, 10, 10), COG_EINVAL);
+    assert_non_null(strstr(cog_last_error(), "threshold0 must be >= 0"));
+    assert_int_equal(cog_gc_set_threshold(10, -1, 10), COG_EINVAL);
+    assert_int_equal(cog_gc_set_threshold(10, 10, 0), COG_EINVAL);
+    cog_gc_get_threshold(after);
+    assert_memory_equal(before, after, sizeof before);
+    assert_int_equal(cog_gc_set_debug(0x1000), COG_EINVAL);
 }
 
 static void *unattached_call(void *arg) {
