@@ -15,38 +15,102 @@
  *    traverse reads reference fields atomically as an online RCU reader,
  *    exactly as the collector does (docs/design.md "Concurrent collection").
  *
- * What that costs: cog_try_incref cannot take a reference to an object owned
- * by ANOTHER thread whose shared count is 0 (only the owner's private count
- * is in use, and racing its last decref cannot be ordered). Such objects are
- * skipped (counted in *skipped where reported). Objects owned by the caller,
- * merged (shared between threads) and immortal objects are found exactly.
+ * An object owned by ANOTHER thread whose shared count is 0 is counted only
+ * by its owner's plain stores, so cog_try_incref refuses it (racing the
+ * owner's last decref cannot be ordered). Those are set aside during the
+ * walk (their out slots reserved) and, after it but still inside the
+ * window, referenced through their owner's cooperation (cog_owner_incref,
+ * lib/owner_ref.h: as the owner, by the owner or a stand-in while it is
+ * offline); the ones the owner
+ * finds already dying are dropped from the result.
  */
 #include <stdlib.h>
 
 #include "collector/gc_internal.h"
+#include "cog/runtime.h"
 #include "cog/tryincref.h"
 #include "lib/error.h"
+#include "lib/owner_ref.h"
+
+typedef struct pending {
+    size_t slot;  /* index in out */
+    uint32_t tid; /* owner */
+} pending;
 
 typedef struct take_ctx {
     cog_object **out;
     size_t cap;
-    size_t found;   /* references taken (<= cap) plus matches beyond cap */
-    size_t stored;  /* references stored in out */
-    size_t skipped; /* matches whose reference could not be taken */
+    size_t found;  /* references taken or reserved (<= cap) plus matches beyond cap */
+    size_t stored; /* slots of out used (references, or reserved for pending) */
+    uint32_t self; /* caller's thread id */
+    pending *pend; /* owner-private objects of other threads, resolved later */
+    size_t npend, pend_cap;
+    int oom;
 } take_ctx;
 
-/* Store a NEW reference to o if there is room; beyond cap only count. */
+/* Store a NEW reference to o if there is room; beyond cap only count.
+ * Called during walks and traversals, so it never blocks. */
 static void take(take_ctx *c, cog_object *o) {
     if (c->stored == c->cap) {
         c->found++;
         return;
     }
     if (!cog_try_incref(o)) {
-        c->skipped++;
-        return;
+        /* Dead, or private to another (live) owner: ask that owner later. */
+        uint32_t tid = atomic_load_explicit(&o->ob_tid, memory_order_relaxed);
+        if (tid == 0 || tid == c->self) return;
+        if (c->npend == c->pend_cap) {
+            size_t ncap = c->pend_cap ? c->pend_cap * 2 : 256;
+            pending *p = realloc(c->pend, ncap * sizeof *p);
+            if (!p) {
+                c->oom = 1;
+                return;
+            }
+            c->pend = p;
+            c->pend_cap = ncap;
+        }
+        c->pend[c->npend++] = (pending){c->stored, tid};
     }
     c->out[c->stored++] = o;
     c->found++;
+}
+
+static int by_tid(const void *a, const void *b) {
+    const pending *x = a, *y = b;
+    if (x->tid != y->tid) return x->tid < y->tid ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* After the walk, still in the window (the reserved objects' memory is
+ * valid): take the set-aside references owner by owner, then close the
+ * gaps left by objects their owners were freeing. */
+static void resolve_pending(take_ctx *c) {
+    if (c->npend == 0) return;
+    qsort(c->pend, c->npend, sizeof *c->pend, by_tid);
+    cog_object **objs = malloc(c->npend * sizeof *objs);
+    unsigned char *taken = malloc(c->npend);
+    if (!objs || !taken) c->oom = 1;
+    for (size_t i = 0; i < c->npend;) {
+        size_t j = i;
+        while (j < c->npend && c->pend[j].tid == c->pend[i].tid) j++;
+        if (objs && taken) {
+            for (size_t k = i; k < j; k++) objs[k - i] = c->out[c->pend[k].slot];
+            cog_owner_incref(c->pend[i].tid, objs, j - i, taken);
+        }
+        for (size_t k = i; k < j; k++)
+            if (!objs || !taken || !taken[k - i]) c->out[c->pend[k].slot] = NULL;
+        i = j;
+    }
+    free(objs);
+    free(taken);
+    size_t n = 0;
+    for (size_t i = 0; i < c->stored; i++)
+        if (c->out[i]) c->out[n++] = c->out[i];
+    c->found -= c->stored - n;
+    /* Truncated (more found than cap): the caller reads min(result, cap)
+     * entries, some of which we just emptied. */
+    for (size_t i = n; i < c->stored; i++) c->out[i] = NULL;
+    c->stored = n;
 }
 
 /* ---- get_objects --------------------------------------------------------- */
@@ -65,7 +129,23 @@ static void objects_visit(cog_object *o, uint64_t gc, void *arg) {
     take(&c->t, o);
 }
 
-static void objects_run(void *arg) { cog_gc_walk(objects_visit, arg); }
+static void objects_run(void *arg) {
+    objects_ctx *c = arg;
+    cog_gc_walk(objects_visit, c);
+    resolve_pending(&c->t);
+}
+
+/* Result of a call: on out of memory (only the bookkeeping of set-aside
+ * objects can fail) drop every reference taken and report COG_ENOMEM. */
+static long finish(take_ctx *c, int rc, const char *fn) {
+    free(c->pend);
+    if (rc != COG_OK) return rc;
+    if (c->oom) {
+        for (size_t i = 0; i < c->stored; i++) cog_xdecref(c->out[i]);
+        return cog_error(COG_ENOMEM, "%s: out of memory", fn);
+    }
+    return (long)c->found;
+}
 
 static int check_out(const char *fn, cog_object **out, size_t cap) {
     if (!out && cap)
@@ -79,9 +159,9 @@ long cog_gc_get_objects(int generation, cog_object **out, size_t cap) {
                          generation);
     int rc = check_out("cog_gc_get_objects", out, cap);
     if (rc != COG_OK) return rc;
-    objects_ctx c = {.t = {.out = out, .cap = cap}, .gen = generation};
+    objects_ctx c = {.t = {.out = out, .cap = cap, .self = cog_thread_id()}, .gen = generation};
     rc = cog_gc_with_window(objects_run, &c);
-    return rc == COG_OK ? (long)c.t.found : rc;
+    return finish(&c.t, rc, "cog_gc_get_objects");
 }
 
 /* ---- get_referrers ------------------------------------------------------- */
@@ -112,7 +192,11 @@ static void referrers_visit(cog_object *o, uint64_t gc, void *arg) {
     if (o->ob_type->traverse(o, referrer_child, c)) take(&c->t, o);
 }
 
-static void referrers_run(void *arg) { cog_gc_walk(referrers_visit, arg); }
+static void referrers_run(void *arg) {
+    referrers_ctx *c = arg;
+    cog_gc_walk(referrers_visit, c);
+    resolve_pending(&c->t);
+}
 
 long cog_gc_get_referrers(cog_object *const *objs, size_t n, cog_object **out, size_t cap) {
     if (!objs && n) return cog_error(COG_EINVAL, "cog_gc_get_referrers: objs is NULL");
@@ -123,10 +207,11 @@ long cog_gc_get_referrers(cog_object *const *objs, size_t n, cog_object **out, s
     if (!sorted) return cog_error(COG_ENOMEM, "cog_gc_get_referrers: out of memory");
     for (size_t i = 0; i < n; i++) sorted[i] = objs[i];
     qsort(sorted, n, sizeof *sorted, cmp_ptr);
-    referrers_ctx c = {.t = {.out = out, .cap = cap}, .targets = sorted, .n = n};
+    referrers_ctx c = {.t = {.out = out, .cap = cap, .self = cog_thread_id()}, .targets = sorted,
+                       .n = n};
     rc = cog_gc_with_window(referrers_run, &c);
     free(sorted);
-    return rc == COG_OK ? (long)c.t.found : rc;
+    return finish(&c.t, rc, "cog_gc_get_referrers");
 }
 
 /* ---- get_referents ------------------------------------------------------- */
@@ -153,6 +238,7 @@ static void referents_run(void *arg) {
                                       COG_GC_DEAD))
             o->ob_type->traverse(o, referent_child, &c->t);
     }
+    resolve_pending(&c->t);
 }
 
 long cog_gc_get_referents(cog_object *const *objs, size_t n, cog_object **out, size_t cap) {
@@ -162,7 +248,8 @@ long cog_gc_get_referents(cog_object *const *objs, size_t n, cog_object **out, s
     for (size_t i = 0; i < n; i++)
         if (!objs[i]) return cog_error(COG_EINVAL, "cog_gc_get_referents: objs[%zu] is NULL", i);
     if (n == 0) return 0;
-    referents_ctx c = {.t = {.out = out, .cap = cap}, .objs = objs, .n = n};
+    referents_ctx c = {.t = {.out = out, .cap = cap, .self = cog_thread_id()}, .objs = objs,
+                       .n = n};
     rc = cog_gc_with_window(referents_run, &c);
-    return rc == COG_OK ? (long)c.t.found : rc;
+    return finish(&c.t, rc, "cog_gc_get_referents");
 }

@@ -39,7 +39,18 @@ typedef struct cog_tstate {
     cog_object *dealloc_pending;
 
     int offline; /* owner-only: between cog_thread_offline/online */
+
+    /* COG_RUN_ONLINE while the owner is attached and online (set before it
+     * goes online, reset when it goes offline and at detach); another
+     * thread that moves it from OFFLINE to BORROWED may act as the owner of
+     * its objects until it stores OFFLINE again (lib/owner_ref.h).
+     * ref_request: a pending request to take references as the owner,
+     * served at safe points, offline and detach. */
+    atomic_int run_state;
+    _Atomic(struct cog_ref_request *) ref_request;
 } cog_tstate;
+
+enum { COG_RUN_OFFLINE = 0, COG_RUN_ONLINE = 1, COG_RUN_BORROWED = 2 };
 
 extern __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-exec")));
 

@@ -210,6 +210,96 @@ static void merged_objects_of_other_threads_are_found(void **state) {
     cog_decref(handed);
 }
 
+/* Objects private to another attached thread (shared count 0): found
+ * through the owner's cooperation, whether it is running safe points
+ * (online) or blocked offline. */
+static pthread_mutex_t own_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t own_c = PTHREAD_COND_INITIALIZER;
+static int own_state; /* 0 start, 1 ready, 2 release */
+static cog_object *own_node, *own_list, *own_str;
+static long own_deallocs_seen;
+
+static void *private_owner(void *arg) {
+    int stay_online = (int)(intptr_t)arg;
+    cog_thread_attach();
+    own_node = &test_node_new(99)->ob;
+    own_list = cog_list_new();
+    own_str = cog_str_from_cstr("private");
+    cog_list_append(own_list, own_str);
+    pthread_mutex_lock(&own_m);
+    own_state = 1;
+    pthread_cond_broadcast(&own_c);
+    pthread_mutex_unlock(&own_m);
+    if (stay_online) {
+        for (;;) { /* busy with safe points, as a worker loop would be */
+            pthread_mutex_lock(&own_m);
+            int st = own_state;
+            pthread_mutex_unlock(&own_m);
+            if (st == 2) break;
+            cog_safepoint();
+        }
+    } else {
+        cog_thread_offline(); /* blocked, as in I/O */
+        pthread_mutex_lock(&own_m);
+        while (own_state != 2) pthread_cond_wait(&own_c, &own_m);
+        pthread_mutex_unlock(&own_m);
+        cog_thread_online();
+    }
+    own_deallocs_seen = atomic_load(&test_node_deallocs);
+    cog_decref(own_node);
+    cog_decref(own_str);
+    cog_decref(own_list);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void private_objects_of_other_threads(int stay_online) {
+    own_state = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, private_owner, (void *)(intptr_t)stay_online), 0);
+    cog_thread_offline();
+    pthread_mutex_lock(&own_m);
+    while (own_state != 1) pthread_cond_wait(&own_c, &own_m);
+    pthread_mutex_unlock(&own_m);
+    cog_thread_online();
+    assert_int_equal(atomic_load_explicit(&own_node->ob_ref_shared, memory_order_relaxed), 0);
+
+    long n = cog_gc_get_objects(-1, buf, CAP);
+    assert_true(contains(buf, n, own_node));
+    assert_true(contains(buf, n, own_list));
+    assert_int_equal(cog_refcount(own_node), 2); /* the owner's and ours */
+    drop_all(buf, n);
+    cog_object *l = own_list;
+    /* get_referents wants references to its arguments: take them. */
+    n = cog_gc_get_objects(-1, buf, CAP);
+    assert_true(contains(buf, n, l));
+    n = cog_gc_get_referents(&l, 1, buf + n, CAP - (size_t)n) + n;
+    assert_true(contains(buf, n, own_str));
+    assert_int_equal(cog_refcount(own_str), 3); /* owner, list, us */
+    drop_all(buf, n);
+
+    pthread_mutex_lock(&own_m);
+    own_state = 2;
+    pthread_cond_broadcast(&own_c);
+    pthread_mutex_unlock(&own_m);
+    cog_thread_offline();
+    pthread_join(t, NULL);
+    cog_thread_online();
+    cog_safepoint();
+    /* Our references were dropped: the owner's decref freed the node. */
+    assert_int_equal(atomic_load(&test_node_deallocs), own_deallocs_seen + 1);
+}
+
+static void private_objects_of_an_online_thread(void **state) {
+    (void)state;
+    private_objects_of_other_threads(1);
+}
+
+static void private_objects_of_an_offline_thread(void **state) {
+    (void)state;
+    private_objects_of_other_threads(0);
+}
+
 /* ---- concurrent ---------------------------------------------------------- */
 
 static atomic_int stop;
@@ -264,19 +354,22 @@ static void *introspect(void *arg) {
         /* Never an error; the -1 listing always holds at least our node. */
         if (n < 0 || (k % 2 && n < 1)) abort();
         long stored = n < CAP ? n : CAP;
+        if (n <= CAP)
+            for (long i = 0; i < stored; i++)
+                if (!v[i]) abort(); /* untruncated results are compact */
         for (long i = 0; i < stored; i++) {
             /* A returned object is alive and ours to use. */
-            if (v[i]->ob_type == &test_node_type &&
+            if (v[i] && v[i]->ob_type == &test_node_type &&
                 ((test_node *)v[i])->canary != TEST_CANARY)
                 abort();
         }
-        cog_object *probe = stored > 0 ? v[0] : &mine->ob;
+        cog_object *probe = stored > 0 && v[0] ? v[0] : &mine->ob;
         long r = cog_gc_get_referrers(&probe, 1, NULL, 0);
         if (r < 0) abort();
         r = cog_gc_get_referents(&probe, 1, v + stored, stored < CAP ? 1 : 0);
         if (r < 0) abort();
-        if (r > 0 && stored < CAP) cog_decref(v[stored]);
-        for (long i = 0; i < stored; i++) cog_decref(v[i]);
+        if (r > 0 && stored < CAP) cog_xdecref(v[stored]); /* NULL if it died */
+        for (long i = 0; i < stored; i++) cog_xdecref(v[i]);
         cog_gc_set_threshold(50 + k % 100, 5 + k % 3, 5);
         cog_safepoint();
     }
@@ -319,6 +412,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(unattached_thread_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(merged_objects_of_other_threads_are_found, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(private_objects_of_an_online_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(private_objects_of_an_offline_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_introspection_with_collections, setup,
                                         teardown),
     };

@@ -140,18 +140,23 @@ size_t cog_gc_get_freeze_count(void);
  * it never delays grace periods. Only one introspection runs at a time.
  *
  * Each returns the number of objects found (>= 0) or a negative cog_status.
- * At most cap of them are stored in out, each a NEW reference the caller
- * must cog_decref; if the result is > cap the rest were only counted (the
- * count is then approximate: call again with a larger buffer). out may be
- * NULL when cap is 0 (count only; COG_EINVAL if out is NULL and cap > 0).
+ * The first min(result, cap) entries of out are filled, each with a NEW
+ * reference the caller must cog_decref. If the result is <= cap that is the
+ * exact list. If it is > cap the call was truncated: objects past cap were
+ * only counted (the total is approximate) and an entry may be NULL (an
+ * object that died before its reference was taken): use cog_xdecref and
+ * call again with a larger buffer. out may be NULL when cap is 0 (count
+ * only; COG_EINVAL if out is NULL and cap > 0).
  *
  * The result is a snapshot taken while other threads run: objects created
- * or freed during the call may or may not appear. A reference is taken with
- * cog_try_incref, so dying objects are never returned, and neither is a live
- * object owned by ANOTHER thread that no other thread has ever referenced
- * (under biased reference counting only its owner may safely take the first
- * shared reference). Objects the caller owns, objects shared between threads
- * (merged) and immortal objects are always found. */
+ * or freed during the call may or may not appear; dying objects are never
+ * returned. Objects of the caller, merged (shared) and immortal objects are
+ * referenced at once (cog_try_incref). An object another thread owns
+ * privately (biased reference counting: only its owner counts it) is
+ * referenced through that owner: at once if the owner is offline, else at
+ * its next safe point or offline transition, which the call waits for
+ * (offline). So, like a collection, the call needs the other attached
+ * threads to follow the thread model (safe points, offline when blocked). */
 
 /* Tracked objects of one generation (0, 1 or 2; frozen objects are in none
  * of them) or, with generation -1, every tracked object including frozen
