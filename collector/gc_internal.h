@@ -52,8 +52,9 @@ void cog_gc_window_close(void);
 void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg);
 
 /* Clear the weak references to a garbage object and run their callbacks
- * (no-op for objects without weak references). */
-void cog_gc_clear_weakrefs(cog_object *o);
+ * (no-op for objects without weak references). Returns 1 if the object had
+ * weak references (a get racing with the clearing may have revived it). */
+int cog_gc_clear_weakrefs(cog_object *o);
 
 /* Declared by lib/alloc.h too; repeated so the collector builds against
  * either allocator revision. */

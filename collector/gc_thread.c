@@ -263,7 +263,10 @@ void cog_gc_get_threshold(long out[COG_GC_GENERATIONS]) {
 }
 
 void cog_gc_get_count(long out[COG_GC_GENERATIONS]) {
-    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
+    /* The caller's own unflushed batch makes the count exact for a single
+     * thread (other threads' batches are at most 64 each). */
+    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) +
+             cog_gc_young_unflushed();
     for (int g = 1; g < COG_GC_GENERATIONS; g++)
         out[g] = atomic_load_explicit(&cog__gc.count[g], memory_order_relaxed);
 }

@@ -151,7 +151,7 @@ void cog_object_free_block(cog_object *o) {
 static void release_block(cog_object *o) {
     /* Acquire pairs with the collector's store that closes the window: its
      * last writes to candidates' headers happen-before we reuse the block. */
-    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire)) {
+    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) && !cog__gc_release_own) {
         cog_gc_defer_block(o);
         return;
     }

@@ -6,6 +6,7 @@
 
 #include "lib/brc.h"
 #include "lib/error.h"
+#include "lib/gc_hooks.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
 
@@ -49,6 +50,7 @@ void cog_threads_shutdown(void) {
         cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_acquire);
         if (!ts) continue;
         pthread_mutex_destroy(&ts->queue_lock);
+        pthread_mutex_destroy(&ts->merge_lock);
         free(ts->queue);
         free(ts);
         atomic_store_explicit(&slots[i], NULL, memory_order_relaxed);
@@ -102,6 +104,7 @@ static int claim_slot(cog_tstate **out) {
         }
         ts->tid = (uint32_t)i + 1;
         pthread_mutex_init(&ts->queue_lock, NULL);
+        pthread_mutex_init(&ts->merge_lock, NULL);
         atomic_store_explicit(&slots[i], ts, memory_order_release);
     }
     slot_used[i] = 1;
@@ -151,6 +154,15 @@ void cog_threads_set_barrier(int barrier) {
     pthread_mutex_unlock(&registry_lock);
 }
 
+void cog_thread_fast_path_in_window(int on) {
+    cog_tstate *ts = cog__tls_tstate;
+    pthread_mutex_lock(&registry_lock);
+    int barrier = atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
+    atomic_store_explicit(&cog__tls_fast_tid, on ? ts->tid : fast_tid_for(ts, barrier),
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+}
+
 static void release_slot(cog_tstate *ts) {
     pthread_mutex_lock(&registry_lock);
     slot_used[ts->tid - 1] = 0;
@@ -194,6 +206,7 @@ int cog_thread_detach(void) {
     retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
     cog_heap_collect(ts->heap);
+    cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
     ts->heap = NULL;
     cog__tls_tstate = NULL;
@@ -214,6 +227,7 @@ void cog_safepoint(void) {
     if (!ts) return;
     cog_brc_merge_queued(ts);
     cog_heap_collect(ts->heap);
+    cog_gc_flush_young();
     cog_rcu_quiescent();
 }
 
@@ -221,6 +235,7 @@ void cog_thread_offline(void) {
     cog_tstate *ts = cog__tls_tstate;
     if (!ts || ts->offline) return;
     cog_brc_merge_queued(ts);
+    cog_gc_flush_young();
     ts->offline = 1;
     cog_rcu_offline();
 }
