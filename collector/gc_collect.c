@@ -6,7 +6,8 @@
  *     the objects whose count or references it changes (DIRTY) and defers
  *     freeing object blocks, so every address we hold stays readable;
  *  2. walk the heap: candidates are tracked, live, unfrozen, not yet dirty
- *     objects of generations <= gen; read each candidate's refcount;
+ *     objects of generations <= gen; read each candidate's refcount and
+ *     move it to the next generation (survivors stay there);
  *  3. subtract references between candidates (traverse);
  *  4. candidates still externally referenced, or dirty, are roots; mark
  *     everything reachable from them;
@@ -15,12 +16,12 @@
  *     reachable from them. What remains was untouched over the whole scan,
  *     so its references were exactly what we saw: it is garbage;
  *  6. clear weak references to the garbage, run finalizers (PEP 442);
- *  7. grace period 3, rescue again (a finalizer or a racing weakref get may
- *     have revived something: either marks it dirty);
+ *  7. if step 6 cleared a weak reference or ran a finalizer: grace period
+ *     3, rescue again (a finalizer or a racing weakref get may have revived
+ *     something: either marks it dirty);
  *  8. hand uncollectable garbage to cog_gc_garbage; clear the rest, which
  *     lets reference counting free it;
- *  9. promote survivors, close the window (grace
- *     period 4) and release the deferred blocks.
+ *  9. close the window (grace period 4) and release the deferred blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4 }
 
 typedef struct gc_scan {
     int gen;
+    int next_gen;         /* survivors' generation: gen + 1, at most 2 */
+    long young_to_old;    /* candidates moved from gen 0/1 into gen 2 */
     uint64_t dirty_bit; /* this window's DIRTY bit */
     uint64_t stale_bit; /* the previous window's, cleared during the walk */
     cog_object **obj;
@@ -90,7 +93,12 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 /* Step 2. Clearing the stale bit here is safe: the previous window closed
- * with a grace period, so no mutator sets it any more. */
+ * with a grace period, so no mutator sets it any more.
+ *
+ * One CAS per candidate stores its index in the scratch bits and already
+ * moves it to the next generation, as if it survives: the garbage among
+ * the candidates is freed, so its generation does not matter, and this
+ * saves a second pass (and a second CAS) over the survivors. */
 static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
     gc_scan *s = arg;
     if (gc & s->stale_bit) {
@@ -99,12 +107,14 @@ static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
     }
     if (s->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen)
         return;
-    if (cog_is_immortal(o)) return;
-    size_t cap = s->cap;
-    if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
-        !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
-        s->oom = 1;
-        return;
+    if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap;
+        if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
+            !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
+            s->oom = 1;
+            return;
+        }
     }
     s->obj[s->n] = o;
     /* Reading the count now rather than in a later pass saves a trip
@@ -113,7 +123,10 @@ static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
      * window (docs/design.md "Why it is sound"). */
     s->refs[s->n] = cog_refcount(o);
     s->n++;
-    gc_update(o, ~SCRATCH_MASK, (uint64_t)s->n << COG_GC_SCRATCH_SHIFT);
+    if (gc_gen(gc) < 2 && s->next_gen == 2) s->young_to_old++;
+    gc_update(o, ~(SCRATCH_MASK | COG_GC_GEN_MASK),
+              ((uint64_t)s->n << COG_GC_SCRATCH_SHIFT) |
+                  ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
 }
 
 static int visit_subtract(cog_object *child, void *arg) {
@@ -206,22 +219,14 @@ static long save_uncollectable(gc_scan *s, unsigned debug) {
     return saved;
 }
 
-/* Survivors move to the next generation. Only objects whose generation
- * changes are written (scratch bits may stay: see cand_index), so a full
- * collection of a stable heap writes nothing here. */
-static void promote(gc_scan *s) {
-    if (!s->state) return;
-    int next = s->gen < 2 ? s->gen + 1 : 2; /* survivors of gen g go to g+1 */
-    long promoted_to_2 = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->state[i] != C_REACHABLE) continue;
-        cog_object *o = s->obj[i];
-        int gen = gc_gen(gc_load(o));
-        if (gen == next) continue;
-        if (next == 2) promoted_to_2++;
-        gc_update(o, ~COG_GC_GEN_MASK, (uint64_t)next << COG_GC_GEN_SHIFT);
-    }
-    atomic_fetch_add_explicit(&cog__gc.long_lived_pending, promoted_to_2, memory_order_relaxed);
+/* Survivors were moved to the next generation by the walk; account for
+ * the ones that entered generation 2 (CPython's long_lived_pending, which
+ * gates full collections). Garbage is counted as if it had been young,
+ * which is what it almost always is. */
+static void account_promotions(const gc_scan *s, const gc_result *r) {
+    long promoted = s->young_to_old - r->collected - r->uncollectable;
+    if (promoted > 0)
+        atomic_fetch_add_explicit(&cog__gc.long_lived_pending, promoted, memory_order_relaxed);
 }
 
 /* Step 8 for collectable garbage: break the cycles with each object's clear
@@ -266,8 +271,7 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
 }
 
 void cog_gc_run_collection(int gen, gc_result *out) {
-    gc_scan s = {.gen = gen};
-    int promoted = 0;
+    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2};
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
 
@@ -335,11 +339,9 @@ void cog_gc_run_collection(int gen, gc_result *out) {
             if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
     }
 
-    /* The verdict is final: promote survivors now, so that from here on
-     * the collector reads no candidate's header except the garbage it holds
-     * references to (which lets step 8 release garbage blocks at once). */
-    promote(&s);
-    promoted = 1;
+    /* The verdict is final. From here on the collector reads no
+     * candidate's header except those of the garbage it holds references
+     * to (which lets step 8 release garbage blocks at once). */
 
     /* 8 */
     if (uncollectable) out->uncollectable = save_uncollectable(&s, debug);
@@ -347,7 +349,7 @@ void cog_gc_run_collection(int gen, gc_result *out) {
 
 finish:
     /* 9 */
-    if (!promoted) promote(&s);
+    account_promotions(&s, out);
     cog_gc_window_close();
     free(s.obj);
     free(s.refs);
