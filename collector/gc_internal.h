@@ -39,6 +39,16 @@ void cog_gc_run_collection(int gen, gc_result *out);
 void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns);
 void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info);
 
+/* A mutator waited ns for collections of generation gen (pacing). */
+void cog_gc_stats_record_pause(int gen, uint64_t ns);
+
+/* Pacing (gc_pacing.c): recompute the young-count limit after a change of
+ * threshold0, enable or the factor; bracket every collection. */
+void cog_gc_pacing_sync(void);
+void cog_gc_pacing_collection_start(int gen);
+void cog_gc_pacing_collection_done(void);
+int cog_gc_on_collector_thread(void);
+
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */
 void cog_gc_garbage_append(cog_object *o);
 

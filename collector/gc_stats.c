@@ -25,6 +25,13 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
                 r->scanned, r->collected, r->uncollectable, (double)ns / 1e6);
 }
 
+void cog_gc_stats_record_pause(int gen, uint64_t ns) {
+    if (gen < 0 || gen >= COG_GC_GENERATIONS) gen = 0;
+    pthread_mutex_lock(&stats_lock);
+    if (ns > stats[gen].max_pause_ns) stats[gen].max_pause_ns = ns;
+    pthread_mutex_unlock(&stats_lock);
+}
+
 void cog_gc_get_stats(cog_gc_gen_stats out[COG_GC_GENERATIONS]) {
     pthread_mutex_lock(&stats_lock);
     memcpy(out, stats, sizeof stats);

@@ -10,8 +10,9 @@
  * request latency.
  *
  * The main thread prints a status line per second: throughput, heap,
- * collections per generation, the longest collection and the longest
- * request. At the end it empties the cache, collects, checks that every
+ * collections per generation, the longest collection, the longest time a
+ * worker was held back at a safe point because it outran the collector
+ * (pacing, cog_gc_set_pacing) and the longest request. At the end it empties the cache, collects, checks that every
  * node it created was freed and prints a report.
  *
  * Tune it while it runs: COG_* environment variables are read at cog_init
@@ -109,11 +110,11 @@ static void status_line(double t, worker *workers, int n, long *last_requests) {
         if (g[i].max_pause_ns > max_pause) max_pause = g[i].max_pause_ns;
     }
     printf("[%5.1fs] %8.1fk req/s  heap %7.1f MiB  gc %llu/%llu/%llu  "
-           "longest gc %6.2f ms  mutator pause %llu us  worst request %6.2f ms\n",
+           "longest gc %6.2f ms  longest paced wait %6.2f ms  worst request %6.2f ms\n",
            t, (double)(requests - *last_requests) / 1e3, mib(heap_bytes()),
            (unsigned long long)g[0].collections, (unsigned long long)g[1].collections,
            (unsigned long long)g[2].collections, (double)max_gc / 1e6,
-           (unsigned long long)(max_pause / 1000), (double)max_lat / 1e6);
+           (double)max_pause / 1e6, (double)max_lat / 1e6);
     fflush(stdout);
     *last_requests = requests;
 }

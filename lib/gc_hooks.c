@@ -2,6 +2,8 @@
  * allocation accounting used by the object layer. */
 #include "lib/gc_hooks.h"
 
+#include <limits.h>
+
 #include "lib/object_internal.h"
 
 atomic_int cog__gc_barrier;
@@ -14,6 +16,8 @@ __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
 
 void cog_gc_release_own_frees(int on) { cog__gc_release_own = on; }
 static _Atomic(void (*)(void)) wakeup_hook;
+static _Atomic(void (*)(void)) pace_hook;
+atomic_long cog__gc_pace_limit = LONG_MAX;
 
 /* Barrier slow path: cog__gc_barrier holds the DIRTY bit of the open
  * window. Only tracked objects matter to the collector; the load-then-or
@@ -45,6 +49,19 @@ cog_object *cog_gc_take_deferred(void) {
 
 cog_object *cog_gc_deferred_next(cog_object *o) {
     return (cog_object *)atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+}
+
+void cog_gc_set_pace_hook(void (*hook)(void)) {
+    atomic_store_explicit(&pace_hook, hook, memory_order_release);
+}
+
+/* Two relaxed loads; both values are heuristics (see gc_pacing.c). */
+void cog_gc_maybe_pace(void) {
+    if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) <=
+        atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed))
+        return;
+    void (*hook)(void) = atomic_load_explicit(&pace_hook, memory_order_acquire);
+    if (hook) hook();
 }
 
 void cog_gc_set_wakeup_hook(void (*hook)(void)) {

@@ -42,6 +42,12 @@ void cog_gc_set_wakeup_hook(void (*hook)(void));
 void cog_gc_note_alloc(void);
 void cog_gc_note_dealloc(void);
 void cog_gc_flush_young(void);
+/* Pacing: when cog__gc_young_count exceeds cog__gc_pace_limit (LONG_MAX:
+ * off), cog_gc_maybe_pace, called at safe points, calls the collector's
+ * pace hook, which waits for the collection in progress. */
+extern atomic_long cog__gc_pace_limit;
+void cog_gc_set_pace_hook(void (*hook)(void));
+void cog_gc_maybe_pace(void);
 /* The calling thread's batch not yet in cog__gc_young_count. */
 long cog_gc_young_unflushed(void);
 #endif /* COG_LIB_GC_HOOKS_H */

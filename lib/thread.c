@@ -229,6 +229,7 @@ void cog_safepoint(void) {
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_rcu_quiescent();
+    cog_gc_maybe_pace();
 }
 
 void cog_thread_offline(void) {
