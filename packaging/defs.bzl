@@ -100,9 +100,9 @@ cog_library = rule(
         ),
         "_script": attr.label(
             allow_single_file = True,
-            default = "//packaging:build_libs.sh",
+            default = Label("//packaging:build_libs.sh"),
         ),
-        "_cc_toolchain": attr.label(default = "@bazel_tools//tools/cpp:current_cc_toolchain"),
+        "_cc_toolchain": attr.label(default = Label("@bazel_tools//tools/cpp:current_cc_toolchain")),
     },
     outputs = {
         "static": "lib%{name}.a",
