@@ -37,7 +37,8 @@ nm --defined-only -g "$tmp/all.o" | awk '$3 ~ /^cog_/ {print $3}' | sort -u >"$t
 "$cc" -std=c11 -D_GNU_SOURCE -fmax-errors=0 -I "$include_dir" -c "$tmp/probe.c" \
     -o "$tmp/probe.o" 2>"$tmp/probe.err" || true
 sed -n "s/.*error: '\(cog_[A-Za-z0-9_]*\)' undeclared.*/\1/p" "$tmp/probe.err" | sort -u >"$tmp/undeclared"
-if grep -v "undeclared\|note:\|In function\|^\s\|^ *|" "$tmp/probe.err" | grep -q 'error'; then
+grep -v "undeclared\|note:\|In function\|^\s\|^ *|" "$tmp/probe.err" >"$tmp/probe.other" || true
+if grep -q 'error' "$tmp/probe.other"; then
     echo "build_libs.sh: unexpected errors in the export probe:" >&2
     cat "$tmp/probe.err" >&2
     exit 1

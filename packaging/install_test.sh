@@ -48,7 +48,8 @@ export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 version=$(pkg-config --modversion cog)
 [[ $so == *".so.$version" ]] || fail "cog.pc version $version does not match $so"
 [[ $(pkg-config --variable=prefix cog) == "$prefix" ]] || fail "cog.pc prefix is not $prefix"
-pkg-config --print-requires-private cog | grep -q liburcu-qsbr || fail "cog.pc lacks liburcu-qsbr"
+requires=$(pkg-config --print-requires-private cog)
+grep -q liburcu-qsbr <<<"$requires" || fail "cog.pc lacks liburcu-qsbr: $requires"
 
 expected="hello 4242 (tuple of 2)
 collector found 1 unreachable object(s)
@@ -68,9 +69,14 @@ build_and_run() {
     case $linkage in
         yes)
             grep -q "\[$soname\]" <<<"$needed" || fail "$name: not linked against $soname"
-            # The loader resolves it to the installed library.
-            LD_LIBRARY_PATH=$prefix/lib ldd "$exe" | grep -q "$soname => $prefix/lib/$soname " \
-                || fail "$name: $soname does not resolve to $prefix/lib"
+            # The loader resolves it to the installed library. (ldd's output
+            # is captured first: grep -q would close the pipe early and
+            # pipefail turn ldd's SIGPIPE into a failure.)
+            local resolved
+            resolved=$(LD_LIBRARY_PATH=$prefix/lib ldd "$exe")
+            grep -qF "$soname => $prefix/lib/$soname " <<<"$resolved" \
+                || fail "$name: $soname does not resolve to $prefix/lib:
+$resolved"
             ;;
         no) ! grep -q libcog <<<"$needed" || fail "$name: linked against libcog.so" ;;
         static) [[ -z $needed ]] || fail "$name: not fully static: $needed" ;;
