@@ -9,6 +9,7 @@
 #   C   + libcog.a   (pkg-config cog-static)
 #   C++ + libcog.a
 #   C, fully static  (cc -static, pkg-config --static cog)
+# and that a program can dlopen the installed libcog.so.
 # usage: install_test.sh INSTALL.SH DIST.TAR HELLO.C HELLO.CC
 set -euo pipefail
 install_sh=$1 dist=$2 hello_c=$3 hello_cc=$4
@@ -97,4 +98,28 @@ $out"
     build_and_run cxx_static no c++ -std=c++17 "${strict[@]}" -pedantic "$hello_cc" $(pkg-config --cflags --libs cog-static)
     build_and_run c_full_static static cc -static -std=c11 "${strict[@]}" "$hello_c" $(pkg-config --static --cflags --libs cog)
 }
+# dlopen: libcog.so uses initial-exec TLS (the inline fast paths' thread
+# ids), which must still fit glibc's static-TLS reserve when loaded late.
+cat >"$work/dlopen.c" <<'C'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    (void)argc;
+    void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!h) { printf("dlopen: %s\n", dlerror()); return 1; }
+    int (*init)(void) = (int (*)(void))dlsym(h, "cog_init");
+    long (*collect)(int) = (long (*)(int))dlsym(h, "cog_gc_collect");
+    int (*shutdown)(void) = (int (*)(void))dlsym(h, "cog_shutdown");
+    if (!init || !collect || !shutdown) { printf("dlsym: %s\n", dlerror()); return 1; }
+    int a = init();
+    long b = collect(-1);
+    int c = shutdown();
+    printf("init %d collect %ld shutdown %d\n", a, b, c);
+    return a || b < 0 || c;
+}
+C
+cc -std=c11 -Wall -Wextra -Werror "$work/dlopen.c" -o "$work/dlopen" -ldl || fail "dlopen: build failed"
+out=$("$work/dlopen" "$prefix/lib/$soname") || fail "dlopen: $out"
+echo "dlopen: ok ($out)"
+
 echo "install_test: all builds linked and ran"
