@@ -39,6 +39,16 @@ void cog_gc_run_collection(int gen, gc_result *out);
 void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns);
 void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info);
 
+/* A mutator waited ns for collections of generation gen (pacing). */
+void cog_gc_stats_record_pause(int gen, uint64_t ns);
+
+/* Pacing (gc_pacing.c): recompute the young-count limit after a change of
+ * threshold0, enable or the factor; bracket every collection. */
+void cog_gc_pacing_sync(void);
+void cog_gc_pacing_collection_start(int gen);
+void cog_gc_pacing_collection_done(void);
+int cog_gc_on_collector_thread(void);
+
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */
 void cog_gc_garbage_append(cog_object *o);
 
@@ -64,15 +74,17 @@ int cog_gc_with_window(void (*fn)(void *arg), void *arg);
 void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg);
 
 /* Clear the weak references to a garbage object and run their callbacks
- * (no-op for objects without weak references). */
-void cog_gc_clear_weakrefs(cog_object *o);
+ * (no-op for objects without weak references). Returns 1 if the object had
+ * weak references (a get racing with the clearing may have revived it). */
+int cog_gc_clear_weakrefs(cog_object *o);
 
 /* Declared by lib/alloc.h too; repeated so the collector builds against
  * either allocator revision. */
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
 
-/* gctrace (gc_trace.c): print one line for a finished collection if on. */
-void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns);
+/* gctrace (gc_trace.c): print one line for a finished collection if on;
+ * pause_ns is the longest mutator (pacing) wait since the previous one. */
+void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns);
 
 /* Apply COG_GC_THRESHOLD, COG_GC_ENABLE and COG_GCTRACE (gc_env.c); bad
  * values are reported on stderr and ignored. */

@@ -66,6 +66,7 @@ static void sync_young_threshold(void) {
     int enabled = atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
     atomic_store_explicit(&cog__gc_young_threshold, (enabled && t0 > 0) ? t0 : LONG_MAX,
                           memory_order_relaxed);
+    cog_gc_pacing_sync();
 }
 
 /* CPython's collect_generations: the oldest generation whose count exceeds
@@ -90,6 +91,7 @@ static long collect_generation(int gen) {
     cog_gc_callbacks_run(COG_GC_START, &info);
     uint64_t t0 = cog_gc_now_ns();
     gc_result r;
+    cog_gc_pacing_collection_start(gen);
     cog_gc_run_collection(gen, &r);
     uint64_t ns = cog_gc_now_ns() - t0;
     /* Counters, as CPython: the next generation counts this collection,
@@ -104,6 +106,7 @@ static long collect_generation(int gen) {
         atomic_store_explicit(&cog__gc.long_lived_pending, 0, memory_order_relaxed);
     }
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+    cog_gc_pacing_collection_done();
     cog_gc_stats_record(gen, &r, ns);
     info.collected = r.collected;
     info.uncollectable = r.uncollectable;
@@ -338,7 +341,10 @@ void cog_gc_get_threshold(long out[COG_GC_GENERATIONS]) {
 }
 
 void cog_gc_get_count(long out[COG_GC_GENERATIONS]) {
-    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
+    /* The caller's own unflushed batch makes the count exact for a single
+     * thread (other threads' batches are at most 64 each). */
+    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) +
+             cog_gc_young_unflushed();
     for (int g = 1; g < COG_GC_GENERATIONS; g++)
         out[g] = atomic_load_explicit(&cog__gc.count[g], memory_order_relaxed);
 }

@@ -16,7 +16,7 @@ int cog_gc_get_trace(void) { return atomic_load_explicit(&trace_on, memory_order
 /* Called on the collector thread after each collection. The heap figure
  * (arenas mapped plus large blocks) costs a walk of the pool headers, paid
  * only while tracing. One fprintf per line keeps lines whole. */
-void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns) {
+void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns) {
     if (!cog_gc_get_trace()) return;
     static uint64_t t0;
     uint64_t now = cog_gc_now_ns();
@@ -27,7 +27,7 @@ void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns) {
     unsigned long n = atomic_fetch_add_explicit(&trace_seq, 1, memory_order_relaxed) + 1;
     fprintf(stderr,
             "cog gc %lu @%.3fs: gen %d: %zu scanned, %ld collected, %ld uncollectable, "
-            "%.3f ms, pause 0 ms, heap %.1f MiB\n",
+            "%.3f ms, pause %.3f ms, heap %.1f MiB\n",
             n, (double)(now - t0) / 1e9, gen, r->scanned, r->collected, r->uncollectable,
-            (double)ns / 1e6, heap_mib);
+            (double)ns / 1e6, (double)pause_ns / 1e6, heap_mib);
 }

@@ -1,7 +1,8 @@
 /* collector/gc_window.c - opening and closing a collection window.
  *
- * Opening: store the window's DIRTY bit in cog__gc_barrier, then wait for a
- * grace period. QSBR makes every mutator pass a quiescent state (a full
+ * Opening: store the window's DIRTY bit in cog__gc_barrier and switch every
+ * attached thread's fast id to COG_TID_SLOW (cog_threads_set_barrier), then
+ * wait for a grace period. QSBR makes every mutator pass a quiescent state (a full
  * memory barrier) after the store before synchronize_rcu returns, and a
  * mutator operation never spans a quiescent state, so every mutator
  * operation that starts after the return sees the bit: it marks objects it
@@ -16,12 +17,13 @@
 #include "collector/gc_internal.h"
 #include "lib/alloc.h"
 #include "lib/rcu.h"
+#include "lib/thread.h"
 
 static int parity; /* collector thread only */
 
 static uint64_t open_with_parity(void) {
     uint64_t bit = parity ? COG_GC_DIRTY1 : COG_GC_DIRTY0;
-    atomic_store_explicit(&cog__gc_barrier, (int)bit, memory_order_seq_cst);
+    cog_threads_set_barrier((int)bit);
     cog_rcu_synchronize();
     return bit;
 }
@@ -39,7 +41,7 @@ uint64_t cog_gc_window_open(void) {
 uint64_t cog_gc_window_open_same_bit(void) { return open_with_parity(); }
 
 void cog_gc_window_close(void) {
-    atomic_store_explicit(&cog__gc_barrier, 0, memory_order_seq_cst);
+    cog_threads_set_barrier(0);
     cog_rcu_synchronize();
     cog_object *o = cog_gc_take_deferred();
     while (o) {

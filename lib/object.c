@@ -115,6 +115,11 @@ int cog_is_immortal(const cog_object *o) {
 
 void cog_set_immortal(cog_object *o) {
     atomic_store_explicit(&o->ob_ref_local, COG_IMMORTAL, memory_order_relaxed);
+    /* Unowned: the inline fast paths never match ob_tid 0, and the slow
+     * paths return at the COG_IMMORTAL test. An owned immortal would have
+     * its "local" count incremented by the owner's fast path, and the
+     * owner's detach would merge it like any other object. */
+    atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
 }
 
 /* Run the finalizer once (PEP 442). The object is dead (count 0) and only
@@ -156,7 +161,7 @@ void cog_object_free_block(cog_object *o) {
 static void release_block(cog_object *o) {
     /* Acquire pairs with the collector's store that closes the window: its
      * last writes to candidates' headers happen-before we reuse the block. */
-    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire)) {
+    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) && !cog__gc_release_own) {
         cog_gc_defer_block(o);
         return;
     }

@@ -8,10 +8,13 @@
 #include "lib/brc.h"
 #include "lib/error.h"
 #include "lib/owner_ref.h"
+#include "lib/gc_hooks.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
 
 __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec"))) = COG_TID_UNATTACHED;
+__thread _Atomic(uint32_t) cog__tls_fast_tid
+    __attribute__((tls_model("initial-exec"))) = COG_TID_UNATTACHED;
 __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-exec")));
 
 /* Slot table. A slot's tstate is allocated on first use and kept until
@@ -49,6 +52,7 @@ void cog_threads_shutdown(void) {
         cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_acquire);
         if (!ts) continue;
         pthread_mutex_destroy(&ts->queue_lock);
+        pthread_mutex_destroy(&ts->merge_lock);
         free(ts->queue);
         free(ts);
         atomic_store_explicit(&slots[i], NULL, memory_order_relaxed);
@@ -120,6 +124,7 @@ static int claim_slot(cog_tstate **out) {
         }
         ts->tid = (uint32_t)i + 1;
         pthread_mutex_init(&ts->queue_lock, NULL);
+        pthread_mutex_init(&ts->merge_lock, NULL);
         atomic_store_explicit(&slots[i], ts, memory_order_release);
     }
     slot_used[i] = 1;
@@ -127,6 +132,55 @@ static int claim_slot(cog_tstate **out) {
     pthread_mutex_unlock(&registry_lock);
     *out = ts;
     return COG_OK;
+}
+
+/* The fast id a thread should use while the barrier is `barrier`. */
+static uint32_t fast_tid_for(const cog_tstate *ts, int barrier) {
+    return barrier ? COG_TID_SLOW : ts->tid;
+}
+
+/* Publish the calling thread's fast id. Under registry_lock, so that either
+ * cog_threads_set_barrier sees this thread (and overwrites the value) or we
+ * see the barrier it stored before taking the lock. */
+static void publish_fast_tid(cog_tstate *ts) {
+    pthread_mutex_lock(&registry_lock);
+    ts->fast_tid = &cog__tls_fast_tid;
+    atomic_store_explicit(&cog__tls_fast_tid,
+                          fast_tid_for(ts, atomic_load_explicit(&cog__gc_barrier,
+                                                                memory_order_relaxed)),
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void retract_fast_tid(cog_tstate *ts) {
+    pthread_mutex_lock(&registry_lock);
+    ts->fast_tid = NULL;
+    atomic_store_explicit(&cog__tls_fast_tid, COG_TID_UNATTACHED, memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void cog_threads_set_barrier(int barrier) {
+    pthread_mutex_lock(&registry_lock);
+    atomic_store_explicit(&cog__gc_barrier, barrier, memory_order_seq_cst);
+    /* Relaxed stores into other threads' TLS: the caller's grace period
+     * (every online thread passes a full barrier at a quiescent state after
+     * this) is what makes them visible before the window counts as open. */
+    for (int i = 0; i < COG_MAX_THREADS; i++) {
+        if (!slot_used[i]) continue;
+        cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_relaxed);
+        if (ts->fast_tid)
+            atomic_store_explicit(ts->fast_tid, fast_tid_for(ts, barrier), memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void cog_thread_fast_path_in_window(int on) {
+    cog_tstate *ts = cog__tls_tstate;
+    pthread_mutex_lock(&registry_lock);
+    int barrier = atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
+    atomic_store_explicit(&cog__tls_fast_tid, on ? ts->tid : fast_tid_for(ts, barrier),
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
 }
 
 static void release_slot(cog_tstate *ts) {
@@ -161,6 +215,7 @@ int cog_thread_attach(void) {
     urcu_qsbr_register_thread();
     cog__tls_tstate = ts;
     cog__tls_tid = ts->tid;
+    publish_fast_tid(ts);
     pthread_setspecific(exit_key, ts);
     return COG_OK;
 }
@@ -172,8 +227,10 @@ int cog_thread_detach(void) {
     cog_owner_ref_serve(ts);
     /* Merge every count we own: afterwards no object carries our id, so the
      * slot can be reused safely. */
+    retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
     cog_heap_collect(ts->heap);
+    cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
     ts->heap = NULL;
     cog__tls_tstate = NULL;
@@ -199,7 +256,9 @@ void cog_safepoint(void) {
     if (__builtin_expect(atomic_load_explicit(&ts->ref_request, memory_order_relaxed) != NULL, 0))
         cog_owner_ref_serve(ts);
     cog_heap_collect(ts->heap);
+    cog_gc_flush_young();
     cog_rcu_quiescent();
+    cog_gc_maybe_pace();
 }
 
 void cog_thread_offline(void) {
@@ -207,6 +266,7 @@ void cog_thread_offline(void) {
     if (!ts || ts->offline) return;
     cog_brc_merge_queued(ts);
     cog_owner_ref_serve(ts);
+    cog_gc_flush_young();
     ts->offline = 1;
     /* From here another thread may act as owner of our objects. */
     run_leave(ts);

@@ -28,6 +28,11 @@ typedef struct cog_tstate {
     int attached;                /* under queue_lock: 0 once detach drained */
     cog_object **queue;          /* under queue_lock */
     size_t queue_len, queue_cap; /* under queue_lock */
+    /* Held by the owner while its detach merges every object it owns, and
+     * by the collector while it merges unreachable objects of this owner
+     * (cog_brc_adopt_unreachable): the two must not merge one object at
+     * the same time. */
+    pthread_mutex_t merge_lock;
     /* Hint for the owner's safe point; the queue itself is read under the
      * lock, so relaxed ordering is enough (a missed hint is seen next time). */
     atomic_int queue_pending;
@@ -39,6 +44,10 @@ typedef struct cog_tstate {
     cog_object *dealloc_pending;
 
     int offline; /* owner-only: between cog_thread_offline/online */
+
+    /* The thread's cog__tls_fast_tid while attached, else NULL; under the
+     * registry lock (cog_threads_set_barrier writes through it). */
+    _Atomic(uint32_t) *fast_tid;
 
     /* COG_RUN_ONLINE while the owner is attached and online (set before it
      * goes online, reset when it goes offline and at detach); another
@@ -63,6 +72,18 @@ cog_tstate *cog_tstate_lookup(uint32_t tid);
 
 /* Number of attached threads (racy snapshot). */
 int cog_thread_count(void);
+
+/* Store the collector barrier (cog__gc_barrier) and switch every attached
+ * thread's fast id to match: COG_TID_SLOW while barrier != 0, so owner
+ * count operations take the slow path that marks objects. The caller waits
+ * for a grace period before relying on it. */
+void cog_threads_set_barrier(int barrier);
+
+/* Collector only, inside its own window: on = count operations of the
+ * calling thread take the fast path (and so mark nothing), off = back to
+ * what the barrier says. For the stretch of a collection where marks no
+ * longer matter (clearing garbage after the last rescue). */
+void cog_thread_fast_path_in_window(int on);
 
 /* Runtime lifecycle hooks used by runtime.c. */
 int cog_threads_init(void);

@@ -1,5 +1,6 @@
 /* tests/object_test.c - single-thread object lifecycle: counts, dealloc,
  * immortals, cog_new errors, finalizers and deep-chain deallocation. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +100,36 @@ static void immortal_objects_are_never_freed(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs), before);
     assert_int_equal(heap_immortal->value, 42);
     assert_int_equal(heap_immortal->canary, TEST_CANARY);
+}
+
+/* An object made immortal by its owner stays immortal after the owner
+ * detaches (the detach merges the counts of the objects a thread owns;
+ * an immortal must not be among them) and is never freed. */
+static test_node *thread_immortal;
+static void *make_immortal_then_detach(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) return NULL;
+    thread_immortal = test_node_new(9);
+    cog_set_immortal(&thread_immortal->ob);
+    for (int i = 0; i < 100; i++) cog_incref(&thread_immortal->ob);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void immortal_survives_owner_detach(void **state) {
+    (void)state;
+    long before = atomic_load(&test_node_deallocs);
+    pthread_t t;
+    cog_thread_offline();
+    assert_int_equal(pthread_create(&t, NULL, make_immortal_then_detach, NULL), 0);
+    pthread_join(t, NULL);
+    cog_thread_online();
+    assert_non_null(thread_immortal);
+    assert_true(cog_is_immortal(&thread_immortal->ob));
+    for (int i = 0; i < 1000; i++) cog_decref(&thread_immortal->ob);
+    assert_int_equal(cog_refcount(&thread_immortal->ob), COG_IMMORTAL);
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    assert_int_equal(thread_immortal->canary, TEST_CANARY);
 }
 
 static void new_rejects_null_type(void **state) {
@@ -224,6 +255,7 @@ int main(void) {
         T(dealloc_releases_references),
         T(xincref_xdecref),
         T(immortal_objects_are_never_freed),
+        T(immortal_survives_owner_detach),
         T(new_rejects_null_type),
         T(new_rejects_gc_type_without_traverse),
         T(new_rejects_too_small_type),

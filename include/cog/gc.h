@@ -55,14 +55,27 @@ void cog_gc_get_threshold(long thresholds[COG_GC_GENERATIONS]);
  * counts since the next older generation was collected). */
 void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
 
+/* Pacing (back-pressure). The collector never stops mutators to do its
+ * work, but one collector thread has a throughput limit. When the young
+ * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator that
+ * reaches cog_safepoint waits (offline) until the collection in progress
+ * completes, so threads creating garbage faster than it can be collected
+ * cannot grow the heap without bound. The wait is reported as the
+ * generation's max_pause_ns. Default factor 64 (128000 objects with the
+ * default threshold0); 0 turns pacing off. No effect while automatic
+ * collection is disabled. COG_EINVAL for a negative factor. */
+int cog_gc_set_pacing(long factor);
+long cog_gc_get_pacing(void);
+
 typedef struct cog_gc_gen_stats {
     uint64_t collections;   /* collections of this generation */
     uint64_t collected;     /* objects freed by them */
     uint64_t uncollectable; /* objects moved to cog_gc_garbage */
     uint64_t total_ns;      /* wall time of those collections */
     uint64_t max_ns;        /* longest one */
-    uint64_t max_pause_ns;  /* longest time a mutator waited on it (0: none
-                               of cog's collections stops mutators) */
+    uint64_t max_pause_ns;  /* longest time a mutator waited for one of them:
+                               only pacing (cog_gc_set_pacing) ever makes a
+                               mutator wait; 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
 } cog_gc_gen_stats;
 
@@ -72,11 +85,12 @@ void cog_gc_get_stats(cog_gc_gen_stats stats[COG_GC_GENERATIONS]);
 /* gctrace (Go's GODEBUG=gctrace=1): while on, every collection prints one
  * line to stderr:
  *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms,
- *   pause 0 ms, heap H MiB
+ *   pause P ms, heap H MiB
  * (N counts traced collections, T is seconds since the first one, S the
- * candidates examined, D the collection's wall time; pause is always 0
- * because no collection stops mutators; H is arena memory mapped plus large
- * blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
+ * candidates examined, D the collection's wall time, P the longest time a
+ * mutator waited for the collector (pacing, cog_gc_set_pacing) since the
+ * previous collection, 0 when none had to; H is arena memory mapped plus
+ * large blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
 void cog_gc_set_trace(int on);
 int cog_gc_get_trace(void);
 

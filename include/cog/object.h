@@ -113,7 +113,8 @@ int64_t cog_refcount(const cog_object *o);
 /* 1 if the object is immortal. */
 int cog_is_immortal(const cog_object *o);
 /* Make an object immortal (it will never be freed). Only for objects the
- * caller owns and that no other thread can see yet. */
+ * caller owns and that no other thread can see yet. Ownership is given up
+ * (ob_tid becomes 0), so every later count operation is a no-op. */
 void cog_set_immortal(cog_object *o);
 /* Bytes occupied by the object. */
 size_t cog_object_size(const cog_object *o);
@@ -134,6 +135,8 @@ extern COG_ATOMIC(int) cog__gc_barrier;
 void cog__gc_touch(cog_object *o);
 
 /* Slow paths, out of line (do not call directly). */
+void cog__incref_slow(cog_object *o);
+void cog__decref_slow(cog_object *o);
 void cog__incref_shared(cog_object *o);
 void cog__decref_shared(cog_object *o);
 void cog__merge_zero_local(cog_object *o);
@@ -144,43 +147,58 @@ void cog__debug_check(const cog_object *o, const char *op);
  * attached threads, COG_TID_UNATTACHED otherwise, so an unattached thread
  * is never taken for an owner and uses the atomic path. */
 #define COG_TID_UNATTACHED UINT32_MAX
+/* cog__tls_fast_tid while a collection window is open: it matches no
+ * object's ob_tid, so every owner operation takes the slow path, which
+ * applies the collector barrier. */
+#define COG_TID_SLOW (UINT32_MAX - 1)
 extern __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec")));
+/* The id the inline fast paths compare ob_tid with: the thread's id outside
+ * collection windows, COG_TID_SLOW inside one, COG_TID_UNATTACHED when not
+ * attached. Only the collector (under the thread registry lock) and the
+ * thread itself write it; relaxed suffices because the collector publishes
+ * changes with an RCU grace period (see docs/design.md "The window"). */
+extern __thread COG_ATOMIC(uint32_t) cog__tls_fast_tid __attribute__((tls_model("initial-exec")));
 
-/* The owner-path increments and decrements are a relaxed load plus a relaxed
- * store: only the owner ever writes ob_ref_local, so no RMW is needed; the
- * relaxed atomics only tell the compiler and TSan that other threads may
- * read the field (cog_refcount, merges after the owner has gone). */
 inline void cog__gc_barrier_touch(cog_object *o) {
     if (__builtin_expect(atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed), 0))
         cog__gc_touch(o);
 }
 
+/* The owner fast paths: one comparison of ob_tid with the thread's fast id,
+ * then a relaxed load and a relaxed store of ob_ref_local. Only the owner
+ * ever writes ob_ref_local, so no RMW is needed; the relaxed atomics only
+ * tell the compiler and TSan that other threads may read the field.
+ * Everything else goes to the slow path: immortal objects (ob_tid is 0),
+ * objects owned by other threads or merged, an owner's last local
+ * reference, and every operation inside a collection window. */
 inline void cog_incref(cog_object *o) {
 #ifdef COG_DEBUG
     cog__debug_check(o, "incref");
 #endif
-    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
-    if (local == COG_IMMORTAL) return;
-    cog__gc_barrier_touch(o);
-    if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid)
+    if (__builtin_expect(atomic_load_explicit(&o->ob_tid, memory_order_relaxed) ==
+                             atomic_load_explicit(&cog__tls_fast_tid, memory_order_relaxed),
+                         1)) {
+        uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
         atomic_store_explicit(&o->ob_ref_local, local + 1, memory_order_relaxed);
-    else
-        cog__incref_shared(o);
+    } else {
+        cog__incref_slow(o);
+    }
 }
 
 inline void cog_decref(cog_object *o) {
 #ifdef COG_DEBUG
     cog__debug_check(o, "decref");
 #endif
-    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
-    if (local == COG_IMMORTAL) return;
-    cog__gc_barrier_touch(o);
-    if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid) {
-        atomic_store_explicit(&o->ob_ref_local, local - 1, memory_order_relaxed);
-        if (local == 1) cog__merge_zero_local(o);
-    } else {
-        cog__decref_shared(o);
+    if (__builtin_expect(atomic_load_explicit(&o->ob_tid, memory_order_relaxed) ==
+                             atomic_load_explicit(&cog__tls_fast_tid, memory_order_relaxed),
+                         1)) {
+        uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+        if (__builtin_expect(local != 1, 1)) {
+            atomic_store_explicit(&o->ob_ref_local, local - 1, memory_order_relaxed);
+            return;
+        }
     }
+    cog__decref_slow(o);
 }
 
 inline void cog_xincref(cog_object *o) {
@@ -196,7 +214,7 @@ inline void cog_xdecref(cog_object *o) {
  * it. Acquire pairs with the release in cog_ref_store, so the referent's
  * initialised contents are visible. */
 inline cog_object *cog_ref_load(const cog_ref *field) {
-    return atomic_load_explicit((cog_ref *)field, memory_order_acquire);
+    return atomic_load_explicit(field, memory_order_acquire);
 }
 
 /* Store `value` (a reference the caller gives away, or NULL) into a field
