@@ -233,7 +233,8 @@ static void close_fds(void) {
 }
 
 static int start_locked(const char *path) {
-    if (!cog_runtime_running()) return cog_error(COG_ESTATE, "cog_control_start: runtime not initialised");
+    if (!cog_runtime_running())
+        return cog_error(COG_ESTATE, "cog_control_start: runtime not initialised");
     if (running) return cog_error(COG_ESTATE, "cog_control_start: already serving %s", sock_path);
     if (!path || !*path) return cog_error(COG_EINVAL, "cog_control_start: empty socket path");
     if (strlen(path) >= sizeof sock_path)

@@ -102,7 +102,8 @@ static int cmd_threshold(reply *r, int argc, char **argv) {
         put(r, "threshold %ld %ld %ld\n", t[0], t[1], t[2]);
         return ok(r);
     }
-    if (argc > 1 + COG_GC_GENERATIONS) return fail(r, COG_EINVAL, "usage: threshold [t0 [t1 [t2]]]");
+    if (argc > 1 + COG_GC_GENERATIONS)
+        return fail(r, COG_EINVAL, "usage: threshold [t0 [t1 [t2]]]");
     for (int i = 1; i < argc; i++)
         if (!parse_long(argv[i], &t[i - 1]))
             return fail(r, COG_EINVAL, "threshold: '%s' is not a number", argv[i]);

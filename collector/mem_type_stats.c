@@ -91,7 +91,8 @@ static int by_bytes(const void *a, const void *b) {
 }
 
 long cog_mem_type_stats(cog_type_stat *out, size_t cap) {
-    if (!out && cap) return cog_error(COG_EINVAL, "cog_mem_type_stats: out is NULL but cap is %zu", cap);
+    if (!out && cap)
+        return cog_error(COG_EINVAL, "cog_mem_type_stats: out is NULL but cap is %zu", cap);
     type_table tt = {0};
     int rc = cog_gc_with_window(walk, &tt);
     if (rc != COG_OK) {

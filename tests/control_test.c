@@ -297,7 +297,8 @@ static void several_clients_at_once(void **state) {
     atomic_store(&stop_churn, 0);
     pthread_t m, c[4];
     assert_int_equal(pthread_create(&m, NULL, churn, NULL), 0);
-    for (long i = 0; i < 4; i++) assert_int_equal(pthread_create(&c[i], NULL, client_thread, (void *)i), 0);
+    for (long i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&c[i], NULL, client_thread, (void *)i), 0);
     cog_thread_offline();
     void *ret[4];
     for (int i = 0; i < 4; i++) pthread_join(c[i], &ret[i]);
@@ -409,6 +410,31 @@ static void cogctl_prints_replies_and_exits_with_status(void **state) {
     free(out);
 }
 
+/* ---- cog_control_execute (no socket) -------------------------------------- */
+
+static void execute_directly(void **state) {
+    (void)state;
+    char reply[512];
+    assert_int_equal(cog_control_execute("threshold 321", reply, sizeof reply), COG_OK);
+    assert_string_equal(reply, "ok\n");
+    assert_int_equal(cog_control_execute("threshold", reply, sizeof reply), COG_OK);
+    assert_string_equal(reply, "threshold 321 10 10\nok\n");
+    assert_int_equal(cog_control_execute("collect 9", reply, sizeof reply), COG_EINVAL);
+    assert_string_equal(reply, "error: collect: generation '9' is not 0, 1 or 2\n");
+    assert_non_null(strstr(cog_last_error(), "generation '9'"));
+    assert_int_equal(cog_control_execute(NULL, reply, sizeof reply), COG_EINVAL);
+    /* A small buffer truncates but stays NUL-terminated. */
+    char tiny[8];
+    assert_int_equal(cog_control_execute("stats", tiny, sizeof tiny), COG_OK);
+    assert_int_equal(strlen(tiny), sizeof tiny - 1);
+    assert_int_equal(cog_control_execute("stats", NULL, 0), COG_OK);
+    char longline[COG_CONTROL_MAX_LINE + 10];
+    memset(longline, 'x', sizeof longline - 1);
+    longline[sizeof longline - 1] = '\0';
+    assert_int_equal(cog_control_execute(longline, reply, sizeof reply), COG_EINVAL);
+    assert_string_equal(reply, "error: line too long (max 1024 bytes)\n");
+}
+
 /* ---- COG_CONTROL_SOCKET --------------------------------------------------- */
 
 static void env_variable_starts_and_shutdown_stops(void **state) {
@@ -447,6 +473,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(other_users_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(cogctl_prints_replies_and_exits_with_status, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(execute_directly, setup, teardown),
         cmocka_unit_test_setup_teardown(env_variable_starts_and_shutdown_stops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,7 +200,8 @@ static void concurrent_tracing_and_type_stats(void **state) {
     cog_mem_trace_start(1);
     enum { NW = 3 };
     pthread_t w[NW], s;
-    for (int i = 0; i < NW; i++) assert_int_equal(pthread_create(&w[i], NULL, trace_worker, NULL), 0);
+    for (int i = 0; i < NW; i++)
+        assert_int_equal(pthread_create(&w[i], NULL, trace_worker, NULL), 0);
     assert_int_equal(pthread_create(&s, NULL, stats_worker, NULL), 0);
     cog_thread_offline();
     for (int i = 0; i < NW; i++) pthread_join(w[i], NULL);

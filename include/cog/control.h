@@ -4,8 +4,9 @@
  * cog_control_start or by COG_CONTROL_SOCKET=path at cog_init.
  *
  * Protocol: the client sends command lines (at most COG_CONTROL_MAX_LINE
- * bytes each, the ending '\n' included); for each the server writes reply lines that
- * end with a terminating line, either "ok" or "error: <message>":
+ * bytes each, the ending '\n' included); for each the server writes reply
+ * lines that end with a terminating line, either "ok" or
+ * "error: <message>":
  *
  *   stats                   enabled, thresholds, counts, per-generation
  *                           statistics, heap bytes, gctrace
