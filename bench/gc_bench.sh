@@ -27,12 +27,13 @@ out=${GC_BENCH_OUT:-$(mktemp)}
 "$(find_file gc_bench_boehm)" "$runs" "${sizes[@]}" | tee -a "$out"
 python3 "$(find_file gc_bench.py)" "$runs" "${sizes[@]}" | tee -a "$out"
 awk '
-/^RESULT/ { v[$2 "," $3 "," $4] = $5; key[$3 "," $4] = 1; n[$4] = 1 }
+/^RESULT/ { v[$2 "," $3 "," $4] = $5; key[$3 "," $4] = 1; if (!($4 in seen)) { seen[$4] = 1; n[++ns] = $4 } }
 END {
     printf "\n%-26s %10s %10s %10s   %s\n", "full collection (ms)", "cog", "boehm", "cpython",
         "cog speedup vs cpython / boehm"
     split("garbage live", what, " ")
-    for (s in n) for (w = 1; w <= 2; w++) {
+    for (j = 1; j <= ns; j++) for (w = 1; w <= 2; w++) {
+        s = n[j]
         k = what[w] "," s
         if (!(k in key)) continue
         c = v["cog," k]; b = v["boehm," k]; p = v["cpython," k]

@@ -7,16 +7,17 @@
 #                               CPython vs Boehm, garbage and live heaps
 # Run from the source tree:  bash bench/plots.sh
 # (builds //bench:all with --config=opt; takes a few minutes). The data
-# files are kept next to the PNGs' generator in $PLOT_DATA (default: a
-# temporary directory) so a plot can be re-drawn by hand.
+# files go to $PLOT_DATA (default: a temporary directory);
+# PLOT_DATA=dir PLOT_ONLY=1 bash bench/plots.sh re-draws from them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bazel build --config=opt --jobs=2 //bench:all
 bin=$root/bazel-bin/bench
 data=${PLOT_DATA:-$(mktemp -d "${TMPDIR:-/tmp}/cog-plots.XXXXXX")}
 mkdir -p "$data"
 echo "plot data in $data"
+if [[ -z ${PLOT_ONLY:-} ]]; then
+bazel build --config=opt --jobs=2 //bench:all
 
 # 1. allocator: "RESULT <alloc> size_<n> <ns per pair>" -> "<n> <Mpairs/s>"
 ALLOC_BENCH_OUT="$data/bysize.raw" "$bin/alloc_bench" bysize >/dev/null
@@ -42,6 +43,8 @@ for impl in cog cpython boehm; do
             "$data/gc.raw" | sort -n >"$data/gc.$impl.$what"
     done
 done
+
+fi
 
 stamp="$(date -u +%Y-%m-%d), $(nproc) cpus, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 gnuplot <<GP
@@ -76,7 +79,11 @@ set logscale xy
 set key top left
 set xlabel "objects"
 set ylabel "ms (median, lower is better)"
-plot for [i in "cog cpython boehm"] "$data/gc.".i.".garbage" using 1:2 with linespoints title i." garbage", \
-     for [i in "cog cpython boehm"] "$data/gc.".i.".live" using 1:2 with linespoints dashtype 2 title i." live"
+set autoscale xfix
+set offsets graph 0.02, graph 0.02, 0, 0
+plot for [k=1:3] "$data/gc.".word("cog cpython boehm",k).".garbage" using 1:2 with linespoints lc k pt 7 \
+         title word("cog cpython boehm",k)." garbage", \
+     for [k=1:3] "$data/gc.".word("cog cpython boehm",k).".live" using 1:2 with linespoints lc k pt 6 dashtype 2 \
+         title word("cog cpython boehm",k)." live"
 GP
 ls -l docs/*.png
