@@ -1,16 +1,20 @@
 #!/bin/bash
 # Every cog benchmark in one run, then one summary table of medians and
 # ratios (bench/summary.py). Each comparison runs its peers in the same run.
-#   bazel run --config=opt //bench:all                 full suite
-#   bazel run --config=opt //bench:all -- --quick      fewer/shorter runs
-# BENCH_OUT=dir keeps every benchmark's raw output there (bench/plots.sh
-# reads the pause histogram from it).
+#   bazel run --config=opt //bench:run_all               full suite
+#   bazel run --config=opt //bench:run_all -- --quick    fewer/shorter runs
+#   bash bench/run_all.sh [--quick]                     the same, from a checkout
+# BENCH_OUT=dir keeps every benchmark's raw output there.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [[ -f $here/../WORKSPACE && ! -x $here/refcount_bench ]]; then
+    cd "$here/.." # run from the source tree: build and run through Bazel
+    exec bazel run --config=opt --jobs=2 //bench:run_all -- "$@"
+fi
 # Under `bazel run` the binaries sit next to this script (bazel-bin/bench)
 # and the source scripts in its runfiles tree.
 rf=""
-for d in "${RUNFILES_DIR:-}" "$here/all.runfiles" "$here/run_all.sh.runfiles"; do
+for d in "${RUNFILES_DIR:-}" "$here/run_all.runfiles"; do
     [[ -n $d && -d $d/cog/bench ]] && { rf=$d; break; }
 done
 [[ -n $rf ]] && export RUNFILES_DIR=$rf
@@ -23,7 +27,7 @@ src() { # a source file of bench/
 bin() { # a built benchmark
     local f
     for f in "$here/$1" "$rf/cog/bench/$1"; do [[ -x $f ]] && { echo "$f"; return; }; done
-    echo "run_all.sh: cannot find $1 (bazel build --config=opt //bench:all)" >&2
+    echo "run_all.sh: cannot find $1 (bazel build --config=opt //bench:run_all)" >&2
     exit 1
 }
 
