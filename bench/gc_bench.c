@@ -37,13 +37,14 @@ static void report(const char *what, long n, double *v, int runs) {
 
 static void bench_garbage(long n, int runs) {
     double v[runs];
-    for (int r = 0; r < runs; r++) {
+    for (int r = -1; r < runs; r++) { /* r = -1: warm-up, not recorded */
         gc_node_build(n, NULL);
         long before = atomic_load(&gc_node_freed);
         double t0 = now_ms();
         long found = cog_gc_collect(2);
         cog_safepoint(); /* frees the objects clearing queued to us */
-        v[r] = now_ms() - t0;
+        double t = now_ms() - t0;
+        if (r >= 0) v[r] = t;
         long got = atomic_load(&gc_node_freed) - before;
         if (found != n / GC_RING * GC_RING || got != found) {
             fprintf(stderr, "gc_bench: garbage: found %ld freed %ld of %ld\n", found, got, n);

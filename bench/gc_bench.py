@@ -46,12 +46,13 @@ def main():
     gc.collect()
     for n in sizes:
         v = []
-        for _ in range(runs):
+        for r in range(-1, runs):  # r = -1: warm-up, not recorded
             build(n, None)
             t, found = timed_collect()
             if found < n // RING * RING:
                 sys.exit(f"gc_bench.py: garbage: found {found} of {n}")
-            v.append(t)
+            if r >= 0:
+                v.append(t)
         report("garbage", n, v)
         roots = []
         build(n, roots)

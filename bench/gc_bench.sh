@@ -2,9 +2,10 @@
 # Collector benchmark: full collection of N nodes of cyclic garbage and of
 # N live nodes (bench/gc_shape.h), by cog (cog_gc_collect(2)), Boehm GC
 # (GC_gcollect) and CPython (gc.collect(), bench/gc_bench.py), in one run.
-# Prints medians (ms, lower is better) and cog's speedup over each peer.
+# Prints medians (ms, lower is better) and cog's speedup over each peer,
+# the three run interleaved round by round.
 #   gc_bench.sh [runs] [heap sizes...]        (default: 5 1000000)
-# GC_BENCH_OUT=file also keeps the raw RESULT lines (used by the plots).
+# GC_BENCH_OUT=file also keeps the aggregated RESULT lines (summary, plots).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # bazel run: binaries next to this script; python script in the runfiles
@@ -22,22 +23,47 @@ shift || true
 sizes=("${@:-1000000}")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(1000000)
 out=${GC_BENCH_OUT:-$(mktemp)}
-: >"$out"
-"$(find_file gc_bench_cog)" "$runs" "${sizes[@]}" | tee -a "$out"
-"$(find_file gc_bench_boehm)" "$runs" "${sizes[@]}" | tee -a "$out"
-python3 "$(find_file gc_bench.py)" "$runs" "${sizes[@]}" | tee -a "$out"
-awk '
-/^RESULT/ { v[$2 "," $3 "," $4] = $5; key[$3 "," $4] = 1; if (!($4 in seen)) { seen[$4] = 1; n[++ns] = $4 } }
-END {
-    printf "\n%-26s %10s %10s %10s   %s\n", "full collection (ms)", "cog", "boehm", "cpython",
-        "cog speedup vs cpython / boehm"
-    split("garbage live", what, " ")
-    for (j = 1; j <= ns; j++) for (w = 1; w <= 2; w++) {
-        s = n[j]
-        k = what[w] "," s
-        if (!(k in key)) continue
-        c = v["cog," k]; b = v["boehm," k]; p = v["cpython," k]
-        printf "%-26s %10s %10s %10s   %.2fx / %.2fx\n", what[w] " " s, c, b, p, p / c, b / c
-    }
-}' "$out"
+rounds=$(mktemp)
+# Interleave the three collectors round by round (one timed collection per
+# process and round): on a shared machine the load changes over seconds,
+# and interleaving exposes all three to the same load, so per-round ratios
+# are fairer than ratios of medians taken minutes apart.
+for ((r = 1; r <= runs; r++)); do
+    {
+        "$(find_file gc_bench_cog)" 1 "${sizes[@]}"
+        "$(find_file gc_bench_boehm)" 1 "${sizes[@]}"
+        python3 "$(find_file gc_bench.py)" 1 "${sizes[@]}"
+    } | awk -v r="$r" '/^RESULT/ { print $0, r }' | tee -a "$rounds"
+done
+# Aggregate: "RESULT impl what n median min max" into $out, then the table
+# with medians and the median over rounds of cog's speedup.
+python3 - "$rounds" "$out" <<'PY'
+import statistics, sys
+from collections import defaultdict
+vals = defaultdict(dict)  # (impl, what, n) -> {round: ms}
+order = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    impl, what, n, ms, rnd = f[1], f[2], int(f[3]), float(f[4]), f[7]
+    vals[(impl, what, n)][rnd] = ms
+    if n not in order:
+        order.append(n)
+with open(sys.argv[2], "w") as out:
+    for (impl, what, n), v in sorted(vals.items()):
+        x = sorted(v.values())
+        out.write(f"RESULT {impl} {what} {n} {statistics.median_low(x):.2f} {x[0]:.2f} {x[-1]:.2f}\n")
+print(f"\n{len(next(iter(vals.values())))} interleaved rounds; medians in ms (lower is better);"
+      " speedup = median over rounds of peer/cog")
+print(f"{'full collection':<20} {'cog':>9} {'boehm':>9} {'cpython':>9}   {'speedup vs cpython':>18} {'vs boehm':>9}")
+for n in order:
+    for what in ("garbage", "live"):
+        c = vals.get(("cog", what, n))
+        if not c:
+            continue
+        b, p = vals.get(("boehm", what, n), {}), vals.get(("cpython", what, n), {})
+        med = lambda d: statistics.median_low(sorted(d.values())) if d else float("nan")
+        sp = lambda d: statistics.median_low(sorted(d[r] / c[r] for r in c if r in d)) if d else float("nan")
+        print(f"{what + ' ' + str(n):<20} {med(c):9.2f} {med(b):9.2f} {med(p):9.2f}   {sp(p):17.2f}x {sp(b):8.3f}x")
+PY
+rm -f "$rounds"
 [[ -n ${GC_BENCH_OUT:-} ]] || rm -f "$out"

@@ -70,9 +70,10 @@ int main(int argc, char **argv) {
     for (int s = 0; s < nsizes; s++) {
         long n = argc > 2 ? atol(argv[2 + s]) : 1000000;
         double v[runs];
-        for (int r = 0; r < runs; r++) {
+        for (int r = -1; r < runs; r++) { /* r = -1: warm-up */
             build(n, 0);
-            v[r] = timed_collect();
+            double t = timed_collect();
+            if (r >= 0) v[r] = t;
         }
         report("garbage", n, v, runs);
 
