@@ -69,9 +69,21 @@ for line in t.splitlines():
     f = line.split()
     if len(f) >= 5 and f[0] == "RESULT":
         res[(f[1], f[2], int(f[3]))] = float(f[4])
+# gc_bench.sh's own table has the median of per-round speedups (the three
+# collectors run interleaved); prefer it to the ratio of medians.
+per_round = {}
+for line in read("gc.txt").splitlines():
+    f = line.split()
+    if len(f) == 7 and f[0] in ("garbage", "live") and f[5].endswith("x"):
+        per_round[(f[0], int(f[1]))] = (float(f[5][:-1]), float(f[6][:-1]))
 for (impl, what, n) in sorted(k for k in res if k[0] == "cog"):
-    row("gc", f"full collection, {n} {what}", "ms", res[(impl, what, n)],
-        [("cpython", res.get(("cpython", what, n))), ("boehm", res.get(("boehm", what, n)))])
+    c, p, b = res[(impl, what, n)], res.get(("cpython", what, n)), res.get(("boehm", what, n))
+    if (what, n) in per_round and p is not None and b is not None:
+        sp, sb = per_round[(what, n)]
+        rows.append(("gc", f"full collection, {n} {what}", "ms", f"{c:g}",
+                     f"cpython {p:g} ({sp:.2f}x)  boehm {b:g} ({sb:.3f}x)"))
+    else:
+        row("gc", f"full collection, {n} {what}", "ms", c, [("cpython", p), ("boehm", b)])
 
 # pause: "PAUSE n phase samples p50 p99 p999 max" (ns)
 t = read("pause.txt")
