@@ -14,6 +14,9 @@ mode=${3:-}
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/spin.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
+# a local copy: pan writes its trail as ./<model>.trail, where spin -t looks
+cp "$model" model.pml
+model=model.pml
 
 defs=(-DMAXOPS="$maxops")
 [[ $mode == expect-bug ]] && defs+=(-DBUG_NO_G2_RESCUE)
