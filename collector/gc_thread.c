@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "collector/gc_internal.h"
+#include "lib/alloc.h"
 #include "lib/error.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
@@ -107,6 +108,9 @@ static long collect_generation(int gen) {
     }
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
     cog_gc_pacing_collection_done();
+    /* Garbage of detached threads was freed into their abandoned pools:
+     * give pools that are now empty back (outside the window). */
+    cog_alloc_sweep_abandoned();
     cog_gc_stats_record(gen, &r, ns);
     info.collected = r.collected;
     info.uncollectable = r.uncollectable;

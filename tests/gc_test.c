@@ -1,4 +1,5 @@
 /* tests/gc_test.c - the cycle collector, single mutator thread. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,6 +198,37 @@ static void survivors_are_promoted(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs), before + 3);
 }
 
+/* Objects a detached thread left behind are freed into its abandoned
+ * pools; the collector gives the emptied pools back after a collection. */
+enum { LEFT_BEHIND = 20000 };
+static test_node *left_behind[LEFT_BEHIND];
+static void *allocate_and_detach(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) return NULL;
+    for (int i = 0; i < LEFT_BEHIND; i++) left_behind[i] = test_node_new(i);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void abandoned_pools_are_swept_after_collection(void **state) {
+    (void)state;
+    pthread_t t;
+    cog_thread_offline();
+    assert_int_equal(pthread_create(&t, NULL, allocate_and_detach, NULL), 0);
+    pthread_join(t, NULL);
+    cog_thread_online();
+    assert_non_null(left_behind[LEFT_BEHIND - 1]);
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    assert_true(m.pools_abandoned > 0);
+    for (int i = 0; i < LEFT_BEHIND; i++) cog_decref(&left_behind[i]->ob);
+    cog_mem_stats(&m);
+    assert_true(m.pools_abandoned > 0); /* empty, but nobody swept yet */
+    cog_gc_collect(0);
+    cog_mem_stats(&m);
+    assert_int_equal(m.pools_abandoned, 0);
+}
+
 static void bad_generation_is_rejected(void **state) {
     (void)state;
     assert_int_equal(cog_gc_collect(3), COG_EINVAL);
@@ -215,6 +247,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(list_containing_itself_is_collected, setup, teardown),
         cmocka_unit_test_setup_teardown(weakref_callbacks_run_for_cycles, setup, teardown),
         cmocka_unit_test_setup_teardown(survivors_are_promoted, setup, teardown),
+        cmocka_unit_test_setup_teardown(abandoned_pools_are_swept_after_collection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(bad_generation_is_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
