@@ -48,6 +48,7 @@ static demo_keys keys;
 static cog_object *cache;
 static int cache_keys = 1024;
 static atomic_int stop;
+static uint64_t peak_heap; /* main thread only */
 static atomic_int failed;
 
 static uint64_t now_ns(void) {
@@ -102,6 +103,8 @@ static void status_line(double t, worker *workers, int n, long *last_requests) {
         long l = atomic_exchange_explicit(&workers[i].max_latency_ns, 0, memory_order_relaxed);
         if (l > max_lat) max_lat = l;
     }
+    uint64_t heap = heap_bytes();
+    if (heap > peak_heap) peak_heap = heap;
     cog_gc_gen_stats g[COG_GC_GENERATIONS];
     cog_gc_get_stats(g);
     uint64_t max_gc = 0, max_pause = 0;
@@ -111,7 +114,7 @@ static void status_line(double t, worker *workers, int n, long *last_requests) {
     }
     printf("[%5.1fs] %8.1fk req/s  heap %7.1f MiB  gc %llu/%llu/%llu  "
            "longest gc %6.2f ms  longest paced wait %6.2f ms  worst request %6.2f ms\n",
-           t, (double)(requests - *last_requests) / 1e3, mib(heap_bytes()),
+           t, (double)(requests - *last_requests) / 1e3, mib(heap),
            (unsigned long long)g[0].collections, (unsigned long long)g[1].collections,
            (unsigned long long)g[2].collections, (double)max_gc / 1e6,
            (double)max_pause / 1e6, (double)max_lat / 1e6);
@@ -142,8 +145,13 @@ static void report(double elapsed, worker *workers, int n, long created, long fr
         printf("intern:    %llu strings, %llu lookups, %.1f%% hits\n",
                (unsigned long long)is.count, (unsigned long long)is.lookups,
                is.lookups ? 100.0 * (double)is.hits / (double)is.lookups : 0.0);
+    uint64_t max_pause = 0;
+    for (int i = 0; i < COG_GC_GENERATIONS; i++)
+        if (g[i].max_pause_ns > max_pause) max_pause = g[i].max_pause_ns;
+    printf("pacing:    longest wait %.2f ms\n", (double)max_pause / 1e6);
     cog_mem_info m;
     cog_mem_stats(&m);
+    printf("heap:      peak %.1f MiB (sampled each second)\n", mib(peak_heap));
     printf("memory:    %.1f MiB mapped in %llu arenas (%llu mapped, %llu returned to the OS "
            "during the run)\n",
            mib(m.bytes_mapped), (unsigned long long)m.arenas,
