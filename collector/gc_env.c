@@ -2,6 +2,7 @@
  *   COG_GC_THRESHOLD=t0[,t1[,t2]]  thresholds (omitted ones unchanged)
  *   COG_GC_ENABLE=0|1              automatic collection off / on
  *   COG_GCTRACE=0|1                one stderr line per collection
+ *   COG_GC_PACING=factor           pacing factor (0 = off)
  * (COG_CONTROL_SOCKET is read by collector/control.c.) A bad value is
  * ignored with a warning on stderr naming the variable; cog_init still
  * succeeds with the previous settings. See docs/tuning.md. */
@@ -60,6 +61,16 @@ static void read_threshold(void) {
             s, cur[0], cur[1], cur[2]);
 }
 
+static void read_pacing(void) {
+    const char *s = getenv("COG_GC_PACING");
+    if (!s) return;
+    const char *e;
+    long v;
+    if (parse_long(s, &e, &v) && *e == '\0' && cog_gc_set_pacing(v) == COG_OK) return;
+    fprintf(stderr, "cog: ignoring COG_GC_PACING=\"%s\": expected a decimal factor >= 0; "
+            "keeping %ld\n", s, cog_gc_get_pacing());
+}
+
 static void read_bool(const char *name, void (*apply)(int)) {
     const char *s = getenv(name);
     if (!s) return;
@@ -78,6 +89,7 @@ static void apply_enable(int on) {
 
 void cog_gc_read_env(void) {
     read_threshold();
+    read_pacing();
     read_bool("COG_GC_ENABLE", apply_enable);
     read_bool("COG_GCTRACE", cog_gc_set_trace);
 }

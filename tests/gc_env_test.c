@@ -39,6 +39,7 @@ static void reset(void) {
     unsetenv("COG_GC_THRESHOLD");
     unsetenv("COG_GC_ENABLE");
     unsetenv("COG_GCTRACE");
+    unsetenv("COG_GC_PACING");
 }
 
 /* Back to the defaults so each case starts from them. */
@@ -49,6 +50,7 @@ static int teardown(void **state) {
         cog_gc_set_threshold(2000, 10, 10);
         cog_gc_enable();
         cog_gc_set_trace(0);
+        cog_gc_set_pacing(64);
         if (cog_shutdown() != COG_OK) return -1;
     }
     return 0;
@@ -95,6 +97,29 @@ static void enable_and_trace_flags(void **state) {
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_is_enabled(), 1);
     assert_int_equal(cog_gc_get_trace(), 0);
+}
+
+static void pacing_factor(void **state) {
+    (void)state;
+    setenv("COG_GC_PACING", "8", 1);
+    assert_int_equal(cog_init(), COG_OK);
+    assert_int_equal(cog_gc_get_pacing(), 8);
+    assert_int_equal(cog_shutdown(), COG_OK);
+    static const char *bad[] = {"-1", "x", "8x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("COG_GC_PACING", bad[i], 1);
+        capture_start();
+        int rc = cog_init();
+        char *err = capture_end();
+        assert_int_equal(rc, COG_OK);
+        assert_int_equal(cog_gc_get_pacing(), 8); /* kept from before */
+        assert_non_null(strstr(err, "ignoring COG_GC_PACING"));
+        free(err);
+        assert_int_equal(cog_shutdown(), COG_OK);
+    }
+    setenv("COG_GC_PACING", "64", 1);
+    assert_int_equal(cog_init(), COG_OK);
+    assert_int_equal(cog_gc_get_pacing(), 64);
 }
 
 static void bad_values_warn_and_keep_defaults(void **state) {
@@ -159,6 +184,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(threshold_triple_and_prefix, teardown),
         cmocka_unit_test_teardown(enable_and_trace_flags, teardown),
+        cmocka_unit_test_teardown(pacing_factor, teardown),
         cmocka_unit_test_teardown(bad_values_warn_and_keep_defaults, teardown),
         cmocka_unit_test_teardown(gctrace_prints_one_line_per_collection, teardown),
     };
