@@ -165,6 +165,76 @@ static double run_cross(void) {
     return (now_ns() - t0) / (nb * BATCH);
 }
 
+/* Larson-like server churn (Larson & Krishnan; mimalloc-bench "larson"):
+ * each thread owns LSLOTS blocks and replaces random ones (free + allocate
+ * a random size). Threads live for one round only; the next round's
+ * threads inherit the previous threads' blocks, shifted by one, so most
+ * frees hit blocks another, exited, thread allocated - the pattern of a
+ * server handing connections' state between short-lived workers. */
+#define LSLOTS 1000
+#define LROUNDS 10
+#define LTHREADS 2
+typedef struct lslots {
+    void *p[LSLOTS];
+    size_t n[LSLOTS];
+    long ops;
+    uint64_t seed;
+} lslots;
+static lslots lsl[LTHREADS];
+
+static void *larson_thread(void *arg) {
+    lslots *l = arg;
+    thread_start();
+    uint64_t x = l->seed;
+    for (long i = 0; i < l->ops; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned s = (unsigned)(x % LSLOTS);
+        if (l->p[s]) xfree(l->p[s], l->n[s]);
+        size_t n = sizes[(x >> 20) & (NSIZES - 1)];
+        l->p[s] = xalloc(n);
+        *(uintptr_t *)l->p[s] = (uintptr_t)i;
+        l->n[s] = n;
+    }
+    l->seed = x;
+    thread_end();
+    return NULL;
+}
+
+static void *larson_free_all(void *unused) {
+    (void)unused;
+    thread_start();
+    for (int i = 0; i < LTHREADS; i++)
+        for (int s = 0; s < LSLOTS; s++)
+            if (lsl[i].p[s]) xfree(lsl[i].p[s], lsl[i].n[s]), lsl[i].p[s] = NULL;
+    thread_end();
+    return NULL;
+}
+
+static double run_larson(int unused) {
+    (void)unused;
+    long per_round = OPS / LROUNDS;
+    memset(lsl, 0, sizeof lsl);
+    for (int i = 0; i < LTHREADS; i++) lsl[i].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+    double t0 = now_ns();
+    for (int r = 0; r < LROUNDS; r++) {
+        pthread_t t[LTHREADS];
+        lslots tmp = lsl[0]; /* rotate ownership: thread i takes i+1's blocks */
+        for (int i = 0; i < LTHREADS - 1; i++) lsl[i] = lsl[i + 1];
+        lsl[LTHREADS - 1] = tmp;
+        for (int i = 0; i < LTHREADS; i++) {
+            lsl[i].ops = per_round;
+            pthread_create(&t[i], NULL, larson_thread, &lsl[i]);
+        }
+        for (int i = 0; i < LTHREADS; i++) pthread_join(t[i], NULL);
+    }
+    double ns = (now_ns() - t0) / OPS; /* ns per replacement per thread (wall) */
+    /* release what is left, from a fresh thread like the rounds */
+    pthread_t c;
+    pthread_create(&c, NULL, larson_free_all, NULL);
+    pthread_join(c, NULL);
+    return ns;
+}
+
 #ifdef BENCH_COG
 typedef struct obj32 {
     cog_object ob;
@@ -190,7 +260,21 @@ static double cross_adapter(int unused) { (void)unused; return run_cross(); }
 static double objects_adapter(int unused) { (void)unused; return run_objects(); }
 #endif
 
-int main(void) {
+/* "bysize": single-thread pairs of one fixed size each, for the
+ * throughput-by-size plot (sizes above 512 leave cog's pools for malloc). */
+static double run_pairs_1(int unused) { (void)unused; return run_pairs(1); }
+static int by_size(void) {
+    static const size_t sz[] = {16, 32, 64, 128, 256, 512, 1024, 4096};
+    for (size_t k = 0; k < sizeof sz / sizeof sz[0]; k++) {
+        for (int i = 0; i < NSIZES; i++) sizes[i] = sz[k];
+        char name[32];
+        snprintf(name, sizeof name, "size_%zu", sz[k]);
+        report(name, run_pairs_1, 0);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < NSIZES; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -200,9 +284,18 @@ int main(void) {
     if (cog_init() != COG_OK) abort();
     cog_thread_offline(); /* the main thread only waits */
 #endif
+    if (argc > 1 && strcmp(argv[1], "bysize") == 0) {
+        by_size();
+#ifdef BENCH_COG
+        cog_thread_online();
+        cog_shutdown();
+#endif
+        return 0;
+    }
     report("pair_1thread", run_pairs, 1);
     report("pair_2threads", run_pairs, 2);
     report("cross_thread", cross_adapter, 0);
+    report("larson_2threads", run_larson, 0);
 #ifdef BENCH_COG
     cog_thread_online();
     report("cog_new_decref_32B", objects_adapter, 0);

@@ -2,17 +2,27 @@
 # Runs the allocator benchmark for cog, glibc, mimalloc and jemalloc (one
 # process each: Debian's mimalloc and jemalloc replace malloc when linked)
 # and prints medians (ns per operation, lower is better) and ratios.
+#   alloc_bench.sh           the workloads below
+#   alloc_bench.sh bysize    1-thread pairs at fixed sizes 16..4096
+#                            ("RESULT <allocator> size_<n> <ns>", for the plot)
+# ALLOC_BENCH_OUT=file also keeps the raw RESULT lines.
 set -e
 dir=$(dirname "$0")
 out=$(mktemp)
 for a in cog glibc mimalloc jemalloc; do
-    "$dir/alloc_bench_$a" >>"$out"
+    "$dir/alloc_bench_$a" "$@" >>"$out"
 done
+[ -z "$ALLOC_BENCH_OUT" ] || cp "$out" "$ALLOC_BENCH_OUT"
+if [ "$1" = bysize ]; then
+    cat "$out"
+    rm -f "$out"
+    exit 0
+fi
 awk '
 /^RESULT/ { v[$2 "," $3] = $4; w[$3] = 1 }
 END {
     printf "%-20s %9s %9s %9s %9s   %s\n", "workload (ns/op)", "cog", "glibc", "mimalloc", "jemalloc", "speedup of cog vs glibc / mimalloc / jemalloc"
-    n = split("pair_1thread pair_2threads cross_thread cog_new_decref_32B", order, " ")
+    n = split("pair_1thread pair_2threads cross_thread larson_2threads cog_new_decref_32B", order, " ")
     for (i = 1; i <= n; i++) {
         k = order[i]
         if (!(k in w)) continue

@@ -6,7 +6,8 @@
  *     the objects whose count or references it changes (DIRTY) and defers
  *     freeing object blocks, so every address we hold stays readable;
  *  2. walk the heap: candidates are tracked, live, unfrozen, not yet dirty
- *     objects of generations <= gen; read each candidate's refcount;
+ *     objects of generations <= gen; read each candidate's refcount and
+ *     move it to the next generation (survivors stay there);
  *  3. subtract references between candidates (traverse);
  *  4. candidates still externally referenced, or dirty, are roots; mark
  *     everything reachable from them;
@@ -15,12 +16,12 @@
  *     reachable from them. What remains was untouched over the whole scan,
  *     so its references were exactly what we saw: it is garbage;
  *  6. clear weak references to the garbage, run finalizers (PEP 442);
- *  7. grace period 3, rescue again (a finalizer or a racing weakref get may
- *     have revived something: either marks it dirty);
+ *  7. if step 6 cleared a weak reference or ran a finalizer: grace period
+ *     3, rescue again (a finalizer or a racing weakref get may have revived
+ *     something: either marks it dirty);
  *  8. hand uncollectable garbage to cog_gc_garbage; clear the rest, which
  *     lets reference counting free it;
- *  9. promote survivors, reset scratch bits, close the window (grace
- *     period 4) and release the deferred blocks.
+ *  9. close the window (grace period 4) and release the deferred blocks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4 }
 
 typedef struct gc_scan {
     int gen;
+    int next_gen;         /* survivors' generation: gen + 1, at most 2 */
+    long young_to_old;    /* candidates moved from gen 0/1 into gen 2 */
     uint64_t dirty_bit; /* this window's DIRTY bit */
     uint64_t stale_bit; /* the previous window's, cleared during the walk */
     cog_object **obj;
@@ -68,8 +71,10 @@ static void gc_update(cog_object *o, uint64_t keep_mask, uint64_t set) {
 #define SCRATCH_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
 
 /* Candidate index of o in this scan, or -1. The scratch bits are written
- * only by this thread; the check against obj[] guards against any object
- * that is not ours (non-GC objects have zero scratch bits). */
+ * only by this thread and are not reset after a scan: the check against
+ * obj[] rejects an index left over from an earlier scan (it is out of
+ * range or names another object) and any object that is not ours
+ * (non-GC objects have zero scratch bits). */
 static inline long cand_index(const gc_scan *s, const cog_object *o) {
     uint64_t idx = gc_load(o) >> COG_GC_SCRATCH_SHIFT;
     if (idx == 0 || idx > s->n || s->obj[idx - 1] != o) return -1;
@@ -88,7 +93,12 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 }
 
 /* Step 2. Clearing the stale bit here is safe: the previous window closed
- * with a grace period, so no mutator sets it any more. */
+ * with a grace period, so no mutator sets it any more.
+ *
+ * One CAS per candidate stores its index in the scratch bits and already
+ * moves it to the next generation, as if it survives: the garbage among
+ * the candidates is freed, so its generation does not matter, and this
+ * saves a second pass (and a second CAS) over the survivors. */
 static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
     gc_scan *s = arg;
     if (gc & s->stale_bit) {
@@ -97,16 +107,26 @@ static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
     }
     if (s->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen)
         return;
-    if (cog_is_immortal(o)) return;
-    size_t cap = s->cap;
-    if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
-        !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
-        s->oom = 1;
-        return;
+    if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap;
+        if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
+            !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
+            s->oom = 1;
+            return;
+        }
     }
     s->obj[s->n] = o;
+    /* Reading the count now rather than in a later pass saves a trip
+     * through memory; it is the same value: a candidate is quiet (not
+     * dirty) or rescued, and a quiet object's count is constant over the
+     * window (docs/design.md "Why it is sound"). */
+    s->refs[s->n] = cog_refcount(o);
     s->n++;
-    gc_update(o, ~SCRATCH_MASK, (uint64_t)s->n << COG_GC_SCRATCH_SHIFT);
+    if (gc_gen(gc) < 2 && s->next_gen == 2) s->young_to_old++;
+    gc_update(o, ~(SCRATCH_MASK | COG_GC_GEN_MASK),
+              ((uint64_t)s->n << COG_GC_SCRATCH_SHIFT) |
+                  ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
 }
 
 static int visit_subtract(cog_object *child, void *arg) {
@@ -199,25 +219,59 @@ static long save_uncollectable(gc_scan *s, unsigned debug) {
     return saved;
 }
 
-static void promote_and_reset(gc_scan *s) {
-    int next = s->gen < 2 ? s->gen + 1 : 2; /* survivors of gen g go to g+1 */
-    long promoted_to_2 = 0;
+/* Survivors were moved to the next generation by the walk; account for
+ * the ones that entered generation 2 (CPython's long_lived_pending, which
+ * gates full collections). Garbage is counted as if it had been young,
+ * which is what it almost always is. */
+static void account_promotions(const gc_scan *s, const gc_result *r) {
+    long promoted = s->young_to_old - r->collected - r->uncollectable;
+    if (promoted > 0)
+        atomic_fetch_add_explicit(&cog__gc.long_lived_pending, promoted, memory_order_relaxed);
+}
+
+/* Step 8 for collectable garbage: break the cycles with each object's clear
+ * and let reference counting free them.
+ *
+ * The garbage is unreachable, so the collector adopts it: it moves each
+ * object's whole count into its own biased local count
+ * (cog_brc_adopt_unreachable). Its increfs and decrefs below are then plain
+ * owner operations: no atomics, no queueing to the mutator that allocated
+ * the object, and the objects are freed right here. With the fast path on
+ * for this thread (no barrier marks: no rescue decision is left in this
+ * collection) and blocks freed by this thread released at once (the
+ * collector reads no freed garbage from here on; survivors were promoted
+ * already), clearing costs about what freeing the same objects costs a
+ * single-threaded program. Mutators' frees are still deferred to G4. */
+static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
+    /* Adopt each object and hold a reference to it while clearing, so none
+     * is freed (and its neighbours' fields left dangling) mid-way. */
+    cog_brc_adopter adopter = {0};
+    cog_thread_fast_path_in_window(1);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->state[i] != C_GARBAGE) continue;
+        cog_brc_adopt_unreachable(&adopter, s->obj[i]);
+        cog_incref(s->obj[i]);
+    }
+    cog_brc_adopt_done(&adopter);
+    cog_gc_release_own_frees(1);
     for (size_t i = 0; i < s->n; i++) {
         cog_object *o = s->obj[i];
-        uint64_t set = 0;
-        uint64_t keep = ~SCRATCH_MASK;
-        if (s->state && s->state[i] == C_REACHABLE) {
-            if (gc_gen(gc_load(o)) < 2 && next == 2) promoted_to_2++;
-            keep &= ~COG_GC_GEN_MASK;
-            set = (uint64_t)next << COG_GC_GEN_SHIFT;
-        }
-        gc_update(o, keep, set);
+        if (s->state[i] != C_GARBAGE) continue;
+        if (debug & COG_GC_DEBUG_COLLECTABLE) print_object("collectable", o);
+        if (o->ob_type->clear) o->ob_type->clear(o);
+        out->collected++;
     }
-    atomic_fetch_add_explicit(&cog__gc.long_lived_pending, promoted_to_2, memory_order_relaxed);
+    for (size_t i = 0; i < s->n; i++)
+        if (s->state[i] == C_GARBAGE) {
+            s->state[i] = C_FREED;
+            cog_decref(s->obj[i]);
+        }
+    cog_gc_release_own_frees(0);
+    cog_thread_fast_path_in_window(0);
 }
 
 void cog_gc_run_collection(int gen, gc_result *out) {
-    gc_scan s = {.gen = gen};
+    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2};
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
 
@@ -234,16 +288,14 @@ void cog_gc_run_collection(int gen, gc_result *out) {
         s.state = NULL;
         goto finish;
     }
-    for (size_t i = 0; i < s.n; i++) s.refs[i] = cog_refcount(s.obj[i]);
-
     /* 3 */
     for (size_t i = 0; i < s.n; i++) traverse(&s, s.obj[i], visit_subtract);
 
-    /* 4 */
+    /* 4. Objects that became dirty or DEAD since the walk are roots too,
+     * but step 5 rescues them after G2 anyway, so they are not looked up
+     * here: this pass reads no object header. */
     for (size_t i = 0; i < s.n; i++)
-        if (s.state[i] != C_REACHABLE &&
-            (s.refs[i] > 0 || (gc_load(s.obj[i]) & (s.dirty_bit | COG_GC_DEAD))))
-            mark_from(&s, i);
+        if (s.state[i] != C_REACHABLE && s.refs[i] > 0) mark_from(&s, i);
 
     /* 5 */
     cog_rcu_synchronize();
@@ -255,47 +307,49 @@ void cog_gc_run_collection(int gen, gc_result *out) {
      * garbage object through one), then finalizers; both run here with no
      * collector lock held, and may touch anything: the window is still
      * open, so whatever they touch is marked and rescued in step 7. */
-    for (size_t i = 0; i < s.n; i++)
-        if (s.state[i] == C_GARBAGE) cog_gc_clear_weakrefs(s.obj[i]);
+    int may_revive = 0;  /* did anything run that could create a reference? */
+    int finalizers = 0;  /* garbage with a finalizer */
+    int uncollectable = (debug & COG_GC_DEBUG_SAVEALL) != 0;
     for (size_t i = 0; i < s.n; i++) {
+        if (s.state[i] != C_GARBAGE) continue;
+        cog_object *o = s.obj[i];
+        may_revive |= cog_gc_clear_weakrefs(o);
+        finalizers |= o->ob_type->finalize != NULL;
+        uncollectable |= (o->ob_type->flags & COG_TYPE_UNCOLLECTABLE) != 0;
+    }
+    for (size_t i = 0; finalizers && i < s.n; i++) {
         cog_object *o = s.obj[i];
         if (s.state[i] != C_GARBAGE || !o->ob_type->finalize) continue;
         uint64_t gc = atomic_fetch_or_explicit(&o->ob_gc, COG_GC_FINALIZED, memory_order_relaxed);
-        if (!(gc & COG_GC_FINALIZED)) o->ob_type->finalize(o);
+        if (!(gc & COG_GC_FINALIZED)) {
+            o->ob_type->finalize(o);
+            may_revive = 1;
+        }
     }
 
-    /* 7 */
-    cog_rcu_synchronize();
-    for (size_t i = 0; i < s.n; i++)
-        if (s.state[i] == C_GARBAGE) s.state[i] = C_UNKNOWN;
-    if (rescue_dirty(&s) == 0) goto finish;
-    for (size_t i = 0; i < s.n; i++)
-        if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
+    /* 7. Only a weakref get racing with step 6 or a finalizer can have
+     * created a reference to the garbage; without either, G2's verdict
+     * stands and the grace period is saved. */
+    if (may_revive) {
+        cog_rcu_synchronize();
+        for (size_t i = 0; i < s.n; i++)
+            if (s.state[i] == C_GARBAGE) s.state[i] = C_UNKNOWN;
+        if (rescue_dirty(&s) == 0) goto finish;
+        for (size_t i = 0; i < s.n; i++)
+            if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
+    }
+
+    /* The verdict is final. From here on the collector reads no
+     * candidate's header except those of the garbage it holds references
+     * to (which lets step 8 release garbage blocks at once). */
 
     /* 8 */
-    out->uncollectable = save_uncollectable(&s, debug);
-    {
-        /* Hold a reference to every garbage object while clearing, so none is
-         * freed (and its neighbours' fields left dangling) mid-way. */
-        for (size_t i = 0; i < s.n; i++)
-            if (s.state[i] == C_GARBAGE) cog_incref(s.obj[i]);
-        for (size_t i = 0; i < s.n; i++) {
-            cog_object *o = s.obj[i];
-            if (s.state[i] != C_GARBAGE) continue;
-            if (debug & COG_GC_DEBUG_COLLECTABLE) print_object("collectable", o);
-            if (o->ob_type->clear) o->ob_type->clear(o);
-            out->collected++;
-        }
-        for (size_t i = 0; i < s.n; i++)
-            if (s.state[i] == C_GARBAGE) {
-                s.state[i] = C_FREED;
-                cog_decref(s.obj[i]);
-            }
-    }
+    if (uncollectable) out->uncollectable = save_uncollectable(&s, debug);
+    clear_garbage(&s, debug, out);
 
 finish:
     /* 9 */
-    promote_and_reset(&s);
+    account_promotions(&s, out);
     cog_gc_window_close();
     free(s.obj);
     free(s.refs);

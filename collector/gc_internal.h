@@ -39,6 +39,16 @@ void cog_gc_run_collection(int gen, gc_result *out);
 void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns);
 void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info);
 
+/* A mutator waited ns for collections of generation gen (pacing). */
+void cog_gc_stats_record_pause(int gen, uint64_t ns);
+
+/* Pacing (gc_pacing.c): recompute the young-count limit after a change of
+ * threshold0, enable or the factor; bracket every collection. */
+void cog_gc_pacing_sync(void);
+void cog_gc_pacing_collection_start(int gen);
+void cog_gc_pacing_collection_done(void);
+int cog_gc_on_collector_thread(void);
+
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */
 void cog_gc_garbage_append(cog_object *o);
 
@@ -46,18 +56,39 @@ void cog_gc_garbage_append(cog_object *o);
  * what they touch and object blocks are not reused. open returns the
  * window's DIRTY bit. Both wait for a grace period. */
 uint64_t cog_gc_window_open(void);
+/* Open a window with the previous window's DIRTY bit, for windows that
+ * ignore marks (see gc_window.c). */
+uint64_t cog_gc_window_open_same_bit(void);
 void cog_gc_window_close(void);
+
+/* Run fn(arg) on the calling thread, which must be attached, while the
+ * collector holds a collection window open for it: no object block is
+ * released until fn returns, so fn may walk the heap and read any block it
+ * finds (see cog_gc_get_objects). fn runs online and must not wait for the
+ * collector or for a grace period. One such window at a time; callers wait
+ * offline. COG_ESTATE on the collector thread or when the runtime is not
+ * running, COG_ENOTATTACHED from an unattached thread. */
+int cog_gc_with_window(void (*fn)(void *arg), void *arg);
 
 /* Walk every tracked object; see cog_alloc_visit_all_objects. */
 void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg);
 
 /* Clear the weak references to a garbage object and run their callbacks
- * (no-op for objects without weak references). */
-void cog_gc_clear_weakrefs(cog_object *o);
+ * (no-op for objects without weak references). Returns 1 if the object had
+ * weak references (a get racing with the clearing may have revived it). */
+int cog_gc_clear_weakrefs(cog_object *o);
 
 /* Declared by lib/alloc.h too; repeated so the collector builds against
  * either allocator revision. */
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
+
+/* gctrace (gc_trace.c): print one line for a finished collection if on;
+ * pause_ns is the longest mutator (pacing) wait since the previous one. */
+void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns);
+
+/* Apply COG_GC_THRESHOLD, COG_GC_ENABLE and COG_GCTRACE (gc_env.c); bad
+ * values are reported on stderr and ignored. */
+void cog_gc_read_env(void);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t cog_gc_now_ns(void);

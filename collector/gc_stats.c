@@ -8,6 +8,8 @@
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static cog_gc_gen_stats stats[COG_GC_GENERATIONS]; /* under stats_lock */
+/* Longest pacing wait since the last gctrace line (under stats_lock). */
+static uint64_t recent_pause_ns;
 
 void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
     pthread_mutex_lock(&stats_lock);
@@ -18,11 +20,22 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
     g->total_ns += ns;
     if (ns > g->max_ns) g->max_ns = ns;
     g->last_scanned = r->scanned;
+    uint64_t pause = recent_pause_ns;
+    recent_pause_ns = 0;
     pthread_mutex_unlock(&stats_lock);
+    cog_gc_trace_collection(gen, r, ns, pause);
     if (atomic_load_explicit(&cog__gc.debug, memory_order_relaxed) & COG_GC_DEBUG_STATS)
         fprintf(stderr,
                 "cog gc: gen %d: %zu scanned, %ld collected, %ld uncollectable, %.3f ms\n", gen,
                 r->scanned, r->collected, r->uncollectable, (double)ns / 1e6);
+}
+
+void cog_gc_stats_record_pause(int gen, uint64_t ns) {
+    if (gen < 0 || gen >= COG_GC_GENERATIONS) gen = 0;
+    pthread_mutex_lock(&stats_lock);
+    if (ns > stats[gen].max_pause_ns) stats[gen].max_pause_ns = ns;
+    if (ns > recent_pause_ns) recent_pause_ns = ns;
+    pthread_mutex_unlock(&stats_lock);
 }
 
 void cog_gc_get_stats(cog_gc_gen_stats out[COG_GC_GENERATIONS]) {

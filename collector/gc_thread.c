@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "collector/gc_internal.h"
+#include "lib/alloc.h"
 #include "lib/error.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
@@ -22,7 +23,13 @@ gc_config cog__gc = {
     .threshold = {2000, 10, 10},
 };
 
-typedef enum req_kind { REQ_COLLECT, REQ_FREEZE, REQ_UNFREEZE, REQ_COUNT_FROZEN } req_kind;
+typedef enum req_kind {
+    REQ_COLLECT,
+    REQ_FREEZE,
+    REQ_UNFREEZE,
+    REQ_COUNT_FROZEN,
+    REQ_WINDOW /* hold a window open for cog_gc_with_window */
+} req_kind;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER; /* collector waits */
@@ -36,6 +43,11 @@ static uint64_t request_seq;  /* last request posted */
 static uint64_t done_seq;     /* last request completed */
 static long last_found;       /* result of the collection that finished at done_seq */
 static size_t frozen_count;   /* result of the last REQ_COUNT_FROZEN / FREEZE */
+/* cog_gc_with_window handshake: 1 while a requester owns the (single)
+ * window slot; state WIN_OPEN once the collector has opened it, WIN_DONE
+ * once the requester has finished reading the heap. */
+enum { WIN_IDLE, WIN_OPEN, WIN_DONE };
+static int window_busy, window_state;
 
 static __thread int on_collector;
 
@@ -55,6 +67,7 @@ static void sync_young_threshold(void) {
     int enabled = atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
     atomic_store_explicit(&cog__gc_young_threshold, (enabled && t0 > 0) ? t0 : LONG_MAX,
                           memory_order_relaxed);
+    cog_gc_pacing_sync();
 }
 
 /* CPython's collect_generations: the oldest generation whose count exceeds
@@ -79,6 +92,7 @@ static long collect_generation(int gen) {
     cog_gc_callbacks_run(COG_GC_START, &info);
     uint64_t t0 = cog_gc_now_ns();
     gc_result r;
+    cog_gc_pacing_collection_start(gen);
     cog_gc_run_collection(gen, &r);
     uint64_t ns = cog_gc_now_ns() - t0;
     /* Counters, as CPython: the next generation counts this collection,
@@ -93,6 +107,10 @@ static long collect_generation(int gen) {
         atomic_store_explicit(&cog__gc.long_lived_pending, 0, memory_order_relaxed);
     }
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+    cog_gc_pacing_collection_done();
+    /* Garbage of detached threads was freed into their abandoned pools:
+     * give pools that are now empty back (outside the window). */
+    cog_alloc_sweep_abandoned();
     cog_gc_stats_record(gen, &r, ns);
     info.collected = r.collected;
     info.uncollectable = r.uncollectable;
@@ -135,6 +153,29 @@ static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
     return n;
 }
 
+/* Called with lock held; returns with it held. Opens a window, hands it to
+ * the requester and waits offline (the requester's reads need no grace
+ * period from us) until it is done; the mutex hand-offs order every read
+ * the requester makes before the window closes and blocks are released. */
+static void serve_window(void) {
+    pthread_mutex_unlock(&lock);
+    cog_gc_window_open_same_bit();
+    pthread_mutex_lock(&lock);
+    window_state = WIN_OPEN;
+    pthread_cond_broadcast(&done);
+    while (window_state != WIN_DONE) {
+        cog_thread_offline();
+        pthread_cond_wait(&wake, &lock);
+        cog_thread_online();
+    }
+    pthread_mutex_unlock(&lock);
+    cog_gc_window_close();
+    pthread_mutex_lock(&lock);
+    window_busy = 0;
+    window_state = WIN_IDLE;
+    pthread_cond_broadcast(&done);
+}
+
 static void *collector_main(void *arg) {
     (void)arg;
     on_collector = 1;
@@ -164,6 +205,11 @@ static void *collector_main(void *arg) {
         if (ops & (1u << REQ_FREEZE)) frozen = walk_in_window(set_frozen), have_frozen = 1;
         if (ops & (1u << REQ_UNFREEZE)) walk_in_window(clear_frozen), frozen = 0, have_frozen = 1;
         if (ops & (1u << REQ_COUNT_FROZEN)) frozen = walk_in_window(count_frozen), have_frozen = 1;
+        if (ops & (1u << REQ_WINDOW)) {
+            pthread_mutex_lock(&lock);
+            serve_window();
+            pthread_mutex_unlock(&lock);
+        }
         if (gen >= 0) {
             found = collect_generation(gen);
         } else if (automatic) {
@@ -212,6 +258,42 @@ static int post_and_wait(int gen, req_kind op, long *found, size_t *frozen) {
     pthread_mutex_unlock(&lock);
     if (was_online) cog_thread_online();
     return ok ? COG_OK : cog_error(COG_ESTATE, "cog_gc: runtime shut down while waiting");
+}
+
+int cog_gc_with_window(void (*fn)(void *arg), void *arg) {
+    if (on_collector)
+        return cog_error(COG_ESTATE, "cog_gc: heap introspection cannot run on the collector "
+                                     "thread (a finalizer or callback)");
+    if (!cog_thread_is_attached())
+        return cog_error(COG_ENOTATTACHED, "cog_gc: heap introspection needs an attached thread");
+    cog_thread_offline();
+    pthread_mutex_lock(&lock);
+    while (window_busy && thread_running) pthread_cond_wait(&done, &lock);
+    if (!thread_running) {
+        pthread_mutex_unlock(&lock);
+        cog_thread_online();
+        return cog_error(COG_ESTATE, "cog_gc: runtime not initialised");
+    }
+    window_busy = 1;
+    window_state = WIN_IDLE;
+    want_ops |= 1u << REQ_WINDOW;
+    pthread_cond_signal(&wake);
+    while (window_state == WIN_IDLE && thread_running) pthread_cond_wait(&done, &lock);
+    int open = window_state == WIN_OPEN;
+    if (!open) window_busy = 0; /* the collector stopped before serving us */
+    pthread_mutex_unlock(&lock);
+    cog_thread_online();
+    if (!open) return cog_error(COG_ESTATE, "cog_gc: runtime shut down while waiting");
+    fn(arg);
+    /* Offline before handing the window back: the collector's closing grace
+     * period must not wait for us. */
+    cog_thread_offline();
+    pthread_mutex_lock(&lock);
+    window_state = WIN_DONE;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    cog_thread_online();
+    return COG_OK;
 }
 
 long cog_gc_collect(int generation) {
@@ -263,7 +345,10 @@ void cog_gc_get_threshold(long out[COG_GC_GENERATIONS]) {
 }
 
 void cog_gc_get_count(long out[COG_GC_GENERATIONS]) {
-    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
+    /* The caller's own unflushed batch makes the count exact for a single
+     * thread (other threads' batches are at most 64 each). */
+    out[0] = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) +
+             cog_gc_young_unflushed();
     for (int g = 1; g < COG_GC_GENERATIONS; g++)
         out[g] = atomic_load_explicit(&cog__gc.count[g], memory_order_relaxed);
 }
@@ -318,7 +403,10 @@ static int collector_start(void) {
     want_gen = -1;
     want_ops = 0;
     auto_pending = 0;
+    window_busy = 0;
+    window_state = WIN_IDLE;
     pthread_mutex_unlock(&lock);
+    cog_gc_read_env();
     sync_young_threshold();
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
     if (pthread_create(&thread, NULL, collector_entry, &ss) != 0)

@@ -7,8 +7,9 @@
 
 void cog_weakref_clear_referent(cog_object *o) __attribute__((weak));
 
-void cog_gc_clear_weakrefs(cog_object *o) {
+int cog_gc_clear_weakrefs(cog_object *o) {
     uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
-    if ((gc & COG_GC_HAS_WEAKREFS_BIT) && cog_weakref_clear_referent)
-        cog_weakref_clear_referent(o);
+    if (!(gc & COG_GC_HAS_WEAKREFS_BIT) || !cog_weakref_clear_referent) return 0;
+    cog_weakref_clear_referent(o);
+    return 1;
 }

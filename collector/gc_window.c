@@ -21,13 +21,24 @@
 
 static int parity; /* collector thread only */
 
-uint64_t cog_gc_window_open(void) {
-    parity ^= 1;
+static uint64_t open_with_parity(void) {
     uint64_t bit = parity ? COG_GC_DIRTY1 : COG_GC_DIRTY0;
     cog_threads_set_barrier((int)bit);
     cog_rcu_synchronize();
     return bit;
 }
+
+uint64_t cog_gc_window_open(void) {
+    parity ^= 1;
+    return open_with_parity();
+}
+
+/* Windows that never read DIRTY marks (heap introspection) reuse the
+ * previous window's bit: the next collection then clears this window's
+ * marks as stale in its walk, exactly as it clears the previous one's.
+ * Flipping instead would leave the older bit's marks of the collection
+ * before uncleared, hiding those objects from the next collection. */
+uint64_t cog_gc_window_open_same_bit(void) { return open_with_parity(); }
 
 void cog_gc_window_close(void) {
     cog_threads_set_barrier(0);

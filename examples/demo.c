@@ -1,15 +1,26 @@
-/* examples/demo.c - cog's demo: several attached threads doing object work.
+/* examples/demo.c - cog's demo: a small multithreaded server-like workload.
  *
- * Each worker thread, until the time is up:
- *   - builds a short linked chain of demo.Node objects (it owns them) and
- *     hands it to the next worker through a mutex-protected queue; the
- *     receiver drops it, so most frees are cross-thread (biased refcounts
- *     queue the counts back to the owner, who merges them at a safe point);
- *   - increfs and decrefs a handful of nodes shared by every thread (owned
- *     by the main thread, so workers take the atomic shared path).
- * Then it checks that every node created was freed and prints a report.
+ * Worker threads (attached to cog) handle "requests" as fast as they can:
+ * each request builds an object graph with cycles (a dict that refers to
+ * itself, a list of nodes, a ring of nodes), caches the ring in a dict
+ * shared by every worker under an interned key, and drops the rest, which
+ * only the background cycle collector can free (demo_request.c). A worker
+ * also measures how long each request takes, so a stall caused by the
+ * runtime (a collection pausing mutators, a lock) shows up as its maximum
+ * request latency.
  *
- * Usage: demo [seconds] [threads]   (default 2 s, 4 threads)
+ * The main thread prints a status line per second: throughput, heap,
+ * collections per generation, the longest collection, the longest time a
+ * worker was held back at a safe point because it outran the collector
+ * (pacing, cog_gc_set_pacing) and the longest request. At the end it empties the cache, collects, checks that every
+ * node it created was freed and prints a report.
+ *
+ * Tune it while it runs: COG_* environment variables are read at cog_init
+ * (docs/tuning.md), and with COG_CONTROL_SOCKET=PATH set, `cogctl PATH ...`
+ * talks to it (stats, collect, threshold, enable/disable, gctrace, top).
+ *
+ * Usage: demo [seconds] [threads] [cache_keys]   (default 5 s, 4 threads,
+ *        1024 keys)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -18,171 +29,193 @@
 
 #include "cog/cog.h"
 #include "demo_node.h"
-#include "demo_queue.h"
+#include "demo_request.h"
 
-#define CHAIN_LEN 8
-#define SHARED_NODES 8
-#define QUEUE_CAP 256
 #define MAX_WORKERS 64
-
-typedef struct worker_stats {
-    long chains_sent;
-    long chains_dropped;
-    long nodes_created;
-    long shared_pairs; /* incref+decref pairs on shared nodes */
-} worker_stats;
 
 typedef struct worker {
     pthread_t thread;
     int index;
-    demo_queue *inbox;  /* chains handed to us; we drop them */
-    demo_queue *outbox; /* the next worker's inbox */
-    worker_stats stats;
+    /* Written by the worker, read by the status line: relaxed atomics (a
+     * status figure may lag by one request; nothing is derived from it). */
+    atomic_long requests;
+    atomic_long nodes_created;
+    atomic_long max_latency_ns; /* since the last status line */
+    long worst_latency_ns;      /* whole run, worker-private until join */
 } worker;
 
-static demo_node *shared_nodes[SHARED_NODES];
+static demo_keys keys;
+static cog_object *cache;
+static int cache_keys = 1024;
 static atomic_int stop;
+static uint64_t peak_heap; /* main thread only */
+static atomic_int failed;
 
-static double now_seconds(void) {
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void drop_inbox(worker *w) {
-    cog_object *o;
-    while ((o = demo_queue_pop(w->inbox))) {
-        cog_decref(o); /* frees the whole chain */
-        w->stats.chains_dropped++;
-    }
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void *worker_main(void *arg) {
     worker *w = arg;
     if (cog_thread_attach() != COG_OK) {
         fprintf(stderr, "demo: attach failed: %s\n", cog_last_error());
-        exit(1);
+        atomic_store(&failed, 1);
+        return NULL;
     }
-    for (long iter = 0; !atomic_load_explicit(&stop, memory_order_relaxed); iter++) {
-        demo_node *chain = demo_chain_new(CHAIN_LEN, iter * CHAIN_LEN);
-        w->stats.nodes_created += CHAIN_LEN;
-        if (demo_queue_push(w->outbox, &chain->ob) == 0) {
-            w->stats.chains_sent++;
-        } else {
-            cog_decref(&chain->ob); /* receiver is behind: drop it ourselves */
+    uint64_t id = (uint64_t)w->index << 40;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        uint64_t t0 = now_ns();
+        long made = demo_request_handle(&keys, cache, id++, cache_keys);
+        long dt = (long)(now_ns() - t0);
+        if (made < 0) {
+            atomic_store(&failed, 1);
+            break;
         }
-        for (int i = 0; i < SHARED_NODES; i++) {
-            cog_incref(&shared_nodes[i]->ob);
-            cog_decref(&shared_nodes[i]->ob);
-        }
-        w->stats.shared_pairs += SHARED_NODES;
-        drop_inbox(w);
-        /* Merge counts other threads queued to us, let RCU progress. */
-        if (iter % 64 == 0) cog_safepoint();
+        atomic_fetch_add_explicit(&w->nodes_created, made, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
+        if (dt > atomic_load_explicit(&w->max_latency_ns, memory_order_relaxed))
+            atomic_store_explicit(&w->max_latency_ns, dt, memory_order_relaxed);
+        if (dt > w->worst_latency_ns) w->worst_latency_ns = dt;
+        /* A server's request loop is a natural safe point: merge counts
+         * other threads queued to us and let grace periods advance. */
+        cog_safepoint();
     }
-    /* Detaching merges every count we own: chains still in other inboxes
-     * stay alive and are freed by whoever drops them. */
     cog_thread_detach();
     return NULL;
 }
 
-/* The report is a list of sections; later issues add theirs (collector,
- * allocator, intern) here. */
-typedef struct run_result {
-    int threads;
-    double elapsed;
-    worker_stats total;
-    long freed;
-} run_result;
+static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
-static void report_objects(const run_result *r) {
-    long created = r->total.nodes_created + SHARED_NODES;
-    printf("objects:   %ld created, %ld freed, %ld live at exit\n", created, r->freed,
-           created - r->freed);
-    printf("           %.2f M allocations/s\n", (double)created / r->elapsed / 1e6);
+static uint64_t heap_bytes(void) {
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    return m.bytes_mapped + m.large_bytes;
 }
 
-static void report_refcounts(const run_result *r) {
-    printf("refcounts: %ld shared incref+decref pairs, %.2f M pairs/s\n",
-           r->total.shared_pairs, (double)r->total.shared_pairs / r->elapsed / 1e6);
+/* One status line: the last interval's throughput and worst request, and
+ * the collector's running totals. */
+static void status_line(double t, worker *workers, int n, long *last_requests) {
+    long requests = 0, max_lat = 0;
+    for (int i = 0; i < n; i++) {
+        requests += atomic_load_explicit(&workers[i].requests, memory_order_relaxed);
+        long l = atomic_exchange_explicit(&workers[i].max_latency_ns, 0, memory_order_relaxed);
+        if (l > max_lat) max_lat = l;
+    }
+    uint64_t heap = heap_bytes();
+    if (heap > peak_heap) peak_heap = heap;
+    cog_gc_gen_stats g[COG_GC_GENERATIONS];
+    cog_gc_get_stats(g);
+    uint64_t max_gc = 0, max_pause = 0;
+    for (int i = 0; i < COG_GC_GENERATIONS; i++) {
+        if (g[i].max_ns > max_gc) max_gc = g[i].max_ns;
+        if (g[i].max_pause_ns > max_pause) max_pause = g[i].max_pause_ns;
+    }
+    printf("[%5.1fs] %8.1fk req/s  heap %7.1f MiB  gc %llu/%llu/%llu  "
+           "longest gc %6.2f ms  longest paced wait %6.2f ms  worst request %6.2f ms\n",
+           t, (double)(requests - *last_requests) / 1e3, mib(heap),
+           (unsigned long long)g[0].collections, (unsigned long long)g[1].collections,
+           (unsigned long long)g[2].collections, (double)max_gc / 1e6,
+           (double)max_pause / 1e6, (double)max_lat / 1e6);
+    fflush(stdout);
+    *last_requests = requests;
 }
 
-static void report_handoffs(const run_result *r) {
-    printf("handoffs:  %ld chains of %d nodes sent, %ld dropped by the receiver, "
-           "%.2f M chains/s\n",
-           r->total.chains_sent, CHAIN_LEN, r->total.chains_dropped,
-           (double)r->total.chains_sent / r->elapsed / 1e6);
+static void report(double elapsed, worker *workers, int n, long created, long freed) {
+    long requests = 0, worst = 0;
+    for (int i = 0; i < n; i++) {
+        requests += atomic_load(&workers[i].requests);
+        if (workers[i].worst_latency_ns > worst) worst = workers[i].worst_latency_ns;
+    }
+    printf("\ncog demo: %d worker threads, %.2f s\n", n, elapsed);
+    printf("requests:  %ld (%.1fk/s), worst request %.2f ms\n", requests,
+           (double)requests / elapsed / 1e3, (double)worst / 1e6);
+    printf("objects:   %ld nodes created, %ld freed\n", created, freed);
+    cog_gc_gen_stats g[COG_GC_GENERATIONS];
+    cog_gc_get_stats(g);
+    for (int i = 0; i < COG_GC_GENERATIONS; i++)
+        printf("gc gen %d:  %llu collections, %llu collected, %llu uncollectable, "
+               "longest %.2f ms, total %.1f ms\n",
+               i, (unsigned long long)g[i].collections, (unsigned long long)g[i].collected,
+               (unsigned long long)g[i].uncollectable, (double)g[i].max_ns / 1e6,
+               (double)g[i].total_ns / 1e6);
+    cog_intern_stats is;
+    if (cog_intern_get_stats(&is) == COG_OK)
+        printf("intern:    %llu strings, %llu lookups, %.1f%% hits\n",
+               (unsigned long long)is.count, (unsigned long long)is.lookups,
+               is.lookups ? 100.0 * (double)is.hits / (double)is.lookups : 0.0);
+    uint64_t max_pause = 0;
+    for (int i = 0; i < COG_GC_GENERATIONS; i++)
+        if (g[i].max_pause_ns > max_pause) max_pause = g[i].max_pause_ns;
+    printf("pacing:    longest wait %.2f ms\n", (double)max_pause / 1e6);
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    printf("heap:      peak %.1f MiB (sampled each second)\n", mib(peak_heap));
+    printf("memory:    %.1f MiB mapped in %llu arenas (%llu mapped, %llu returned to the OS "
+           "during the run)\n",
+           mib(m.bytes_mapped), (unsigned long long)m.arenas,
+           (unsigned long long)m.arenas_mapped_total, (unsigned long long)m.arenas_unmapped_total);
 }
-
-static void (*const report_sections[])(const run_result *) = {
-    report_objects,
-    report_refcounts,
-    report_handoffs,
-};
 
 int main(int argc, char **argv) {
-    double seconds = argc > 1 ? atof(argv[1]) : 2.0;
+    double seconds = argc > 1 ? atof(argv[1]) : 5.0;
     int nthreads = argc > 2 ? atoi(argv[2]) : 4;
-    if (seconds <= 0 || seconds > 60 || nthreads < 1 || nthreads > MAX_WORKERS) {
-        fprintf(stderr, "usage: demo [seconds (0-60]] [threads 1..%d]\n", MAX_WORKERS);
+    if (argc > 3) cache_keys = atoi(argv[3]);
+    if (seconds <= 0 || seconds > 3600 || nthreads < 1 || nthreads > MAX_WORKERS ||
+        cache_keys < 1 || cache_keys > 1 << 20) {
+        fprintf(stderr, "usage: demo [seconds (0-3600]] [threads 1..%d] [cache_keys 1..%d]\n",
+                MAX_WORKERS, 1 << 20);
         return 2;
     }
     if (cog_init() != COG_OK) {
         fprintf(stderr, "demo: cog_init: %s\n", cog_last_error());
         return 1;
     }
-    for (int i = 0; i < SHARED_NODES; i++) shared_nodes[i] = demo_node_new(-1 - i);
+    if (demo_keys_init(&keys) != COG_OK || !(cache = cog_dict_new())) {
+        fprintf(stderr, "demo: setup: %s\n", cog_last_error());
+        return 1;
+    }
 
     static worker workers[MAX_WORKERS];
-    static demo_queue queues[MAX_WORKERS];
-    for (int i = 0; i < nthreads; i++)
-        if (demo_queue_init(&queues[i], QUEUE_CAP) != 0) return 1;
-
-    double start = now_seconds();
+    uint64_t start = now_ns();
     for (int i = 0; i < nthreads; i++) {
-        workers[i] = (worker){.index = i,
-                              .inbox = &queues[i],
-                              .outbox = &queues[(i + 1) % nthreads]};
+        workers[i].index = i;
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
             fprintf(stderr, "demo: pthread_create failed\n");
             return 1;
         }
     }
-    /* Blocking while attached: go offline so grace periods (and the
-     * collector) do not wait for this thread. */
+    /* The main thread only sleeps and reads statistics: offline, so grace
+     * periods (and so the collector) never wait for it. */
     cog_thread_offline();
-    struct timespec nap = {.tv_sec = (time_t)seconds,
-                           .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    nanosleep(&nap, NULL);
+    long last_requests = 0;
+    for (double t = 1.0; t <= seconds + 1e-9 && !atomic_load(&failed); t += 1.0) {
+        double step = seconds - (t - 1.0) < 1.0 ? seconds - (t - 1.0) : 1.0;
+        struct timespec nap = {.tv_sec = (time_t)step,
+                               .tv_nsec = (long)((step - (double)(time_t)step) * 1e9)};
+        nanosleep(&nap, NULL);
+        status_line((double)(now_ns() - start) / 1e9, workers, nthreads, &last_requests);
+    }
     atomic_store(&stop, 1);
     for (int i = 0; i < nthreads; i++) pthread_join(workers[i].thread, NULL);
     cog_thread_online();
-    double elapsed = now_seconds() - start;
+    double elapsed = (double)(now_ns() - start) / 1e9;
 
-    run_result r = {.threads = nthreads, .elapsed = elapsed};
-    for (int i = 0; i < nthreads; i++) {
-        worker *w = &workers[i];
-        drop_inbox(w); /* chains still in flight: the main thread drops them */
-        r.total.chains_sent += w->stats.chains_sent;
-        r.total.chains_dropped += w->stats.chains_dropped;
-        r.total.nodes_created += w->stats.nodes_created;
-        r.total.shared_pairs += w->stats.shared_pairs;
-        demo_queue_destroy(&queues[i]);
-    }
-    for (int i = 0; i < SHARED_NODES; i++) cog_decref(&shared_nodes[i]->ob);
-    cog_safepoint(); /* merge counts queued to the main thread */
-    r.freed = atomic_load(&demo_nodes_freed);
+    long created = 0;
+    for (int i = 0; i < nthreads; i++) created += atomic_load(&workers[i].nodes_created);
+    /* Shut the server down: drop the cache, then collect what is left. */
+    cog_decref(cache);
+    cog_gc_collect(2);
+    cog_safepoint();
+    long freed = atomic_load(&demo_nodes_freed);
+    report(elapsed, workers, nthreads, created, freed);
 
-    printf("cog demo: %d threads, %.2f s\n", nthreads, elapsed);
-    for (size_t i = 0; i < sizeof report_sections / sizeof *report_sections; i++)
-        report_sections[i](&r);
-
-    long created = r.total.nodes_created + SHARED_NODES;
-    int ok = r.freed == created;
+    int ok = !atomic_load(&failed) && freed == created;
     if (cog_shutdown() != COG_OK) {
         fprintf(stderr, "demo: cog_shutdown: %s\n", cog_last_error());
         ok = 0;
     }
-    printf("%s\n", ok ? "OK: every object was freed" : "FAIL: objects leaked");
+    printf("%s\n", ok ? "OK: every object was freed" : "FAIL: objects leaked or a request failed");
     return ok ? 0 : 1;
 }

@@ -73,6 +73,12 @@ void cog_heap_visit_objects(cog_heap *h, void (*visit)(void *block, void *arg),
  * free the heap. */
 void cog_heap_abandon(cog_heap *h);
 
+/* Any thread: return abandoned pools that frees from other threads have
+ * emptied to their arenas (one mutex, a walk of the abandoned pools).
+ * Called when a heap is created and by the collector after each
+ * collection. */
+void cog_alloc_sweep_abandoned(void);
+
 /* Runtime teardown (no thread attached): unmap everything. */
 void cog_alloc_shutdown(void);
 

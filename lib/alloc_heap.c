@@ -54,7 +54,6 @@ static cog_pool **list_of(cog_heap *h, cog_pool *p) {
 
 /* ---- heap life cycle ---- */
 
-static void abandoned_sweep(void);
 
 cog_heap *cog_heap_new(uint32_t tid) {
     pthread_mutex_lock(&cog_heap_lock);
@@ -87,7 +86,7 @@ cog_heap *cog_heap_new(uint32_t tid) {
     atomic_store_explicit(&h->live, 1, memory_order_relaxed);
     pthread_mutex_unlock(&cog_heap_lock);
     cog_tls_heap = h;
-    abandoned_sweep();
+    cog_alloc_sweep_abandoned();
     return h;
 }
 
@@ -358,9 +357,10 @@ void cog_heap_abandon(cog_heap *h) {
     cog_arena_trim();
 }
 
-/* Release abandoned pools that remote frees emptied (at heap creation, so
- * thread churn does not strand memory). */
-static void abandoned_sweep(void) {
+/* Release abandoned pools that remote frees emptied (at heap creation and
+ * after every collection, so neither thread churn nor a thread pool that
+ * shrank strands memory). */
+void cog_alloc_sweep_abandoned(void) {
     if (!atomic_load_explicit(&cog_stat_abandoned, memory_order_relaxed)) return;
     cog_pool *release = NULL;
     pthread_mutex_lock(&abandoned_lock);

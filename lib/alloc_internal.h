@@ -196,7 +196,9 @@ extern pthread_mutex_t cog_heap_lock;
 extern cog_heap *cog_heap_table[];
 extern atomic_uint cog_heap_count; /* table entries in use are < count */
 #define COG_MAX_HEAPS 4096
-extern __thread cog_heap *cog_tls_heap;
+/* initial-exec as in the definition: the allocation fast path must not call
+ * __tls_get_addr when cog is a shared library. */
+extern __thread cog_heap *cog_tls_heap __attribute__((tls_model("initial-exec")));
 /* Abandoned pools: per (kind, class) doubly linked lists under a mutex. */
 extern atomic_ulong cog_stat_abandoned;
 

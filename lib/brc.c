@@ -219,6 +219,9 @@ void cog_brc_release_ownership(cog_tstate *ts) {
      * in the pools being walked. */
     owned_list owned = {.tid = ts->tid};
     cog_heap_visit_objects(ts->heap, collect_owned, &owned);
+    /* Merging may deallocate; deallocators never take a merge_lock (only
+     * the collector does, and it calls nothing while holding one). */
+    pthread_mutex_lock(&ts->merge_lock);
     for (size_t i = 0; i < owned.len; i++) {
         cog_object *o = owned.items[i];
         /* A deallocator run by an earlier merge may have dropped this
@@ -229,10 +232,45 @@ void cog_brc_release_ownership(cog_tstate *ts) {
          * drain below, so extra is 0 here. */
         if (cog_brc_explicit_merge(o, 0) == 0) cog_object_dealloc(o);
     }
+    pthread_mutex_unlock(&ts->merge_lock);
     free(owned.items);
     /* Final drain; marks the thread detached under the queue lock so that
      * later enqueuers merge on our behalf instead. Objects we deallocate
      * here can only queue to other threads (we own nothing any more), or to
      * this slot, which is now detached, so they are merged inline. */
     drain_queue(ts, 1);
+}
+
+void cog_brc_adopt_unreachable(cog_brc_adopter *a, cog_object *o) {
+    if (cog_is_immortal(o)) return;
+    uint32_t tid = atomic_load_explicit(&o->ob_tid, memory_order_relaxed);
+    if (tid == cog__tls_tid) return;
+    if (tid != 0) {
+        cog_tstate *owner = cog_tstate_lookup(tid);
+        if (a->locked != owner) {
+            cog_brc_adopt_done(a);
+            pthread_mutex_lock(&owner->merge_lock);
+            a->locked = owner;
+        }
+        /* Under the lock the owner is not in its detach walk; if the walk
+         * ran before we took the lock it merged the object (ob_tid 0, made
+         * visible to us by its unlock), which the code below handles. */
+    }
+    /* Nobody else can touch the counts of an unreachable object: the
+     * owner's last write of ob_ref_local happened before the object became
+     * unreachable, and the collector's grace periods since then (full
+     * barriers on the owner's side) order it before these loads. A garbage
+     * object is never QUEUED (the queue's reference would have made it a
+     * root), so the shared field holds a plain count or MERGED. */
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    intptr_t total = shared_count(shared) + (intptr_t)local;
+    atomic_store_explicit(&o->ob_ref_shared, 0, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_ref_local, (uint32_t)total, memory_order_relaxed);
+    atomic_store_explicit(&o->ob_tid, cog__tls_tid, memory_order_relaxed);
+}
+
+void cog_brc_adopt_done(cog_brc_adopter *a) {
+    if (a->locked) pthread_mutex_unlock(&a->locked->merge_lock);
+    a->locked = NULL;
 }

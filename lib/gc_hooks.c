@@ -2,6 +2,8 @@
  * allocation accounting used by the object layer. */
 #include "lib/gc_hooks.h"
 
+#include <limits.h>
+
 #include "lib/object_internal.h"
 
 atomic_int cog__gc_barrier;
@@ -10,7 +12,12 @@ atomic_long cog__gc_young_threshold = 2000;
 atomic_int cog__gc_requested;
 
 static _Atomic(cog_object *) deferred;
+__thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
+
+void cog_gc_release_own_frees(int on) { cog__gc_release_own = on; }
 static _Atomic(void (*)(void)) wakeup_hook;
+static _Atomic(void (*)(void)) pace_hook;
+atomic_long cog__gc_pace_limit = LONG_MAX;
 
 /* Barrier slow path: cog__gc_barrier holds the DIRTY bit of the open
  * window. Only tracked objects matter to the collector; the load-then-or
@@ -31,7 +38,7 @@ void cog__gc_touch(cog_object *o) {
 void cog_gc_defer_block(cog_object *o) {
     cog_object *head = atomic_load_explicit(&deferred, memory_order_relaxed);
     do {
-        atomic_store_explicit(&o->ob_ref_shared, (intptr_t)head, memory_order_relaxed);
+        atomic_store_explicit(&o->ob_ref_shared, cog_link_encode(head), memory_order_relaxed);
     } while (!atomic_compare_exchange_weak_explicit(&deferred, &head, o, memory_order_release,
                                                     memory_order_relaxed));
 }
@@ -41,18 +48,40 @@ cog_object *cog_gc_take_deferred(void) {
 }
 
 cog_object *cog_gc_deferred_next(cog_object *o) {
-    return (cog_object *)atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    return cog_link_decode(atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed));
+}
+
+void cog_gc_set_pace_hook(void (*hook)(void)) {
+    atomic_store_explicit(&pace_hook, hook, memory_order_release);
+}
+
+/* Two relaxed loads; both values are heuristics (see gc_pacing.c). */
+void cog_gc_maybe_pace(void) {
+    if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) <=
+        atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed))
+        return;
+    void (*hook)(void) = atomic_load_explicit(&pace_hook, memory_order_acquire);
+    if (hook) hook();
 }
 
 void cog_gc_set_wakeup_hook(void (*hook)(void)) {
     atomic_store_explicit(&wakeup_hook, hook, memory_order_release);
 }
 
-/* A relaxed global counter: one RMW per GC allocation. Exactness is not
- * needed (it is a heuristic trigger), only that it never tears. */
-void cog_gc_note_alloc(void) {
-    long n = atomic_fetch_add_explicit(&cog__gc_young_count, 1, memory_order_relaxed) + 1;
-    if (n > atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed) &&
+/* Each thread batches (allocations - deallocations) of tracked objects and
+ * adds them to the global counter every COG_GC_COUNT_BATCH, at safe points
+ * and when it goes offline or detaches: threads allocating in parallel then
+ * share the counter's cache line once per batch, not once per object. The
+ * counter is a heuristic trigger, so relaxed RMWs suffice (it only must not
+ * tear); a thread's unflushed batch is at most COG_GC_COUNT_BATCH off. */
+#define COG_GC_COUNT_BATCH 64
+static __thread long young_batch __attribute__((tls_model("initial-exec")));
+
+static void flush_young(void) {
+    long delta = young_batch;
+    young_batch = 0;
+    long n = atomic_fetch_add_explicit(&cog__gc_young_count, delta, memory_order_relaxed) + delta;
+    if (delta > 0 && n > atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed) &&
         !atomic_load_explicit(&cog__gc_requested, memory_order_relaxed) &&
         !atomic_exchange_explicit(&cog__gc_requested, 1, memory_order_relaxed)) {
         void (*hook)(void) = atomic_load_explicit(&wakeup_hook, memory_order_acquire);
@@ -60,6 +89,16 @@ void cog_gc_note_alloc(void) {
     }
 }
 
-void cog_gc_note_dealloc(void) {
-    atomic_fetch_sub_explicit(&cog__gc_young_count, 1, memory_order_relaxed);
+void cog_gc_note_alloc(void) {
+    if (++young_batch >= COG_GC_COUNT_BATCH) flush_young();
 }
+
+void cog_gc_note_dealloc(void) {
+    if (--young_batch <= -COG_GC_COUNT_BATCH) flush_young();
+}
+
+void cog_gc_flush_young(void) {
+    if (young_batch) flush_young();
+}
+
+long cog_gc_young_unflushed(void) { return young_batch; }

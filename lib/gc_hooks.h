@@ -17,6 +17,11 @@
  * window closes and a grace period passes. Lock-free (Treiber stack linked
  * through the dead object's ob_ref_shared field). */
 void cog_gc_defer_block(cog_object *o);
+/* Collector only: while on, object blocks freed by the calling thread are
+ * released at once even inside the window (it frees garbage it will not
+ * read again; see collector/gc_collect.c clear_garbage). */
+void cog_gc_release_own_frees(int on);
+extern __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
 /* Collector: take every deferred block (a NULL-terminated chain linked
  * through ob_ref_shared). */
 cog_object *cog_gc_take_deferred(void);
@@ -25,7 +30,8 @@ cog_object *cog_gc_deferred_next(cog_object *o);
 
 /* Allocation accounting that drives collection thresholds: number of GC
  * objects allocated minus deallocated since the last collection, per
- * thread batched into a global counter. The hook is called when the global
+ * thread batched into a global counter (cog_gc_flush_young adds the calling
+ * thread's batch; safe points, offline and detach call it). The hook is called when the global
  * count crosses threshold0 so the collector thread can wake. */
 extern atomic_long cog__gc_young_count;
 extern atomic_long cog__gc_young_threshold;
@@ -35,4 +41,13 @@ extern atomic_int cog__gc_requested;
 void cog_gc_set_wakeup_hook(void (*hook)(void));
 void cog_gc_note_alloc(void);
 void cog_gc_note_dealloc(void);
+void cog_gc_flush_young(void);
+/* Pacing: when cog__gc_young_count exceeds cog__gc_pace_limit (LONG_MAX:
+ * off), cog_gc_maybe_pace, called at safe points, calls the collector's
+ * pace hook, which waits for the collection in progress. */
+extern atomic_long cog__gc_pace_limit;
+void cog_gc_set_pace_hook(void (*hook)(void));
+void cog_gc_maybe_pace(void);
+/* The calling thread's batch not yet in cog__gc_young_count. */
+long cog_gc_young_unflushed(void);
 #endif /* COG_LIB_GC_HOOKS_H */

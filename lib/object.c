@@ -5,6 +5,7 @@
 #include "lib/brc.h"
 #include "lib/error.h"
 #include "lib/gc_hooks.h"
+#include "lib/mem_trace.h"
 #include "lib/object_internal.h"
 #include "lib/rcu.h"
 #include "lib/thread.h"
@@ -34,7 +35,9 @@ static int check_type(const cog_type *type) {
     return COG_OK;
 }
 
-static cog_object *new_object(const cog_type *type, size_t size) {
+/* var: a cog_new_var object, whose ob_size (nitems) is set before the
+ * object is published. */
+static cog_object *new_object(const cog_type *type, size_t size, int var, size_t nitems) {
     cog_tstate *ts = cog_tstate_current();
     if (!ts) {
 #ifdef COG_DEBUG
@@ -48,9 +51,13 @@ static cog_object *new_object(const cog_type *type, size_t size) {
     if (!o) return NULL; /* allocator set the error */
     memset((char *)o + sizeof(cog_object), 0, size - sizeof(cog_object));
     o->ob_type = type;
+    if (var) ((cog_varobject *)o)->ob_size = nitems;
     atomic_store_explicit(&o->ob_ref_shared, 0, memory_order_relaxed);
     atomic_store_explicit(&o->ob_ref_local, 1, memory_order_relaxed);
-    atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_relaxed);
+    /* Release publishes ob_type and ob_size to heap walks that find live
+     * objects by an acquire load of ob_tid (cog_mem_type_stats); a plain
+     * store on x86, so the allocation path pays nothing for it. */
+    atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_release);
     if (type->flags & COG_TYPE_GC) {
         /* Tracked from birth: the fields are zeroed (NULL references), so the
          * collector may traverse it at once. Born DIRTY inside a collection
@@ -71,7 +78,9 @@ cog_object *cog_new(const cog_type *type) {
     if (type->item_size)
         return cog_error(COG_EINVAL, "cog_new: type %s is variable-size, use cog_new_var",
                          type->name), NULL;
-    return new_object(type, type->basic_size);
+    cog_object *o = new_object(type, type->basic_size, 0, 0);
+    if (o) cog_mem_trace_hook(o, __builtin_return_address(0));
+    return o;
 }
 
 cog_object *cog_new_var(const cog_type *type, size_t nitems) {
@@ -82,8 +91,8 @@ cog_object *cog_new_var(const cog_type *type, size_t nitems) {
     if (type->item_size && nitems > (SIZE_MAX - type->basic_size) / type->item_size)
         return cog_error(COG_EINVAL, "cog_new_var: %zu items of type %s overflow", nitems,
                          type->name), NULL;
-    cog_object *o = new_object(type, type->basic_size + type->item_size * nitems);
-    if (o) ((cog_varobject *)o)->ob_size = nitems;
+    cog_object *o = new_object(type, type->basic_size + type->item_size * nitems, 1, nitems);
+    if (o) cog_mem_trace_hook(o, __builtin_return_address(0));
     return o;
 }
 
@@ -121,8 +130,9 @@ static int finalize_once(cog_object *o, cog_tstate *ts) {
     uint64_t gc = atomic_fetch_or_explicit(&o->ob_gc, COG_GC_FINALIZED, memory_order_relaxed);
     if (gc & COG_GC_FINALIZED) return 0;
     atomic_store_explicit(&o->ob_ref_shared, 0, memory_order_relaxed);
-    atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_relaxed);
     atomic_store_explicit(&o->ob_ref_local, 1, memory_order_relaxed);
+    /* Release, as in new_object: heap walks read ob_type after ob_tid. */
+    atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_release);
     o->ob_type->finalize(o);
     /* If nobody took a reference this decref comes straight back here (the
      * FINALIZED bit stops a second finalization) and frees the object. */
@@ -151,7 +161,7 @@ void cog_object_free_block(cog_object *o) {
 static void release_block(cog_object *o) {
     /* Acquire pairs with the collector's store that closes the window: its
      * last writes to candidates' headers happen-before we reuse the block. */
-    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire)) {
+    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) && !cog__gc_release_own) {
         cog_gc_defer_block(o);
         return;
     }
@@ -215,7 +225,7 @@ void cog_object_dealloc(cog_object *o) {
      * ob_ref_shared field is ours to reuse as a link) and let the outermost
      * call free it. */
     if (ts->dealloc_depth >= COG_DEALLOC_DEPTH) {
-        atomic_store_explicit(&o->ob_ref_shared, (intptr_t)ts->dealloc_pending,
+        atomic_store_explicit(&o->ob_ref_shared, cog_link_encode(ts->dealloc_pending),
                               memory_order_relaxed);
         ts->dealloc_pending = o;
         return;
@@ -225,8 +235,8 @@ void cog_object_dealloc(cog_object *o) {
     if (ts->dealloc_depth == 1) {
         while (ts->dealloc_pending) {
             cog_object *next = ts->dealloc_pending;
-            ts->dealloc_pending = (cog_object *)atomic_load_explicit(&next->ob_ref_shared,
-                                                                      memory_order_relaxed);
+            ts->dealloc_pending = cog_link_decode(atomic_load_explicit(&next->ob_ref_shared,
+                                                                        memory_order_relaxed));
             free_object(next, ts);
         }
     }

@@ -25,6 +25,19 @@
 #define COG_GC_GEN_MASK (0x3ull << COG_GC_GEN_SHIFT)
 #define COG_GC_SCRATCH_SHIFT 32
 
+/* A dead object parked on a list (the trashcan, the collector's deferred
+ * blocks) keeps the link to the next one in ob_ref_shared, tagged with this
+ * flag value (the low two bits are free: blocks are 16-byte aligned). No
+ * reference count ever has these flag bits (they are 0, QUEUED or MERGED),
+ * so cog_try_incref on a block found by a heap walk can tell a link from a
+ * count and can never CAS one: a count it read can never compare equal to
+ * a link written later. */
+#define COG_REF_LINK 0x1
+static inline intptr_t cog_link_encode(cog_object *next) { return (intptr_t)next | COG_REF_LINK; }
+static inline cog_object *cog_link_decode(intptr_t v) {
+    return (cog_object *)(v & ~(intptr_t)COG_REF_SHARED_FLAGS);
+}
+
 /* Deallocations nest at most this deep before being queued (trashcan). */
 #define COG_DEALLOC_DEPTH 64
 

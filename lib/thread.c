@@ -1,11 +1,14 @@
 /* lib/thread.c - thread registry, attach/detach, safe points. */
 #include "lib/thread.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/brc.h"
 #include "lib/error.h"
+#include "lib/owner_ref.h"
+#include "lib/gc_hooks.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
 
@@ -49,6 +52,7 @@ void cog_threads_shutdown(void) {
         cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_acquire);
         if (!ts) continue;
         pthread_mutex_destroy(&ts->queue_lock);
+        pthread_mutex_destroy(&ts->merge_lock);
         free(ts->queue);
         free(ts);
         atomic_store_explicit(&slots[i], NULL, memory_order_relaxed);
@@ -80,6 +84,24 @@ void cog_thread_mark_internal(int delta) {
 
 int cog_thread_count(void) { return atomic_load_explicit(&attached_count, memory_order_relaxed); }
 
+/* The owner's side of lib/owner_ref.h: OFFLINE -> ONLINE with acquire
+ * (what a stand-in did to our objects happens-before our next access),
+ * waiting out a stand-in that holds BORROWED for a few increments. */
+static void run_enter(cog_tstate *ts) {
+    int expected = COG_RUN_OFFLINE;
+    while (!atomic_compare_exchange_weak_explicit(&ts->run_state, &expected, COG_RUN_ONLINE,
+                                                  memory_order_acquire, memory_order_relaxed)) {
+        if (expected != COG_RUN_OFFLINE) sched_yield();
+        expected = COG_RUN_OFFLINE;
+    }
+}
+
+/* ONLINE -> OFFLINE with release: our object accesses happen-before a
+ * stand-in's. */
+static void run_leave(cog_tstate *ts) {
+    atomic_store_explicit(&ts->run_state, COG_RUN_OFFLINE, memory_order_release);
+}
+
 static int claim_slot(cog_tstate **out) {
     pthread_mutex_lock(&registry_lock);
     if (closing || !cog_runtime_running()) {
@@ -102,6 +124,7 @@ static int claim_slot(cog_tstate **out) {
         }
         ts->tid = (uint32_t)i + 1;
         pthread_mutex_init(&ts->queue_lock, NULL);
+        pthread_mutex_init(&ts->merge_lock, NULL);
         atomic_store_explicit(&slots[i], ts, memory_order_release);
     }
     slot_used[i] = 1;
@@ -151,6 +174,15 @@ void cog_threads_set_barrier(int barrier) {
     pthread_mutex_unlock(&registry_lock);
 }
 
+void cog_thread_fast_path_in_window(int on) {
+    cog_tstate *ts = cog__tls_tstate;
+    pthread_mutex_lock(&registry_lock);
+    int barrier = atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
+    atomic_store_explicit(&cog__tls_fast_tid, on ? ts->tid : fast_tid_for(ts, barrier),
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&registry_lock);
+}
+
 static void release_slot(cog_tstate *ts) {
     pthread_mutex_lock(&registry_lock);
     slot_used[ts->tid - 1] = 0;
@@ -174,6 +206,9 @@ int cog_thread_attach(void) {
     ts->dealloc_depth = 0;
     ts->dealloc_pending = NULL;
     ts->offline = 0;
+    /* Online from here on (lib/owner_ref.h). A requester may be standing in
+     * for the slot's previous thread for a moment; run_enter waits. */
+    run_enter(ts);
     pthread_mutex_lock(&ts->queue_lock);
     ts->attached = 1;
     pthread_mutex_unlock(&ts->queue_lock);
@@ -189,11 +224,13 @@ int cog_thread_detach(void) {
     cog_tstate *ts = cog__tls_tstate;
     if (!ts) return cog_error(COG_ESTATE, "cog_thread_detach: thread not attached");
     if (ts->offline) cog_thread_online();
+    cog_owner_ref_serve(ts);
     /* Merge every count we own: afterwards no object carries our id, so the
      * slot can be reused safely. */
     retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
     cog_heap_collect(ts->heap);
+    cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
     ts->heap = NULL;
     cog__tls_tstate = NULL;
@@ -201,6 +238,8 @@ int cog_thread_detach(void) {
     pthread_setspecific(exit_key, NULL);
     cog_rcu_offline();
     urcu_qsbr_unregister_thread();
+    /* We own nothing any more; a late request finds no object of ours. */
+    run_leave(ts);
     release_slot(ts);
     return COG_OK;
 }
@@ -213,21 +252,33 @@ void cog_safepoint(void) {
     cog_tstate *ts = cog__tls_tstate;
     if (!ts) return;
     cog_brc_merge_queued(ts);
+    /* Relaxed hint; the request itself is taken with an acquire exchange. */
+    if (__builtin_expect(atomic_load_explicit(&ts->ref_request, memory_order_relaxed) != NULL, 0))
+        cog_owner_ref_serve(ts);
     cog_heap_collect(ts->heap);
+    cog_gc_flush_young();
     cog_rcu_quiescent();
+    cog_gc_maybe_pace();
 }
 
 void cog_thread_offline(void) {
     cog_tstate *ts = cog__tls_tstate;
     if (!ts || ts->offline) return;
     cog_brc_merge_queued(ts);
+    cog_owner_ref_serve(ts);
+    cog_gc_flush_young();
     ts->offline = 1;
+    /* From here another thread may act as owner of our objects. */
+    run_leave(ts);
     cog_rcu_offline();
 }
 
 void cog_thread_online(void) {
     cog_tstate *ts = cog__tls_tstate;
     if (!ts || !ts->offline) return;
+    /* Before RCU online: if a requester stands in for us right now, we
+     * wait for it without delaying grace periods. */
+    run_enter(ts);
     cog_rcu_online();
     ts->offline = 0;
 }

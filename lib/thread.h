@@ -28,6 +28,11 @@ typedef struct cog_tstate {
     int attached;                /* under queue_lock: 0 once detach drained */
     cog_object **queue;          /* under queue_lock */
     size_t queue_len, queue_cap; /* under queue_lock */
+    /* Held by the owner while its detach merges every object it owns, and
+     * by the collector while it merges unreachable objects of this owner
+     * (cog_brc_adopt_unreachable): the two must not merge one object at
+     * the same time. */
+    pthread_mutex_t merge_lock;
     /* Hint for the owner's safe point; the queue itself is read under the
      * lock, so relaxed ordering is enough (a missed hint is seen next time). */
     atomic_int queue_pending;
@@ -43,7 +48,18 @@ typedef struct cog_tstate {
     /* The thread's cog__tls_fast_tid while attached, else NULL; under the
      * registry lock (cog_threads_set_barrier writes through it). */
     _Atomic(uint32_t) *fast_tid;
+
+    /* COG_RUN_ONLINE while the owner is attached and online (set before it
+     * goes online, reset when it goes offline and at detach); another
+     * thread that moves it from OFFLINE to BORROWED may act as the owner of
+     * its objects until it stores OFFLINE again (lib/owner_ref.h).
+     * ref_request: a pending request to take references as the owner,
+     * served at safe points, offline and detach. */
+    atomic_int run_state;
+    _Atomic(struct cog_ref_request *) ref_request;
 } cog_tstate;
+
+enum { COG_RUN_OFFLINE = 0, COG_RUN_ONLINE = 1, COG_RUN_BORROWED = 2 };
 
 extern __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-exec")));
 
@@ -62,6 +78,12 @@ int cog_thread_count(void);
  * count operations take the slow path that marks objects. The caller waits
  * for a grace period before relying on it. */
 void cog_threads_set_barrier(int barrier);
+
+/* Collector only, inside its own window: on = count operations of the
+ * calling thread take the fast path (and so mark nothing), off = back to
+ * what the barrier says. For the stretch of a collection where marks no
+ * longer matter (clearing garbage after the last rescue). */
+void cog_thread_fast_path_in_window(int on);
 
 /* Runtime lifecycle hooks used by runtime.c. */
 int cog_threads_init(void);

@@ -1,6 +1,8 @@
 /* lib/tryincref.c - cog_try_incref (CPython's _Py_TryIncref idea). */
 #include "cog/tryincref.h"
 
+#include "lib/object_internal.h"
+
 #define SHARED_ONE ((intptr_t)1 << COG_REF_SHARED_SHIFT)
 
 int cog_try_incref(cog_object *o) {
@@ -23,6 +25,9 @@ int cog_try_incref(cog_object *o) {
          * count of 0 is alive: the owner's queue holds a reference, and the
          * merge CAS orders against ours. */
         if (shared == 0) return 0;
+        /* A dead block parked on a list (trashcan, deferred frees): the field
+         * is a tagged link, never a count (lib/object_internal.h). */
+        if ((shared & COG_REF_SHARED_FLAGS) == COG_REF_LINK) return 0;
         if ((shared & COG_REF_SHARED_FLAGS) == COG_REF_MERGED && (shared >> COG_REF_SHARED_SHIFT) <= 0)
             return 0;
         /* Relaxed is enough: like cog_incref, the increment itself publishes

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "tests/test_types.h"
@@ -227,6 +228,59 @@ static void automatic_collection_frees_cycles(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs) - freed0, 2 * (made + 1));
 }
 
+/* A collector made slow on purpose (its START callback sleeps) cannot keep
+ * up with a thread making cyclic garbage. Pacing keeps the young count
+ * bounded: whenever the mutator leaves a safe point it is at most
+ * threshold0 x factor (plus the mutator's own unflushed batch), and the
+ * waits show up as max_pause_ns. Without pacing the count runs away. */
+static void slow_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    (void)arg;
+    if (phase == COG_GC_START) {
+        struct timespec ms = {0, 2000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+static long run_garbage_maker(long iterations) {
+    long max_young = 0, c[3];
+    for (long i = 0; i < iterations; i++) {
+        make_cycle(&test_node_type, &test_node_type);
+        cog_safepoint();
+        cog_gc_get_count(c);
+        if (c[0] > max_young) max_young = c[0];
+    }
+    return max_young;
+}
+
+static void pacing_bounds_the_young_generation(void **state) {
+    (void)state;
+    assert_int_equal(cog_gc_get_pacing(), 64);
+    assert_int_equal(cog_gc_set_pacing(-1), COG_EINVAL);
+    assert_non_null(strstr(cog_last_error(), "pacing"));
+    assert_int_equal(cog_gc_callback_add(slow_start, NULL), COG_OK);
+    cog_gc_set_threshold(100, 10, 10);
+    cog_gc_enable();
+
+    /* Off: nothing holds the mutator back. */
+    assert_int_equal(cog_gc_set_pacing(0), COG_OK);
+    long unpaced = run_garbage_maker(20000);
+    assert_true(unpaced > 4 * 100 + 64);
+
+    assert_int_equal(cog_gc_set_pacing(4), COG_OK);
+    cog_gc_collect(2);
+    long paced = run_garbage_maker(20000);
+    assert_true(paced <= 4 * 100 + 64);
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    assert_true(st[0].max_pause_ns + st[1].max_pause_ns + st[2].max_pause_ns > 0);
+
+    cog_gc_disable();
+    assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(64), COG_OK);
+    cog_gc_collect(2);
+}
+
 static void freeze_hides_objects_from_collections(void **state) {
     (void)state;
     long before = atomic_load(&test_node_deallocs);
@@ -274,6 +328,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(callbacks_see_start_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(thresholds_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(automatic_collection_frees_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(pacing_bounds_the_young_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(freeze_hides_objects_from_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(tracking_queries, setup, teardown),
     };

@@ -1,4 +1,5 @@
 /* tests/gc_test.c - the cycle collector, single mutator thread. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +62,173 @@ static void reachable_cycle_survives(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
 }
 
+/* Collect everything collectable and let the collector's frees settle. */
+static long collect_all(void) {
+    long n = cog_gc_collect(2);
+    cog_safepoint();
+    return n;
+}
+
+/* A ring of 10000 nodes (long cycle; clearing it must not recurse deeply). */
+static void long_cycle_is_collected(void **state) {
+    (void)state;
+    enum { N = 10000 };
+    long before = atomic_load(&test_node_deallocs);
+    test_node *first = test_node_new(0), *prev = first;
+    for (int i = 1; i < N; i++) {
+        test_node *n = test_node_new(i);
+        cog_ref_store(&prev->next, &n->ob); /* gives our reference away */
+        prev = n;
+    }
+    link_nodes(prev, first);
+    cog_decref(&first->ob);
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    assert_int_equal(collect_all(), N);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + N);
+}
+
+static void self_cycle_is_collected(void **state) {
+    (void)state;
+    long before = atomic_load(&test_node_deallocs);
+    test_node *a = test_node_new(1);
+    link_nodes(a, a);
+    cog_decref(&a->ob);
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    assert_int_equal(collect_all(), 1);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 1);
+}
+
+/* node -> list -> node and node -> dict(value) -> node. */
+static void cycles_through_list_and_dict_are_collected(void **state) {
+    (void)state;
+    long before = atomic_load(&test_node_deallocs);
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    cog_object *list = cog_list_new(), *dict = cog_dict_new();
+    cog_object *key = cog_str_new("k", 1);
+    assert_non_null(list);
+    assert_non_null(dict);
+    assert_non_null(key);
+    assert_int_equal(cog_list_append(list, &a->ob), COG_OK);
+    cog_ref_store(&a->next, list); /* gives our list reference away */
+    assert_int_equal(cog_dict_set(dict, key, &b->ob), COG_OK);
+    cog_ref_store(&b->next, dict);
+    cog_decref(key);
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    /* a, list, b, dict; the key is not a container (not tracked). */
+    assert_int_equal(collect_all(), 4);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+}
+
+/* A list that contains itself. */
+static void list_containing_itself_is_collected(void **state) {
+    (void)state;
+    cog_object *list = cog_list_new();
+    assert_non_null(list);
+    assert_int_equal(cog_list_append(list, list), COG_OK);
+    cog_object *probe = cog_weakref_new(list, NULL, NULL);
+    assert_non_null(probe);
+    cog_decref(list);
+    assert_false(cog_weakref_is_dead(probe));
+    assert_int_equal(collect_all(), 1);
+    assert_true(cog_weakref_is_dead(probe));
+    cog_decref(probe);
+}
+
+/* Weak references into a garbage cycle are cleared and their callbacks run
+ * (on the collector thread) before the cycle is freed; a weakref that is
+ * itself part of the garbage gets no callback (as in CPython). */
+static atomic_int wr_callbacks;
+static atomic_long wr_callback_saw_value;
+static void count_callback(cog_object *wr, void *arg) {
+    atomic_fetch_add(&wr_callbacks, 1);
+    /* The referent is already unreachable through the weakref. */
+    atomic_store(&wr_callback_saw_value, cog_weakref_get(wr) ? 1 : 0);
+    (void)arg;
+}
+
+static void weakref_callbacks_run_for_cycles(void **state) {
+    (void)state;
+    atomic_store(&wr_callbacks, 0);
+    atomic_store(&wr_callback_saw_value, -1);
+    long before = atomic_load(&test_node_deallocs);
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    link_nodes(a, b);
+    link_nodes(b, a);
+    cog_object *wr = cog_weakref_new(&a->ob, count_callback, NULL);
+    assert_non_null(wr);
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+    assert_int_equal(collect_all(), 2);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+    assert_int_equal(atomic_load(&wr_callbacks), 1);
+    assert_int_equal(atomic_load(&wr_callback_saw_value), 0);
+    assert_null(cog_weakref_get(wr));
+    cog_decref(wr);
+}
+
+/* Survivors move to older generations: a gen-0 collection no longer sees
+ * a cycle that survived one; only a collection of its generation does. */
+static void survivors_are_promoted(void **state) {
+    (void)state;
+    long before = atomic_load(&test_node_deallocs);
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    link_nodes(a, b);
+    link_nodes(b, a);
+    assert_int_equal(cog_gc_collect(0), 0); /* survives: a is ours -> gen 1 */
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+    assert_int_equal(cog_gc_collect(0), 0); /* gen 1 is not examined */
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    assert_int_equal(cog_gc_collect(1), 2);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+
+    /* Two survivals reach generation 2: only a full collection frees it. */
+    test_node *c = test_node_new(3);
+    link_nodes(c, c);
+    assert_int_equal(cog_gc_collect(0), 0);
+    assert_int_equal(cog_gc_collect(1), 0);
+    cog_decref(&c->ob);
+    assert_int_equal(cog_gc_collect(1), 0);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2);
+    assert_int_equal(cog_gc_collect(2), 1);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 3);
+}
+
+/* Objects a detached thread left behind are freed into its abandoned
+ * pools; the collector gives the emptied pools back after a collection. */
+enum { LEFT_BEHIND = 20000 };
+static test_node *left_behind[LEFT_BEHIND];
+static void *allocate_and_detach(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) return NULL;
+    for (int i = 0; i < LEFT_BEHIND; i++) left_behind[i] = test_node_new(i);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void abandoned_pools_are_swept_after_collection(void **state) {
+    (void)state;
+    pthread_t t;
+    cog_thread_offline();
+    assert_int_equal(pthread_create(&t, NULL, allocate_and_detach, NULL), 0);
+    pthread_join(t, NULL);
+    cog_thread_online();
+    assert_non_null(left_behind[LEFT_BEHIND - 1]);
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    assert_true(m.pools_abandoned > 0);
+    for (int i = 0; i < LEFT_BEHIND; i++) cog_decref(&left_behind[i]->ob);
+    cog_mem_stats(&m);
+    assert_true(m.pools_abandoned > 0); /* empty, but nobody swept yet */
+    cog_gc_collect(0);
+    cog_mem_stats(&m);
+    assert_int_equal(m.pools_abandoned, 0);
+}
+
 static void bad_generation_is_rejected(void **state) {
     (void)state;
     assert_int_equal(cog_gc_collect(3), COG_EINVAL);
@@ -72,6 +240,15 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(two_node_cycle_is_collected, setup, teardown),
         cmocka_unit_test_setup_teardown(reachable_cycle_survives, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_cycle_is_collected, setup, teardown),
+        cmocka_unit_test_setup_teardown(self_cycle_is_collected, setup, teardown),
+        cmocka_unit_test_setup_teardown(cycles_through_list_and_dict_are_collected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(list_containing_itself_is_collected, setup, teardown),
+        cmocka_unit_test_setup_teardown(weakref_callbacks_run_for_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(survivors_are_promoted, setup, teardown),
+        cmocka_unit_test_setup_teardown(abandoned_pools_are_swept_after_collection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(bad_generation_is_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

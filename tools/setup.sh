@@ -7,7 +7,9 @@ set -euo pipefail
 PACKAGES=(
     bazel-bootstrap     # Bazel 4.2.3, the build (offline: see docs/build.md)
     build-essential     # gcc, make, libc headers
-    pkg-config
+    g++                 # C++ header checks and tests (packaging/, tests/cxx_api_test)
+    binutils            # ld -r, objcopy, ar, nm: libcog.a/.so and their checks
+    pkg-config          # packaging:install_test builds against cog.pc
     python3
     liburcu-dev         # RCU (QSBR flavor) and lock-free hash table
     libcmocka-dev       # unit-test framework
@@ -17,7 +19,7 @@ PACKAGES=(
     libgc-dev           # Boehm GC comparison in bench/
     gnuplot-nox         # plots for docs/performance.md
     spin                # model checking collector/model/*.pml
-    clang               # libFuzzer builds
+    clang               # libFuzzer builds; packaging:headers_test
     libclang-rt-14-dev
 )
 

@@ -15,4 +15,5 @@
 #include "cog/weakref.h"
 #include "cog/mem.h"
 #include "cog/tryincref.h"
+#include "cog/control.h"
 #endif

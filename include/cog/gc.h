@@ -55,19 +55,53 @@ void cog_gc_get_threshold(long thresholds[COG_GC_GENERATIONS]);
  * counts since the next older generation was collected). */
 void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
 
+/* Pacing (back-pressure). The collector never stops mutators to do its
+ * work, but one collector thread has a throughput limit. When the young
+ * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator that
+ * reaches cog_safepoint waits (offline) until the collection in progress
+ * completes, so threads creating garbage faster than it can be collected
+ * cannot grow the heap without bound. The wait is reported as the
+ * generation's max_pause_ns. Default factor 64 (128000 objects with the
+ * default threshold0); 0 turns pacing off. No effect while automatic
+ * collection is disabled. COG_EINVAL for a negative factor. */
+int cog_gc_set_pacing(long factor);
+long cog_gc_get_pacing(void);
+
 typedef struct cog_gc_gen_stats {
     uint64_t collections;   /* collections of this generation */
     uint64_t collected;     /* objects freed by them */
     uint64_t uncollectable; /* objects moved to cog_gc_garbage */
     uint64_t total_ns;      /* wall time of those collections */
     uint64_t max_ns;        /* longest one */
-    uint64_t max_pause_ns;  /* longest time a mutator waited on it (0: none
-                               of cog's collections stops mutators) */
+    uint64_t max_pause_ns;  /* longest time a mutator waited for one of them:
+                               only pacing (cog_gc_set_pacing) ever makes a
+                               mutator wait; 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
 } cog_gc_gen_stats;
 
 /* Copy the per-generation statistics (index = generation). */
 void cog_gc_get_stats(cog_gc_gen_stats stats[COG_GC_GENERATIONS]);
+
+/* gctrace (Go's GODEBUG=gctrace=1): while on, every collection prints one
+ * line to stderr:
+ *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms,
+ *   pause P ms, heap H MiB
+ * (N counts traced collections, T is seconds since the first one, S the
+ * candidates examined, D the collection's wall time, P the longest time a
+ * mutator waited for the collector (pacing, cog_gc_set_pacing) since the
+ * previous collection, 0 when none had to; H is arena memory mapped plus
+ * large blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
+void cog_gc_set_trace(int on);
+int cog_gc_get_trace(void);
+
+/* Environment variables applied at every cog_init (docs/tuning.md):
+ *   COG_GC_THRESHOLD=t0[,t1[,t2]]  as cog_gc_set_threshold; omitted values
+ *                                  keep their current setting
+ *   COG_GC_ENABLE=0|1              cog_gc_disable / cog_gc_enable
+ *   COG_GCTRACE=0|1                cog_gc_set_trace
+ *   COG_CONTROL_SOCKET=path        cog_control_start(path) (cog/control.h)
+ * A malformed or out-of-range value is ignored with a warning on stderr
+ * naming the variable; cog_init still succeeds with the previous values. */
 
 /* Debug flags, as in Python's gc module. */
 #define COG_GC_DEBUG_STATS 0x1u         /* print a summary per collection */
@@ -108,6 +142,51 @@ int cog_gc_callback_remove(cog_gc_callback cb, void *arg);
 void cog_gc_freeze(void);
 void cog_gc_unfreeze(void);
 size_t cog_gc_get_freeze_count(void);
+
+/* ---- Heap introspection (gc.get_objects / get_referrers / get_referents)
+ *
+ * All three are thread-safe while the collector and mutators run and must
+ * be called from an attached thread (COG_ENOTATTACHED otherwise) that is not
+ * the collector thread (COG_ESTATE from a finalizer or gc callback, and when
+ * the runtime is not running). They walk the heap on the calling thread
+ * inside a collection window the collector holds open for them (no object
+ * memory is reused meanwhile); the caller waits offline for the window, so
+ * it never delays grace periods. Only one introspection runs at a time.
+ *
+ * Each returns the number of objects found (>= 0) or a negative cog_status.
+ * The first min(result, cap) entries of out are filled, each with a NEW
+ * reference the caller must cog_decref. If the result is <= cap that is the
+ * exact list. If it is > cap the call was truncated: objects past cap were
+ * only counted (the total is approximate) and an entry may be NULL (an
+ * object that died before its reference was taken): use cog_xdecref and
+ * call again with a larger buffer. out may be NULL when cap is 0 (count
+ * only; COG_EINVAL if out is NULL and cap > 0).
+ *
+ * The result is a snapshot taken while other threads run: objects created
+ * or freed during the call may or may not appear; dying objects are never
+ * returned. Objects of the caller, merged (shared) and immortal objects are
+ * referenced at once (cog_try_incref). An object another thread owns
+ * privately (biased reference counting: only its owner counts it) is
+ * referenced through that owner: at once if the owner is offline, else at
+ * its next safe point or offline transition, which the call waits for
+ * (offline). So, like a collection, the call needs the other attached
+ * threads to follow the thread model (safe points, offline when blocked). */
+
+/* Tracked objects of one generation (0, 1 or 2; frozen objects are in none
+ * of them) or, with generation -1, every tracked object including frozen
+ * ones. COG_EINVAL for any other generation. */
+long cog_gc_get_objects(int generation, cog_object **out, size_t cap);
+
+/* Tracked objects that refer directly to any of the n objects in objs
+ * (found by each candidate's traverse; objs are only compared by address).
+ * COG_EINVAL if objs is NULL and n > 0; COG_ENOMEM. */
+long cog_gc_get_referrers(cog_object *const *objs, size_t n, cog_object **out, size_t cap);
+
+/* Objects referred to directly by the n objects in objs (through their
+ * type's traverse; objects without one contribute nothing), duplicates
+ * included. The caller must hold a reference to each of objs. COG_EINVAL if
+ * objs or an element is NULL. */
+long cog_gc_get_referents(cog_object *const *objs, size_t n, cog_object **out, size_t cap);
 
 /* 1 if the object is tracked by the collector (its type has COG_TYPE_GC). */
 int cog_gc_is_tracked(const cog_object *o);

@@ -8,8 +8,12 @@
 #ifndef COG_MEM_H
 #define COG_MEM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "cog/error.h"
+#include "cog/object.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +66,68 @@ void cog_mem_stats(cog_mem_info *out);
 
 /* Print cog_mem_stats() in a human-readable table to f. */
 void cog_mem_stats_print(FILE *f);
+
+/* ---- Per-type summary (pympler's summary.summarize) -------------------- */
+
+typedef struct cog_type_stat {
+    const cog_type *type;
+    const char *name;  /* type->name */
+    uint64_t count;    /* live objects of the type */
+    uint64_t bytes;    /* sum of cog_object_size() of those objects */
+} cog_type_stat;
+
+/* Count live objects (every type, tracked or not, small and large) and
+ * their bytes per type, by a heap walk. Sorted by bytes, largest first
+ * (ties: more objects, then name). Stores at most cap entries in out and
+ * returns the number of types found (may exceed cap), or a negative
+ * cog_status: COG_ENOTATTACHED from an unattached thread, COG_ESTATE on the
+ * collector thread (finalizers, gc callbacks) or when not running,
+ * COG_EINVAL if out is NULL and cap > 0, COG_ENOMEM.
+ *
+ * Thread-safe while mutators and the collector run: the walk runs on the
+ * calling thread inside a collection window (see cog_gc_get_objects; the
+ * caller waits offline for it). The result is a snapshot: objects born or
+ * freed during the walk may or may not be counted. It costs a walk of the
+ * whole heap (a few ns per block); nothing is paid when it is not called.
+ * Type names must stay valid (types are normally static). */
+long cog_mem_type_stats(cog_type_stat *out, size_t cap);
+
+/* Print the top `top` entries (0: up to 64) of cog_mem_type_stats to f.
+ * Returns COG_OK or the error of cog_mem_type_stats. */
+int cog_mem_type_stats_print(FILE *f, size_t top);
+
+/* ---- Allocation tracing (tracemalloc's idea) ----------------------------
+ * Records the call site (return address of the cog_new / cog_new_var call)
+ * and type of one allocation in every `sample_every` per thread, and
+ * aggregates them per (site, type). Off by default; when off the allocation
+ * path pays one relaxed load and a predictable branch. Sites beyond
+ * COG_MEM_TRACE_MAX_SITES are counted in the `dropped` figure of
+ * cog_mem_trace_top. All functions are thread-safe. */
+#define COG_MEM_TRACE_MAX_SITES 4096
+
+typedef struct cog_trace_site {
+    const void *caller;    /* return address in the allocating function */
+    const char *type_name;
+    uint64_t samples;      /* sampled allocations at this site */
+    uint64_t bytes;        /* their bytes (multiply by sample_every to estimate) */
+} cog_trace_site;
+
+/* Start (or change the rate of) tracing: 1 records every allocation.
+ * COG_EINVAL for 0. Existing records are kept. */
+int cog_mem_trace_start(unsigned sample_every);
+/* Stop recording (records are kept until cog_mem_trace_clear). */
+void cog_mem_trace_stop(void);
+/* Current rate, 0 when off. */
+unsigned cog_mem_trace_sample_every(void);
+/* Copy up to cap sites, most samples first; returns the number of sites
+ * recorded (may exceed cap). *dropped (if not NULL) receives the samples
+ * that found the site table full. */
+size_t cog_mem_trace_top(cog_trace_site *out, size_t cap, uint64_t *dropped);
+/* Forget every record. */
+void cog_mem_trace_clear(void);
+/* Print the top `top` sites (0: 20) to f, with symbol names where the
+ * dynamic linker knows them (dladdr). */
+void cog_mem_trace_print(FILE *f, size_t top);
 
 /* Test hooks: make the n-th next arena mmap (resp. the n-th next malloc of
  * a large block) fail as if the system were out of memory; the allocation

@@ -214,7 +214,7 @@ inline void cog_xdecref(cog_object *o) {
  * it. Acquire pairs with the release in cog_ref_store, so the referent's
  * initialised contents are visible. */
 inline cog_object *cog_ref_load(const cog_ref *field) {
-    return atomic_load_explicit((cog_ref *)field, memory_order_acquire);
+    return atomic_load_explicit(field, memory_order_acquire);
 }
 
 /* Store `value` (a reference the caller gives away, or NULL) into a field

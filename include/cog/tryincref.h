@@ -24,12 +24,15 @@ extern "C" {
  * count is > 0; otherwise by a CAS on ob_ref_shared that fails when the
  * shared field is 0 (unmerged, no shared count: the owner could be freeing
  * the object right now without any atomic step we could order against) or
- * MERGED with count 0 (dead). It is therefore EXACT (fails only for dead
- * objects) for immortal objects, for objects owned by the caller and for
- * merged objects (ob_tid == 0), and may fail SPURIOUSLY for a live object
- * owned by another thread whose shared field is 0. Callers that need
- * exactness make their objects merged up front (interned strings,
- * weakref referents) or fall back to a locked path. Thread-safe. */
+ * MERGED with count 0 (dead), or holds the tagged list link of a dead
+ * block (so it is also safe on blocks found by a heap walk whose memory a
+ * collection window keeps valid, see cog_gc_get_objects). It is thus
+ * EXACT (fails only for dead objects) for immortal objects, for objects
+ * owned by the caller and for merged objects (ob_tid == 0), and may fail
+ * SPURIOUSLY for a live object owned by another thread whose shared field
+ * is 0. Callers that need exactness make their objects merged up front
+ * (interned strings, weakref referents), fall back to a locked path, or ask
+ * the owner (heap introspection, see cog_gc_get_objects). Thread-safe. */
 int cog_try_incref(cog_object *o);
 
 #ifdef __cplusplus

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Keeps the collector benchmarks from rotting: runs them on tiny heaps in
+# whatever config the test runs under. Measures nothing; it relies on the
+# benchmarks' own checks (every garbage node found and freed, no live node
+# collected, the live heap freed once its roots are dropped), which exit
+# non-zero on failure, and checks the output format the suite parses.
+set -euo pipefail
+gc_bench=$1
+pause_bench=$2
+out=$("$gc_bench" 2 20000 50000)
+echo "$out"
+for what in garbage live; do
+    for n in 20000 50000; do
+        grep -Eq "^RESULT cog $what $n [0-9.]+ [0-9.]+ [0-9.]+$" <<<"$out" ||
+            { echo "FAIL: no RESULT line for $what $n"; exit 1; }
+    done
+done
+out=$("$pause_bench" 0.2 20000)
+echo "$out"
+grep -Eq '^PAUSE 20000 idle [1-9][0-9]* ' <<<"$out" || { echo "FAIL: idle phase recorded nothing"; exit 1; }
+grep -Eq '^PAUSE 20000 gc [1-9][0-9]* ' <<<"$out" || { echo "FAIL: gc phase recorded nothing"; exit 1; }
+grep -Eq '^GCTIME 20000 [1-9][0-9]* ' <<<"$out" || { echo "FAIL: no collection ran"; exit 1; }
+echo PASS

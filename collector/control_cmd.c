@@ -1,0 +1,195 @@
+/* collector/control_cmd.c - the control protocol's commands
+ * (cog_control_execute): parse one line, act through the public gc/mem API,
+ * format the reply. Shared by the socket server (control.c) and embedders. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cog/control.h"
+#include "cog/gc.h"
+#include "cog/mem.h"
+#include "lib/error.h"
+
+#define MAX_ARGS 8
+
+typedef struct reply {
+    char *buf;
+    size_t cap, len;
+} reply;
+
+static void put(reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(reply *r, const char *fmt, ...) {
+    if (r->cap == 0 || r->len >= r->cap - 1) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    r->len += (size_t)n;
+    if (r->len > r->cap - 1) r->len = r->cap - 1;
+}
+
+/* Terminating lines. */
+static int ok(reply *r) {
+    put(r, "ok\n");
+    return COG_OK;
+}
+
+static int fail(reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(reply *r, int code, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    put(r, "error: %s\n", msg);
+    return cog_error(code, "cog_control: %s", msg);
+}
+
+/* Strict decimal long. */
+static int parse_long(const char *s, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0') return 0;
+    *out = v;
+    return 1;
+}
+
+static int cmd_stats(reply *r, int argc, char **argv) {
+    (void)argv;
+    if (argc != 1) return fail(r, COG_EINVAL, "stats takes no arguments");
+    long t[COG_GC_GENERATIONS], c[COG_GC_GENERATIONS];
+    cog_gc_gen_stats st[COG_GC_GENERATIONS];
+    cog_gc_get_threshold(t);
+    cog_gc_get_count(c);
+    cog_gc_get_stats(st);
+    put(r, "enabled %d\n", cog_gc_is_enabled());
+    put(r, "threshold %ld %ld %ld\n", t[0], t[1], t[2]);
+    put(r, "count %ld %ld %ld\n", c[0], c[1], c[2]);
+    for (int g = 0; g < COG_GC_GENERATIONS; g++)
+        put(r,
+            "gen %d: collections %llu collected %llu uncollectable %llu total_ms %.3f "
+            "max_ms %.3f max_pause_ms %.3f last_scanned %llu\n",
+            g, (unsigned long long)st[g].collections, (unsigned long long)st[g].collected,
+            (unsigned long long)st[g].uncollectable, (double)st[g].total_ns / 1e6,
+            (double)st[g].max_ns / 1e6, (double)st[g].max_pause_ns / 1e6,
+            (unsigned long long)st[g].last_scanned);
+    cog_mem_info mi;
+    cog_mem_stats(&mi);
+    put(r, "heap_bytes %llu\n", (unsigned long long)(mi.bytes_mapped + mi.large_bytes));
+    put(r, "gctrace %s\n", cog_gc_get_trace() ? "on" : "off");
+    return ok(r);
+}
+
+static int cmd_collect(reply *r, int argc, char **argv) {
+    long gen = COG_GC_GENERATIONS - 1;
+    if (argc > 2) return fail(r, COG_EINVAL, "usage: collect [gen]");
+    if (argc == 2 && (!parse_long(argv[1], &gen) || gen < 0 || gen >= COG_GC_GENERATIONS))
+        return fail(r, COG_EINVAL, "collect: generation '%s' is not 0, 1 or 2", argv[1]);
+    long found = cog_gc_collect((int)gen);
+    if (found < 0) return fail(r, (int)found, "collect: %s", cog_last_error());
+    put(r, "collected %ld\n", found);
+    return ok(r);
+}
+
+static int cmd_threshold(reply *r, int argc, char **argv) {
+    long t[COG_GC_GENERATIONS];
+    cog_gc_get_threshold(t);
+    if (argc == 1) {
+        put(r, "threshold %ld %ld %ld\n", t[0], t[1], t[2]);
+        return ok(r);
+    }
+    if (argc > 1 + COG_GC_GENERATIONS)
+        return fail(r, COG_EINVAL, "usage: threshold [t0 [t1 [t2]]]");
+    for (int i = 1; i < argc; i++)
+        if (!parse_long(argv[i], &t[i - 1]))
+            return fail(r, COG_EINVAL, "threshold: '%s' is not a number", argv[i]);
+    int rc = cog_gc_set_threshold(t[0], t[1], t[2]);
+    if (rc != COG_OK)
+        return fail(r, rc, "threshold %ld %ld %ld rejected: threshold0 must be >= 0 and "
+                           "threshold1/2 > 0", t[0], t[1], t[2]);
+    return ok(r);
+}
+
+static int cmd_enable(reply *r, int argc, char **argv) {
+    if (argc != 1) return fail(r, COG_EINVAL, "%s takes no arguments", argv[0]);
+    if (strcmp(argv[0], "enable") == 0) cog_gc_enable();
+    else cog_gc_disable();
+    return ok(r);
+}
+
+static int cmd_gctrace(reply *r, int argc, char **argv) {
+    if (argc == 1) {
+        put(r, "gctrace %s\n", cog_gc_get_trace() ? "on" : "off");
+        return ok(r);
+    }
+    if (argc == 2 && strcmp(argv[1], "on") == 0) cog_gc_set_trace(1);
+    else if (argc == 2 && strcmp(argv[1], "off") == 0) cog_gc_set_trace(0);
+    else return fail(r, COG_EINVAL, "usage: gctrace [on|off]");
+    return ok(r);
+}
+
+static int cmd_top(reply *r, int argc, char **argv) {
+    long n = 20;
+    if (argc > 2 || (argc == 2 && (!parse_long(argv[1], &n) || n <= 0 || n > 1000)))
+        return fail(r, COG_EINVAL, "usage: top [n] (1..1000)");
+    cog_type_stat *v = malloc((size_t)n * sizeof *v);
+    if (!v) return fail(r, COG_ENOMEM, "top: out of memory");
+    long found = cog_mem_type_stats(v, (size_t)n);
+    if (found < 0) {
+        free(v);
+        return fail(r, (int)found, "top: %s", cog_last_error());
+    }
+    put(r, "%-24s %12s %14s\n", "type", "objects", "bytes");
+    for (long i = 0; i < found && i < n; i++)
+        put(r, "%-24s %12llu %14llu\n", v[i].name, (unsigned long long)v[i].count,
+            (unsigned long long)v[i].bytes);
+    put(r, "types %ld\n", found);
+    free(v);
+    return ok(r);
+}
+
+static int cmd_help(reply *r, int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    put(r, "commands: stats | collect [gen] | threshold [t0 [t1 [t2]]] | enable | disable | "
+           "gctrace [on|off] | top [n] | help\n");
+    return ok(r);
+}
+
+static const struct command {
+    const char *name;
+    int (*run)(reply *r, int argc, char **argv);
+} commands[] = {
+    {"stats", cmd_stats},     {"collect", cmd_collect}, {"threshold", cmd_threshold},
+    {"enable", cmd_enable},   {"disable", cmd_enable},  {"gctrace", cmd_gctrace},
+    {"top", cmd_top},         {"help", cmd_help},
+};
+
+int cog_control_execute(const char *line, char *out, size_t cap) {
+    reply r = {out, cap, 0};
+    if (cap) out[0] = '\0';
+    if (!line) return fail(&r, COG_EINVAL, "no command");
+    char buf[COG_CONTROL_MAX_LINE + 1];
+    size_t len = strlen(line);
+    if (len > COG_CONTROL_MAX_LINE)
+        return fail(&r, COG_EINVAL, "line too long (max %d bytes)", COG_CONTROL_MAX_LINE);
+    memcpy(buf, line, len + 1);
+    char *argv[MAX_ARGS + 1];
+    int argc = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, " \t\r", &save); tok;
+         tok = strtok_r(NULL, " \t\r", &save)) {
+        if (argc == MAX_ARGS) return fail(&r, COG_EINVAL, "too many arguments");
+        argv[argc++] = tok;
+    }
+    if (argc == 0) return fail(&r, COG_EINVAL, "empty command (try help)");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[0], commands[i].name) == 0) return commands[i].run(&r, argc, argv);
+    /* Never echo control characters back verbatim. */
+    for (char *p = argv[0]; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) *p = '?';
+    return fail(&r, COG_EINVAL, "unknown command '%.64s' (try help)", argv[0]);
+}

@@ -1,0 +1,229 @@
+/* collector/model/window.pml - Promela model of cog's collection window
+ * (docs/design.md "Concurrent collection"), checked with spin.
+ *
+ * One mutator and the collector share three objects. The mutator performs
+ * arbitrary reference operations (load from a global root, load/store/take
+ * a field, drop a local reference, publish to the root). Each operation
+ * first samples the barrier flag and then acts, with no quiescent state in
+ * between (QSBR: an operation never spans one); quiescent states happen
+ * only between operations. The collector runs one collection: open window
+ * (flag + grace period), snapshot candidates, read counts, subtract
+ * internal references field by field (interleaved with the mutator), mark
+ * from roots, second grace period, rescue dirty, then declares garbage.
+ *
+ * Checked: (1) soundness: when the collector declares an object garbage,
+ * no mutator local, the root, or any non-garbage live object refers to it;
+ * (2) memory safety: the collector never reads a block that was released
+ * for reuse, and the mutator never uses a freed object.
+ */
+#define N 3
+#define NIL 255
+/* Bound on mutator operations. The state space grows steeply with it;
+ * override with spin -DMAXOPS=k (collector/model/BUILD picks the value the
+ * test runs). */
+#ifndef MAXOPS
+#define MAXOPS 4
+#endif
+
+byte rc[N];        /* true reference count */
+byte next[N];      /* one reference field per object */
+bool dirty[N];
+bool dead[N];      /* count reached 0, dealloc done */
+bool released[N];  /* block returned to the allocator (may be reused) */
+byte loc[N];       /* references held in mutator locals */
+byte root = NIL;   /* a global holding one reference */
+byte ops;          /* bounded number of mutator operations */
+
+bool bar;          /* cog__gc_barrier */
+byte gp;           /* grace-period counter */
+byte mctr;         /* mutator's last quiescent state (QSBR reader ctr) */
+bool deferred[N];  /* freed inside the window, released at close */
+bool collecting;
+
+/* Mark (barrier) and count changes, done inside one mutator operation
+ * with the sampled flag b. */
+inline touch(o, b) { if :: b -> dirty[o] = 1 :: else -> skip fi }
+
+inline dealloc(o, b) {
+    dead[o] = 1;
+    if
+    :: next[o] != NIL ->
+        c = next[o]; next[o] = NIL;
+        touch(c, b);
+        rc[c]--;
+        /* one level of cascading frees is enough with N=3 chains of
+         * at most 2 after this; deeper ones are cut by the bound */
+        if
+        :: rc[c] == 0 -> dead[c] = 1;
+           if :: b -> deferred[c] = 1 :: else -> released[c] = 1 fi;
+           if :: next[c] != NIL -> d = next[c]; next[c] = NIL; touch(d, b); rc[d]--;
+                 if :: rc[d] == 0 -> dead[d] = 1;
+                       if :: b -> deferred[d] = 1 :: else -> released[d] = 1 fi;
+                       if :: next[d] != NIL -> e = next[d]; next[d] = NIL; touch(e, b); rc[e]--;
+                             assert(rc[e] > 0) /* a 3-cycle freed by refcount is impossible */
+                          :: else -> skip fi
+                    :: else -> skip fi
+              :: else -> skip fi
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi;
+    if :: b -> deferred[o] = 1 :: else -> released[o] = 1 fi
+}
+
+inline decref(o, b) {
+    touch(o, b);
+    rc[o]--;
+    if :: rc[o] == 0 -> dealloc(o, b) :: else -> skip fi
+}
+
+proctype mutator() {
+    byte o, p, q, c, d, e; /* dealloc uses c, d, e: never pass them in */
+    bool b;
+    /* start holding one reference to each object, linked in a chain */
+    do
+    :: ops < MAXOPS ->
+        b = bar;                      /* sample the flag: start of an op */
+        atomic {
+        ops++;
+        if
+        :: /* new local reference from the root */
+           root != NIL -> o = root; assert(!released[o]); touch(o, b); rc[o]++; loc[o]++
+        :: /* load a field: p.next -> new local reference */
+           select(p : 0 .. N-1);
+           if
+           :: loc[p] > 0 && next[p] != NIL ->
+              o = next[p]; assert(!released[o]); touch(o, b); rc[o]++; loc[o]++
+           :: else -> skip
+           fi
+        :: /* take a field: its reference moves to a local */
+           select(p : 0 .. N-1);
+           if
+           :: loc[p] > 0 && next[p] != NIL -> o = next[p]; next[p] = NIL; touch(o, b); loc[o]++
+           :: else -> skip
+           fi
+        :: /* store a local into a field (cog_ref_store: incref + store) */
+           select(p : 0 .. N-1); select(o : 0 .. N-1);
+           if
+           :: loc[p] > 0 && loc[o] > 0 ->
+              touch(o, b); rc[o]++;
+              q = next[p]; next[p] = o;
+              if :: q != NIL -> decref(q, b) :: else -> skip fi
+           :: else -> skip
+           fi
+        :: /* drop a local reference */
+           select(o : 0 .. N-1);
+           if :: loc[o] > 0 -> loc[o]--; decref(o, b) :: else -> skip fi
+        :: /* publish a local into the root (moves the reference) */
+           select(o : 0 .. N-1);
+           if :: loc[o] > 0 && root == NIL -> loc[o]--; root = o; touch(o, b) :: else -> skip fi
+        :: /* take the root into a local (moves the reference) */
+           root != NIL -> o = root; root = NIL; loc[o]++; touch(o, b)
+        fi;
+        /* temporaries are dead between operations: clear them so states
+         * differing only in stale values merge */
+        o = 0; p = 0; q = 0; c = 0; d = 0; e = 0; b = 0
+        };
+        mctr = gp                     /* quiescent state between operations */
+    :: else -> mctr = gp; break
+    od;
+end_idle:
+    do :: mctr = gp od                /* keep reporting quiescent states */
+}
+
+inline grace_period() {
+    gp++;
+    (mctr == gp)
+}
+
+proctype collector() {
+    bool cand[N];
+    byte refs[N];
+    bool reach[N];
+    byte i, j, f;
+    bool changed;
+
+    bar = 1;
+    grace_period();                                       /* G1 */
+    collecting = 1;
+    /* The heap walk reads only ob_gc, which stays readable in a free block
+     * (pool memory stays mapped): a block released before the walk is
+     * simply not a candidate. Candidates' fields are read below, and those
+     * reads are what must never touch a released block. */
+    for (i : 0 .. N-1) {
+        cand[i] = !released[i] && !dead[i] && !dirty[i] && !deferred[i]
+    }
+    for (i : 0 .. N-1) { if :: cand[i] -> refs[i] = rc[i] :: else -> skip fi }
+    for (i : 0 .. N-1) {                                  /* subtract, field by field */
+        if
+        :: cand[i] && !dead[i] ->
+           assert(!released[i]);
+           f = next[i];
+           if :: f != NIL && cand[f] -> refs[f]-- :: else -> skip fi
+        :: else -> skip
+        fi
+    }
+    for (i : 0 .. N-1) {
+        reach[i] = !cand[i] || refs[i] > 0 || dirty[i] || dead[i]
+    }
+    /* propagate reachability (N rounds is enough for N objects) */
+    for (j : 0 .. N-1) {
+        for (i : 0 .. N-1) {
+            if
+            :: cand[i] && reach[i] && !dead[i] ->
+               assert(!released[i]);
+               f = next[i];
+               if :: f != NIL && cand[f] -> reach[f] = 1 :: else -> skip fi
+            :: else -> skip
+            fi
+        }
+    }
+    grace_period();                                       /* G2 */
+#ifndef BUG_NO_G2_RESCUE
+    /* the rescue; spin_check.sh compiles the model without it once to show
+     * the check catches the resulting unsoundness */
+    for (i : 0 .. N-1) { if :: cand[i] && (dirty[i] || dead[i]) -> reach[i] = 1 :: else -> skip fi }
+#endif
+    for (j : 0 .. N-1) {
+        for (i : 0 .. N-1) {
+            if
+            :: cand[i] && reach[i] && !dead[i] ->
+               f = next[i];
+               if :: f != NIL && cand[f] -> reach[f] = 1 :: else -> skip fi
+            :: else -> skip
+            fi
+        }
+    }
+    /* Declare garbage: soundness check. */
+    atomic {
+        for (i : 0 .. N-1) {
+            if
+            :: cand[i] && !reach[i] ->
+               assert(loc[i] == 0);
+               assert(root != i);
+               assert(!released[i]);
+               for (j : 0 .. N-1) {
+                   assert(!(next[j] == i && !dead[j] && (!cand[j] || reach[j])))
+               }
+            :: else -> skip
+            fi
+        }
+    }
+    bar = 0;
+    grace_period();                                       /* G4: close */
+    for (i : 0 .. N-1) { if :: deferred[i] -> released[i] = 1 :: else -> skip fi }
+    collecting = 0
+}
+
+init {
+    /* Three objects in a chain 0 -> 1 -> 2, the mutator holds 0 and 2,
+     * the root holds 1. */
+    atomic {
+        next[0] = 1; next[1] = 2; next[2] = NIL;
+        rc[0] = 1; loc[0] = 1;
+        rc[1] = 2; root = 1;
+        rc[2] = 2; loc[2] = 1;
+        run mutator();
+        run collector()
+    }
+}

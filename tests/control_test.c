@@ -1,0 +1,480 @@
+/* tests/control_test.c - the control socket (cog/control.h) and cogctl:
+ * every command, errors, malformed and oversized input, clients leaving
+ * mid-command, several clients at once (tsan), socket permissions, the
+ * COG_CONTROL_SOCKET variable and cogctl's exit status.
+ *
+ * The test thread is offline whenever it waits on the socket: the server
+ * executes commands (collect, top) that wait for grace periods. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tests/test_types.h"
+
+extern char **environ;
+
+static char sock[108];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(sock, sizeof sock, "/tmp/cog-control-test-%d.sock", (int)getpid());
+    unlink(sock);
+    if (cog_init() != COG_OK) return -1;
+    cog_gc_disable();
+    return cog_control_start(sock) == COG_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    cog_control_stop(); /* may already be stopped */
+    cog_gc_enable();
+    cog_gc_set_threshold(2000, 10, 10);
+    cog_gc_set_trace(0);
+    return cog_shutdown() == COG_OK ? 0 : -1;
+}
+
+static int connect_to(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Read until EOF (the server closes after our shutdown(SHUT_WR)). */
+static char *read_all(int fd) {
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - 1 - len)) > 0) len += (size_t)n;
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Send raw bytes in one connection, half-close, return the whole reply. */
+static char *ask_raw(const char *text, size_t len) {
+    cog_thread_offline();
+    int fd = connect_to(sock);
+    char *r = NULL;
+    if (fd >= 0) {
+        if (send(fd, text, len, MSG_NOSIGNAL) == (ssize_t)len) {
+            shutdown(fd, SHUT_WR);
+            r = read_all(fd);
+        }
+        close(fd);
+    }
+    cog_thread_online();
+    if (!r) fail_msg("cannot talk to %s: %s", sock, strerror(errno));
+    return r;
+}
+
+static char *ask(const char *line) { return ask_raw(line, strlen(line)); }
+
+static void expect(const char *line, const char *part, const char *last) {
+    char *r = ask(line);
+    if (part && !strstr(r, part)) fail_msg("'%s': '%s' not in reply:\n%s", line, part, r);
+    size_t n = strlen(r), k = strlen(last);
+    if (n < k || strcmp(r + n - k, last) != 0)
+        fail_msg("'%s': reply does not end with '%s':\n%s", line, last, r);
+    free(r);
+}
+
+static void socket_is_owner_only_and_removed_at_stop(void **state) {
+    (void)state;
+    struct stat st;
+    assert_int_equal(stat(sock, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(cog_control_start(sock), COG_ESTATE);
+    assert_non_null(strstr(cog_last_error(), "already"));
+    assert_int_equal(cog_control_stop(), COG_OK);
+    assert_int_equal(stat(sock, &st), -1);
+    assert_int_equal(cog_control_stop(), COG_ESTATE);
+    /* Bad paths. */
+    assert_int_equal(cog_control_start(""), COG_EINVAL);
+    assert_int_equal(cog_control_start(NULL), COG_EINVAL);
+    char longp[300];
+    memset(longp, 'x', sizeof longp - 1);
+    longp[sizeof longp - 1] = '\0';
+    assert_int_equal(cog_control_start(longp), COG_EINVAL);
+    FILE *f = fopen(sock, "w"); /* a regular file is never replaced */
+    fclose(f);
+    assert_int_equal(cog_control_start(sock), COG_EINVAL);
+    assert_non_null(strstr(cog_last_error(), "not a stale socket"));
+    unlink(sock);
+    /* A stale socket (nobody listening) is reused. */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    close(fd);
+    assert_int_equal(cog_control_start(sock), COG_OK);
+    expect("help\n", "commands:", "ok\n");
+}
+
+static void stats_threshold_enable_gctrace(void **state) {
+    (void)state;
+    expect("stats\n", "enabled 0\nthreshold 2000 10 10\ncount ", "ok\n");
+    expect("stats\n", "gen 2: collections ", "ok\n");
+    expect("stats\n", "heap_bytes ", "ok\n");
+    expect("threshold\n", "threshold 2000 10 10\n", "ok\n");
+    expect("threshold 700 5 6\n", NULL, "ok\n");
+    long t[3];
+    cog_gc_get_threshold(t);
+    assert_int_equal(t[0], 700);
+    assert_int_equal(t[1], 5);
+    assert_int_equal(t[2], 6);
+    expect("threshold 800\n", NULL, "ok\n");
+    expect("threshold\n", "threshold 800 5 6\n", "ok\n");
+    expect("threshold -1\n", NULL, "error: threshold -1 5 6 rejected: threshold0 must be >= 0 "
+                                   "and threshold1/2 > 0\n");
+    expect("threshold 1 0\n", NULL, "rejected: threshold0 must be >= 0 and threshold1/2 > 0\n");
+    expect("threshold abc\n", NULL, "error: threshold: 'abc' is not a number\n");
+    expect("threshold 1 2 3 4\n", NULL, "error: usage: threshold [t0 [t1 [t2]]]\n");
+    cog_gc_get_threshold(t);
+    assert_int_equal(t[0], 800); /* rejected values changed nothing */
+    expect("enable\n", NULL, "ok\n");
+    assert_int_equal(cog_gc_is_enabled(), 1);
+    expect("disable\n", NULL, "ok\n");
+    assert_int_equal(cog_gc_is_enabled(), 0);
+    expect("disable now\n", NULL, "error: disable takes no arguments\n");
+    expect("gctrace on\n", NULL, "ok\n");
+    assert_int_equal(cog_gc_get_trace(), 1);
+    expect("gctrace\n", "gctrace on\n", "ok\n");
+    expect("gctrace off\n", NULL, "ok\n");
+    assert_int_equal(cog_gc_get_trace(), 0);
+    expect("gctrace maybe\n", NULL, "error: usage: gctrace [on|off]\n");
+    expect("help\n", "threshold", "ok\n");
+}
+
+static void collect_and_top(void **state) {
+    (void)state;
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    cog_incref(&b->ob);
+    cog_ref_store(&a->next, &b->ob);
+    cog_incref(&a->ob);
+    cog_ref_store(&b->next, &a->ob);
+    test_node *keep = test_node_new(3);
+    expect("top\n", "Node ", "ok\n");
+    expect("top 1\n", "types ", "ok\n");
+    expect("top 0\n", NULL, "error: usage: top [n] (1..1000)\n");
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+    expect("collect 0\n", "collected 2\n", "ok\n");
+    expect("collect\n", "collected 0\n", "ok\n");
+    expect("collect 3\n", NULL, "error: collect: generation '3' is not 0, 1 or 2\n");
+    expect("collect x\n", NULL, "error: collect: generation 'x' is not 0, 1 or 2\n");
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    assert_true(st[0].collections >= 1);
+    assert_int_equal(st[0].collected, 2);
+    cog_decref(&keep->ob);
+}
+
+static void bad_and_malformed_input(void **state) {
+    (void)state;
+    expect("frobnicate\n", NULL, "error: unknown command 'frobnicate' (try help)\n");
+    expect("\n", NULL, "error: empty command (try help)\n");
+    expect("   \t \n", NULL, "error: empty command (try help)\n");
+    /* Control bytes are not echoed; the connection stays usable. */
+    static const char junk[] = "\x01\x02\x1b[2J\nhelp\n";
+    char *r = ask_raw(junk, sizeof junk - 1);
+    assert_non_null(strstr(r, "error: unknown command '???[2J'"));
+    assert_non_null(strstr(r, "commands:"));
+    assert_string_equal(r + strlen(r) - 3, "ok\n");
+    free(r);
+    /* Several commands in one connection, CRLF tolerated. */
+    r = ask("threshold\r\ngctrace\r\n");
+    assert_non_null(strstr(r, "threshold 2000 10 10\nok\ngctrace off\nok\n"));
+    free(r);
+    expect("a b c d e f g h i j\n", NULL, "error: too many arguments\n");
+}
+
+static void oversized_line_is_refused_and_closed(void **state) {
+    (void)state;
+    char big[3000];
+    memset(big, 'a', sizeof big);
+    char *r = ask_raw(big, sizeof big);
+    assert_string_equal(r, "error: line too long (max 1024 bytes)\n");
+    free(r);
+    /* The largest acceptable line (1023 bytes + newline) is processed. */
+    char edge[1024];
+    memset(edge, 'b', 1023);
+    edge[1023] = '\n';
+    r = ask_raw(edge, sizeof edge);
+    assert_non_null(strstr(r, "error: unknown command 'bbbb"));
+    free(r);
+    expect("help\n", "commands:", "ok\n");
+}
+
+static void client_leaving_mid_command_and_idle_client(void **state) {
+    (void)state;
+    cog_thread_offline();
+    int fd = connect_to(sock);
+    assert_true(fd >= 0);
+    assert_int_equal(send(fd, "sta", 3, MSG_NOSIGNAL), 3);
+    close(fd); /* gone before the newline: nothing runs */
+    /* An idle client does not stop others from being served. */
+    int idle = connect_to(sock);
+    assert_true(idle >= 0);
+    cog_thread_online();
+    expect("stats\n", "enabled", "ok\n");
+    expect("help\n", "commands:", "ok\n");
+    /* A client that sends a command and never reads its reply. */
+    cog_thread_offline();
+    int rude = connect_to(sock);
+    assert_true(rude >= 0);
+    assert_int_equal(send(rude, "top\nstats\n", 10, MSG_NOSIGNAL), 10);
+    close(rude);
+    close(idle);
+    cog_thread_online();
+    expect("help\n", "commands:", "ok\n");
+}
+
+/* Several clients at once while a mutator churns cycles (tsan). */
+static atomic_int stop_churn;
+
+static void *churn(void *arg) {
+    (void)arg;
+    cog_thread_attach();
+    while (!atomic_load(&stop_churn)) {
+        for (int i = 0; i < 100; i++) {
+            test_node *a = test_node_new(i), *b = test_node_new(i);
+            cog_incref(&b->ob);
+            cog_ref_store(&a->next, &b->ob);
+            cog_incref(&a->ob);
+            cog_ref_store(&b->next, &a->ob);
+            cog_decref(&a->ob);
+            cog_decref(&b->ob);
+        }
+        cog_safepoint();
+        cog_thread_offline();
+        usleep(1000); /* keep the garbage within what one collector clears */
+        cog_thread_online();
+    }
+    cog_thread_detach();
+    return NULL;
+}
+
+static void *client_thread(void *arg) {
+    long id = (long)arg;
+    static const char *cmds[] = {"stats\n", "collect 0\n", "threshold 500 5 5\n", "top 3\n",
+                                 "threshold\n", "gctrace off\n", "enable\n", "bogus\n"};
+    for (int i = 0; i < 12; i++) {
+        const char *c = cmds[(id + i) % 8];
+        int fd = connect_to(sock);
+        if (fd < 0) return (void *)1;
+        if (send(fd, c, strlen(c), MSG_NOSIGNAL) != (ssize_t)strlen(c)) return (void *)2;
+        shutdown(fd, SHUT_WR);
+        char *r = read_all(fd);
+        close(fd);
+        size_t n = strlen(r);
+        int okay = (n >= 3 && strcmp(r + n - 3, "ok\n") == 0) ||
+                   (strcmp(c, "bogus\n") == 0 && strstr(r, "error: unknown command"));
+        free(r);
+        if (!okay) return (void *)3;
+    }
+    return NULL;
+}
+
+static void several_clients_at_once(void **state) {
+    (void)state;
+    atomic_store(&stop_churn, 0);
+    pthread_t m, c[4];
+    assert_int_equal(pthread_create(&m, NULL, churn, NULL), 0);
+    for (long i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&c[i], NULL, client_thread, (void *)i), 0);
+    cog_thread_offline();
+    void *ret[4];
+    for (int i = 0; i < 4; i++) pthread_join(c[i], &ret[i]);
+    atomic_store(&stop_churn, 1);
+    pthread_join(m, NULL);
+    cog_thread_online();
+    for (int i = 0; i < 4; i++) assert_null(ret[i]);
+    cog_gc_collect(2);
+}
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define NO_FORK 1
+#endif
+
+static void other_users_are_refused(void **state) {
+    (void)state;
+#ifdef NO_FORK
+    skip();
+#else
+    if (geteuid() != 0) skip(); /* needs a second user id */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setuid(65534) != 0) _exit(3);
+        int fd = connect_to(sock);
+        if (fd < 0) _exit(errno == EACCES ? 0 : 4); /* 0600 keeps it out */
+        char buf[64] = {0};
+        if (read(fd, buf, sizeof buf - 1) <= 0) _exit(5);
+        _exit(strstr(buf, "permission denied") ? 0 : 6);
+    }
+    int status;
+    cog_thread_offline();
+    waitpid(pid, &status, 0);
+    cog_thread_online();
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+#endif
+}
+
+/* ---- cogctl --------------------------------------------------------------- */
+
+static const char *cogctl_path(void) {
+    static const char *cands[] = {"tools/cogctl/cogctl", "bazel-bin/tools/cogctl/cogctl"};
+    for (size_t i = 0; i < 2; i++)
+        if (access(cands[i], X_OK) == 0) return cands[i];
+    return NULL;
+}
+
+/* Run cogctl with args; return its exit status, stdout in *out. */
+static int run_cogctl(const char *const *args, char **out) {
+    const char *bin = cogctl_path();
+    if (!bin) fail_msg("cogctl binary not found");
+    char outpath[] = "/tmp/cogctl-out-XXXXXX";
+    int ofd = mkstemp(outpath);
+    assert_true(ofd >= 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, ofd, 1);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)bin;
+    for (; args[n - 1]; n++) argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    pid_t pid;
+    cog_thread_offline();
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    int status = 0;
+    if (rc == 0) waitpid(pid, &status, 0);
+    cog_thread_online();
+    posix_spawn_file_actions_destroy(&fa);
+    assert_int_equal(rc, 0);
+    lseek(ofd, 0, SEEK_SET);
+    *out = read_all(ofd);
+    close(ofd);
+    unlink(outpath);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void cogctl_prints_replies_and_exits_with_status(void **state) {
+    (void)state;
+    char *out;
+    const char *help[] = {sock, "help", NULL};
+    assert_int_equal(run_cogctl(help, &out), 0);
+    assert_non_null(strstr(out, "commands:"));
+    assert_null(strstr(out, "ok")); /* the terminating line is not printed */
+    free(out);
+    const char *thr[] = {sock, "threshold", "900", "7", "8", NULL};
+    assert_int_equal(run_cogctl(thr, &out), 0);
+    free(out);
+    long t[3];
+    cog_gc_get_threshold(t);
+    assert_int_equal(t[0], 900);
+    assert_int_equal(t[2], 8);
+    const char *bad[] = {sock, "threshold", "-5", NULL};
+    assert_int_equal(run_cogctl(bad, &out), 1);
+    free(out);
+    const char *unknown[] = {sock, "frobnicate", NULL};
+    assert_int_equal(run_cogctl(unknown, &out), 1);
+    free(out);
+    const char *usage[] = {sock, NULL};
+    assert_int_equal(run_cogctl(usage, &out), 2);
+    free(out);
+    const char *nosock[] = {"/tmp/cog-no-such-socket", "stats", NULL};
+    assert_int_equal(run_cogctl(nosock, &out), 2);
+    free(out);
+    const char *stats[] = {sock, "stats", NULL};
+    assert_int_equal(run_cogctl(stats, &out), 0);
+    assert_non_null(strstr(out, "threshold 900 7 8"));
+    free(out);
+}
+
+/* ---- cog_control_execute (no socket) -------------------------------------- */
+
+static void execute_directly(void **state) {
+    (void)state;
+    char reply[512];
+    assert_int_equal(cog_control_execute("threshold 321", reply, sizeof reply), COG_OK);
+    assert_string_equal(reply, "ok\n");
+    assert_int_equal(cog_control_execute("threshold", reply, sizeof reply), COG_OK);
+    assert_string_equal(reply, "threshold 321 10 10\nok\n");
+    assert_int_equal(cog_control_execute("collect 9", reply, sizeof reply), COG_EINVAL);
+    assert_string_equal(reply, "error: collect: generation '9' is not 0, 1 or 2\n");
+    assert_non_null(strstr(cog_last_error(), "generation '9'"));
+    assert_int_equal(cog_control_execute(NULL, reply, sizeof reply), COG_EINVAL);
+    /* A small buffer truncates but stays NUL-terminated. */
+    char tiny[8];
+    assert_int_equal(cog_control_execute("stats", tiny, sizeof tiny), COG_OK);
+    assert_int_equal(strlen(tiny), sizeof tiny - 1);
+    assert_int_equal(cog_control_execute("stats", NULL, 0), COG_OK);
+    char longline[COG_CONTROL_MAX_LINE + 10];
+    memset(longline, 'x', sizeof longline - 1);
+    longline[sizeof longline - 1] = '\0';
+    assert_int_equal(cog_control_execute(longline, reply, sizeof reply), COG_EINVAL);
+    assert_string_equal(reply, "error: line too long (max 1024 bytes)\n");
+}
+
+/* ---- COG_CONTROL_SOCKET --------------------------------------------------- */
+
+static void env_variable_starts_and_shutdown_stops(void **state) {
+    (void)state;
+    assert_int_equal(cog_control_stop(), COG_OK);
+    assert_int_equal(cog_shutdown(), COG_OK);
+    setenv("COG_CONTROL_SOCKET", sock, 1);
+    assert_int_equal(cog_init(), COG_OK);
+    unsetenv("COG_CONTROL_SOCKET");
+    struct stat st;
+    assert_int_equal(stat(sock, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    expect("help\n", "commands:", "ok\n");
+    assert_int_equal(cog_shutdown(), COG_OK); /* stops the server */
+    assert_int_equal(stat(sock, &st), -1);
+    /* A path that cannot be used: warning, cog_init still succeeds. */
+    setenv("COG_CONTROL_SOCKET", "/", 1);
+    fflush(stderr);
+    assert_int_equal(cog_init(), COG_OK);
+    unsetenv("COG_CONTROL_SOCKET");
+    assert_int_equal(cog_control_stop(), COG_ESTATE);
+    assert_int_equal(cog_control_start(sock), COG_OK); /* for teardown */
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(socket_is_owner_only_and_removed_at_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(stats_threshold_enable_gctrace, setup, teardown),
+        cmocka_unit_test_setup_teardown(collect_and_top, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_and_malformed_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(oversized_line_is_refused_and_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_leaving_mid_command_and_idle_client, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(several_clients_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_users_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(cogctl_prints_replies_and_exits_with_status, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(execute_directly, setup, teardown),
+        cmocka_unit_test_setup_teardown(env_variable_starts_and_shutdown_stops, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
