@@ -153,7 +153,7 @@ static void op_list(unsigned *seed) {
     char buf[48];
     int n = snprintf(buf, sizeof buf, "soak string %u", rand_r(seed));
     cog_object *o = rand_r(seed) % 4 ? cog_str_new(buf, (size_t)n)
-                                     : cog_int_from_i64(100000 + rand_r(seed));
+                                     : cog_int_from_i64(100000 + (int64_t)rand_r(seed));
     if (!o) fail(cog_last_error());
     CHECK(cog_list_append(shared_list, o) == COG_OK);
     atomic_fetch_add(&list_appended, 1);
