@@ -73,6 +73,11 @@ void cog_heap_visit_objects(cog_heap *h, void (*visit)(void *block, void *arg),
  * free the heap. */
 void cog_heap_abandon(cog_heap *h);
 
+/* Make h the calling thread's current heap (the one deferred frees batch
+ * into) and return the previous one. Only for a forked child detaching a
+ * vanished thread on its behalf (lib/thread.c). */
+cog_heap *cog_heap_swap_current(cog_heap *h);
+
 /* Runtime teardown (no thread attached): unmap everything. */
 void cog_alloc_shutdown(void);
 

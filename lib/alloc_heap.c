@@ -91,6 +91,12 @@ cog_heap *cog_heap_new(uint32_t tid) {
     return h;
 }
 
+cog_heap *cog_heap_swap_current(cog_heap *h) {
+    cog_heap *old = cog_tls_heap;
+    cog_tls_heap = h;
+    return old;
+}
+
 /* ---- allocation ---- */
 
 static inline void *take_block(cog_pool *p) {

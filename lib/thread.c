@@ -290,15 +290,27 @@ void cog_threads_fork_parent(void) { gate_open(); }
 
 /* Detach, on its behalf, a thread that does not exist in this child. It
  * was parked at a safe point or offline, so its counts and pools are
- * consistent; we are the only thread, so its owner-only state is ours. */
+ * consistent; we are the only thread, so its owner-only state is ours.
+ * We impersonate it (its tstate, id and heap in our thread-locals) for
+ * the duration, so that its detach runs exactly as its own would: owner
+ * fast paths on its objects, frees into its pools as local frees, large
+ * blocks freed during its heap walk parked as the walk requires. */
 static void detach_lost(cog_tstate *ts) {
+    cog_tstate *self = cog__tls_tstate;
+    uint32_t self_tid = cog__tls_tid;
     pthread_mutex_init(&ts->queue_lock, NULL);
     ts->urcu_record = NULL; /* taken off liburcu's list before fork */
+    ts->offline = 0;
+    cog__tls_tstate = ts;
+    cog__tls_tid = ts->tid;
+    cog_heap *self_heap = cog_heap_swap_current(ts->heap);
     cog_brc_release_ownership(ts);
     cog_heap_collect(ts->heap);
     cog_heap_abandon(ts->heap);
     ts->heap = NULL;
-    ts->offline = 0;
+    cog_heap_swap_current(self_heap);
+    cog__tls_tstate = self;
+    cog__tls_tid = self_tid;
     slot_used[ts->tid - 1] = 0;
     atomic_fetch_sub_explicit(&attached_count, 1, memory_order_relaxed);
 }
