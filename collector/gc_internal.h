@@ -46,6 +46,8 @@ void cog_gc_garbage_append(cog_object *o);
  * what they touch and object blocks are not reused. open returns the
  * window's DIRTY bit. Both wait for a grace period. */
 uint64_t cog_gc_window_open(void);
+/* A window for flag-only heap walks; does not start a new mark phase. */
+uint64_t cog_gc_window_open_walk(void);
 void cog_gc_window_close(void);
 
 /* Walk every tracked object; see cog_alloc_visit_all_objects. */

@@ -130,7 +130,7 @@ static void count_frozen(cog_object *o, uint64_t gc, void *arg) {
  * the blocks they visit from being freed and reused during the walk. */
 static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
     size_t n = 0;
-    cog_gc_window_open();
+    cog_gc_window_open_walk();
     cog_gc_walk(fn, &n);
     cog_gc_window_close();
     return n;

@@ -27,6 +27,22 @@ uint64_t cog_gc_window_open(void) {
     return bit;
 }
 
+/* A window for a heap walk that only reads or flips flags (freeze,
+ * unfreeze, count): same DIRTY bit as the last collection's window. Taking
+ * a new bit would make the next collection reuse the last collection's bit
+ * without clearing its marks (a collection clears only the other bit,
+ * during its walk), so every object touched in the last collection would
+ * count as dirty again and stay uncollected as long as the pattern repeats
+ * (found by the API fuzzer: a SAVEALL'd cycle never freed once
+ * cog_gc_unfreeze ran between collections). Marks made during this window
+ * carry the last collection's bit, which the next collection clears. */
+uint64_t cog_gc_window_open_walk(void) {
+    uint64_t bit = parity ? COG_GC_DIRTY1 : COG_GC_DIRTY0;
+    atomic_store_explicit(&cog__gc_barrier, (int)bit, memory_order_seq_cst);
+    cog_rcu_synchronize();
+    return bit;
+}
+
 void cog_gc_window_close(void) {
     atomic_store_explicit(&cog__gc_barrier, 0, memory_order_seq_cst);
     cog_rcu_synchronize();
