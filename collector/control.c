@@ -328,10 +328,27 @@ static void control_subsystem_stop(void) {
     if (on) cog_control_stop();
 }
 
+/* The child of a fork has no server thread, and the socket (its path, its
+ * clients) belongs to the parent: close the child's copies of the
+ * descriptors, leave the file alone, and start clean. The server may have
+ * held ctl_lock (or been inside a command) when the world stopped; the
+ * child has only the forking thread, so the lock is reinitialised. */
+static void control_after_fork_child(void) {
+    pthread_mutex_init(&ctl_lock, NULL);
+    if (!running) return;
+    close_fds();
+    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++) {
+        if (clients[i].fd >= 0) close(clients[i].fd);
+        clients[i].fd = -1;
+    }
+    running = 0;
+}
+
 static const cog_subsystem control_subsystem = {
     .name = "control",
     .start = control_subsystem_start,
     .stop = control_subsystem_stop,
+    .after_fork_child = control_after_fork_child,
 };
 
 __attribute__((constructor)) static void register_control(void) {

@@ -47,6 +47,7 @@ void cog_gc_stats_record_pause(int gen, uint64_t ns);
 void cog_gc_pacing_sync(void);
 void cog_gc_pacing_collection_start(int gen);
 void cog_gc_pacing_collection_done(void);
+void cog_gc_pacing_after_fork_child(void);
 int cog_gc_on_collector_thread(void);
 
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */

@@ -67,6 +67,15 @@ void cog_gc_pacing_collection_done(void) {
     pthread_mutex_unlock(&lock);
 }
 
+/* Fork child: mutators of the parent may have been waiting here (offline,
+ * so a fork can happen meanwhile); they do not exist in the child, and
+ * neither does a collection in progress. */
+void cog_gc_pacing_after_fork_child(void) {
+    pthread_mutex_init(&lock, NULL);
+    pthread_cond_init(&finished, NULL);
+    collector_active = 0;
+}
+
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -37,6 +37,7 @@ static pthread_cond_t done = PTHREAD_COND_INITIALIZER; /* requesters wait */
 /* All under lock. */
 static pthread_t thread;
 static int thread_running, stopping, auto_pending;
+static int pausing; /* fork: the thread exits, requests stay queued */
 static int want_gen = -1;     /* highest generation explicitly requested */
 static unsigned want_ops;     /* bitmask of 1 << REQ_FREEZE ... */
 static uint64_t request_seq;  /* last request posted */
@@ -147,7 +148,7 @@ static void count_frozen(cog_object *o, uint64_t gc, void *arg) {
  * the blocks they visit from being freed and reused during the walk. */
 static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
     size_t n = 0;
-    cog_gc_window_open();
+    cog_gc_window_open_same_bit();
     cog_gc_walk(fn, &n);
     cog_gc_window_close();
     return n;
@@ -181,7 +182,7 @@ static void *collector_main(void *arg) {
     on_collector = 1;
     pthread_mutex_lock(&lock);
     for (;;) {
-        while (!stopping && want_gen < 0 && !want_ops &&
+        while (!stopping && !pausing && want_gen < 0 && !want_ops &&
                !(auto_pending && atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed))) {
             cog_thread_offline();
             pthread_cond_wait(&wake, &lock);
@@ -189,7 +190,7 @@ static void *collector_main(void *arg) {
              * on liburcu's registry lock, never on our mutex holders. */
             cog_thread_online();
         }
-        if (stopping) break;
+        if (stopping || pausing) break;
         uint64_t serving = request_seq;
         int gen = want_gen;
         unsigned ops = want_ops;
@@ -396,19 +397,9 @@ static void *collector_entry(void *arg) {
     return NULL;
 }
 
-static int collector_start(void) {
+/* Start the collector thread and wait until it has attached. */
+static int spawn_collector(void) {
     start_sync ss = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    pthread_mutex_lock(&lock);
-    stopping = 0;
-    want_gen = -1;
-    want_ops = 0;
-    auto_pending = 0;
-    window_busy = 0;
-    window_state = WIN_IDLE;
-    pthread_mutex_unlock(&lock);
-    cog_gc_read_env();
-    sync_young_threshold();
-    atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
     if (pthread_create(&thread, NULL, collector_entry, &ss) != 0)
         return cog_error(COG_ENOMEM, "cog_init: cannot start the collector thread");
     /* The initialising thread is attached; wait offline so the collector's
@@ -422,11 +413,72 @@ static int collector_start(void) {
         pthread_join(thread, NULL);
         return cog_error(COG_ENOMEM, "cog_init: the collector thread could not attach");
     }
+    return COG_OK;
+}
+
+static int collector_start(void) {
+    pthread_mutex_lock(&lock);
+    stopping = 0;
+    pausing = 0;
+    want_gen = -1;
+    want_ops = 0;
+    auto_pending = 0;
+    window_busy = 0;
+    window_state = WIN_IDLE;
+    pthread_mutex_unlock(&lock);
+    cog_gc_read_env();
+    sync_young_threshold();
+    atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+    int rc = spawn_collector();
+    if (rc != COG_OK) return rc;
     pthread_mutex_lock(&lock);
     thread_running = 1;
     pthread_mutex_unlock(&lock);
     cog_gc_set_wakeup_hook(wake_collector);
     return COG_OK;
+}
+
+/* ---- fork (see lib/runtime.c "Fork") ----------------------------------
+ * Before fork the collector thread finishes what it is doing and exits,
+ * so no thread is inside a grace period (liburcu's locks are free) and the
+ * child does not inherit a half-done collection. Requests posted meanwhile
+ * stay queued (thread_running stays 1) and are served by the thread
+ * started again after fork, in the parent and in the child. */
+static void collector_before_fork(void) {
+    pthread_mutex_lock(&lock);
+    pausing = 1;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    cog_thread_offline(); /* it may be waiting for a grace period */
+    pthread_join(thread, NULL);
+    cog_thread_online();
+}
+
+static void collector_after_fork_parent(void) {
+    pthread_mutex_lock(&lock);
+    pausing = 0;
+    pthread_mutex_unlock(&lock);
+    if (spawn_collector() != COG_OK)
+        cog_fatal("fork: cannot restart the collector thread: %s", cog_last_error());
+}
+
+/* The child has one thread. Requesters waiting on `done` and whoever held
+ * `lock` exist only in the parent: reinitialise both and forget their
+ * requests; automatic collection resumes with the counters as they were. */
+static void collector_after_fork_child(void) {
+    pthread_mutex_init(&lock, NULL);
+    pthread_cond_init(&wake, NULL);
+    pthread_cond_init(&done, NULL);
+    pausing = 0;
+    want_gen = -1;
+    want_ops = 0;
+    window_busy = 0;
+    window_state = WIN_IDLE;
+    done_seq = request_seq;
+    cog_gc_pacing_after_fork_child();
+    auto_pending = atomic_load_explicit(&cog__gc_requested, memory_order_relaxed) != 0;
+    if (spawn_collector() != COG_OK)
+        cog_fatal("fork: cannot start the collector thread in the child: %s", cog_last_error());
 }
 
 static void collector_stop(void) {
@@ -453,6 +505,9 @@ static const cog_subsystem collector_subsystem = {
     .name = "collector",
     .start = collector_start,
     .stop = collector_stop,
+    .before_fork = collector_before_fork,
+    .after_fork_parent = collector_after_fork_parent,
+    .after_fork_child = collector_after_fork_child,
 };
 
 __attribute__((constructor)) static void register_collector(void) {

@@ -79,6 +79,11 @@ void cog_heap_abandon(cog_heap *h);
  * collection. */
 void cog_alloc_sweep_abandoned(void);
 
+/* Make h the calling thread's current heap (the one deferred frees batch
+ * into) and return the previous one. Only for a forked child detaching a
+ * vanished thread on its behalf (lib/thread.c). */
+cog_heap *cog_heap_swap_current(cog_heap *h);
+
 /* Runtime teardown (no thread attached): unmap everything. */
 void cog_alloc_shutdown(void);
 

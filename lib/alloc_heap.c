@@ -90,6 +90,12 @@ cog_heap *cog_heap_new(uint32_t tid) {
     return h;
 }
 
+cog_heap *cog_heap_swap_current(cog_heap *h) {
+    cog_heap *old = cog_tls_heap;
+    cog_tls_heap = h;
+    return old;
+}
+
 /* ---- allocation ---- */
 
 static inline void *take_block(cog_pool *p) {
@@ -218,7 +224,16 @@ static void *alloc_slow(cog_heap *h, unsigned kind, unsigned cls) {
     return take_block(p);
 }
 
+/* Fault injection (cog_mem_fail_alloc_after): per thread, so a test's
+ * failure point never lands on the collector's or another thread's
+ * allocation. One TLS load and a predictable branch on the fast path. */
+__thread unsigned cog_fail_alloc_countdown __attribute__((tls_model("initial-exec")));
+
 void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
+    if (__builtin_expect(cog_fail_alloc_countdown != 0, 0) && --cog_fail_alloc_countdown == 0) {
+        cog_error(COG_ENOMEM, "out of memory allocating %zu bytes (injected)", size);
+        return NULL;
+    }
     if (__builtin_expect(size <= COG_SMALL_MAX, 1)) {
         unsigned cls = cog_size_class(size);
         cog_pool *p = h->cur[kind][cls];

@@ -160,6 +160,7 @@ extern atomic_ulong cog_stat_arenas, cog_stat_arenas_empty, cog_stat_bytes_mappe
 extern atomic_ulong cog_stat_arenas_mapped_total, cog_stat_arenas_unmapped_total;
 extern atomic_ulong cog_stat_mmap_failures;
 extern atomic_uint cog_fail_mmap_countdown;
+extern __thread unsigned cog_fail_alloc_countdown __attribute__((tls_model("initial-exec")));
 
 /* A free page for a pool of this layout, with the walk exclusion the layout
  * change needs already done; its descriptor's layout is not yet LIVE.

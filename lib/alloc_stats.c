@@ -115,4 +115,6 @@ void cog_alloc_fail_malloc_after(unsigned n) {
     atomic_store_explicit(&cog_fail_malloc_countdown, n, memory_order_relaxed);
 }
 void cog_mem_fail_mmap_after(unsigned n) { cog_alloc_fail_mmap_after(n); }
+void cog_mem_fail_alloc_after(unsigned n) { cog_fail_alloc_countdown = n; }
+unsigned cog_mem_fail_alloc_pending(void) { return cog_fail_alloc_countdown; }
 void cog_mem_fail_malloc_after(unsigned n) { cog_alloc_fail_malloc_after(n); }

@@ -65,6 +65,16 @@ void cog__incref_shared(cog_object *o) {
 static void queue_to_owner(cog_object *o, uint32_t owner_tid);
 
 void cog__decref_shared(cog_object *o) {
+    /* The owner's id, read BEFORE the CAS that may queue: once our CAS has
+     * set QUEUED, the owner may merge the object (detach, a weakref, its
+     * queue) and store ob_tid = 0 before we get to read it. Reading it
+     * first is exact: if our CAS finds no flags, no merge had completed,
+     * so ob_tid still held the owner's id (a merge stores 0 only after its
+     * own CAS on ob_ref_shared, which our acq_rel CAS precedes; so our load
+     * happens-before that store and cannot see it). Queuing to an owner
+     * that merged or detached meanwhile is fine: see queue_to_owner and
+     * merge_queued_object, which merge with extra = -1 whatever the state. */
+    uint32_t owner = atomic_load_explicit(&o->ob_tid, memory_order_relaxed);
     intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
     intptr_t desired;
     int queue;
@@ -80,10 +90,8 @@ void cog__decref_shared(cog_object *o) {
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed));
     if (queue) {
-        /* The queue now holds the reference we were dropping. ob_tid cannot
-         * be 0 here: merging sets MERGED before anyone sees ob_tid == 0, and
-         * we saw no flags. */
-        queue_to_owner(o, atomic_load_explicit(&o->ob_tid, memory_order_relaxed));
+        /* The queue now holds the reference we were dropping. */
+        queue_to_owner(o, owner);
     } else if (desired == COG_REF_MERGED) {
         cog_object_dealloc(o);
     }

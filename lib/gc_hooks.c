@@ -70,7 +70,7 @@ void cog_gc_set_wakeup_hook(void (*hook)(void)) {
 
 /* Each thread batches (allocations - deallocations) of tracked objects and
  * adds them to the global counter every COG_GC_COUNT_BATCH, at safe points
- * and when it goes offline or detaches: threads allocating in parallel then
+ * and when it detaches: threads allocating in parallel then
  * share the counter's cache line once per batch, not once per object. The
  * counter is a heuristic trigger, so relaxed RMWs suffice (it only must not
  * tear); a thread's unflushed batch is at most COG_GC_COUNT_BATCH off. */

@@ -31,7 +31,8 @@ cog_object *cog_gc_deferred_next(cog_object *o);
 /* Allocation accounting that drives collection thresholds: number of GC
  * objects allocated minus deallocated since the last collection, per
  * thread batched into a global counter (cog_gc_flush_young adds the calling
- * thread's batch; safe points, offline and detach call it). The hook is called when the global
+ * thread's batch; safe points and detach call it, never a path that may
+ * hold the collector's lock, since crossing threshold0 wakes the collector). The hook is called when the global
  * count crosses threshold0 so the collector thread can wake. */
 extern atomic_long cog__gc_young_count;
 extern atomic_long cog__gc_young_threshold;

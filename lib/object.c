@@ -9,6 +9,7 @@
 #include "lib/object_internal.h"
 #include "lib/rcu.h"
 #include "lib/thread.h"
+#include "lib/weakref_internal.h"
 
 /* External definitions of the inline fast paths (C99 inline semantics), for
  * C++ callers and for calls the compiler chooses not to inline. */
@@ -200,6 +201,15 @@ static void free_object(cog_object *o, cog_tstate *ts) {
         atomic_fetch_or_explicit(&o->ob_gc, COG_GC_DEAD, memory_order_relaxed);
         cog_gc_note_dealloc();
     }
+    /* Weak references must stop seeing the object before its fields are
+     * torn down and its block can be reused (cog_weakref_get would
+     * otherwise try-incref freed memory). After the finalizer (which ran in
+     * cog_object_dealloc and may have resurrected it), before dealloc, as
+     * CPython's subtype_dealloc. Relaxed read: the flag was set by a thread
+     * holding a reference, ordered before our final decrement by the
+     * acq_rel count CASes (see cog_weakref_new). */
+    if (atomic_load_explicit(&o->ob_gc, memory_order_relaxed) & COG_GC_HAS_WEAKREFS)
+        cog_weakref_clear_referent(o);
     if (type->dealloc) type->dealloc(o);
     /* Freed blocks must never carry a live owner id: the detach walk and the
      * collector use ob_tid / ob_gc to recognise live objects. */

@@ -70,6 +70,14 @@ static inline void cog_rcu_synchronize(void) {
 static inline void cog_rcu_read_lock(void) { urcu_qsbr_read_lock(); }
 static inline void cog_rcu_read_unlock(void) { urcu_qsbr_read_unlock(); }
 
+/* Fork support (lib/rcu_fork.c): the calling thread's liburcu reader
+ * record; take another registered thread's record off liburcu's list and
+ * put it back next to an anchor record still on it. Only while no thread
+ * is inside liburcu. */
+void *cog_rcu_reader_self(void);
+void cog_rcu_unlink_reader(void *reader);
+void cog_rcu_relink_reader(void *reader, void *anchor);
+
 /* Embed in memory to be reclaimed after a grace period. */
 typedef struct cog_rcu_head {
     struct rcu_head rh; /* liburcu's; its func is our trampoline */

@@ -41,11 +41,75 @@ int cog_runtime_running(void) { return atomic_load_explicit(&running, memory_ord
 
 int cog_is_initialized(void) { return cog_runtime_running(); }
 
+/* ---- Fork ---------------------------------------------------------------
+ * pthread_atfork handlers give the child of a multithreaded program a
+ * working runtime (contract in cog/runtime.h, design in docs/design.md):
+ *
+ * prepare (forking thread, parent): hold lifecycle_lock (no init/shutdown
+ *   in flight); stop the collector thread (subsystem before_fork), so no
+ *   thread is in a grace period; stop the world (lib/thread.c fork gate):
+ *   every other attached thread parks at its next safe point or stays
+ *   offline, holding no cog lock and inside no liburcu call; pause
+ *   liburcu's call_rcu workers (call_rcu_before_fork); take the other
+ *   threads' liburcu reader records off liburcu's list (lib/rcu_fork.c).
+ * parent: put the records back, resume call_rcu workers, release parked
+ *   threads, restart the collector.
+ * child (one thread): liburcu's call_rcu_after_fork_child; detach on their
+ *   behalf the threads that were not copied (their objects stay alive with
+ *   merged counts; their liburcu records were never copied onto the
+ *   child's list, so they block no grace period); start a new collector
+ *   thread. */
+static int fork_handlers_installed; /* under lifecycle_lock */
+static int fork_active;             /* runtime was running at prepare */
+
+static void fork_prepare(void) {
+    pthread_mutex_lock(&lifecycle_lock);
+    fork_active = atomic_load_explicit(&running, memory_order_relaxed);
+    if (!fork_active) return;
+    for (int i = nsubsystems; i-- > 0;)
+        if (subsystems[i]->before_fork) subsystems[i]->before_fork();
+    cog_threads_fork_prepare();
+    urcu_qsbr_call_rcu_before_fork();
+    cog_threads_fork_unlink_readers();
+}
+
+static void fork_parent(void) {
+    if (fork_active) {
+        cog_threads_fork_relink_readers(0);
+        urcu_qsbr_call_rcu_after_fork_parent();
+        cog_threads_fork_parent();
+        for (int i = 0; i < nsubsystems; i++)
+            if (subsystems[i]->after_fork_parent) subsystems[i]->after_fork_parent();
+    }
+    pthread_mutex_unlock(&lifecycle_lock);
+}
+
+static void fork_child(void) {
+    /* The forking thread locked it; the child's only thread is its copy. */
+    pthread_mutex_init(&lifecycle_lock, NULL);
+    pthread_mutex_lock(&lifecycle_lock);
+    if (fork_active) {
+        cog_threads_fork_relink_readers(1);
+        urcu_qsbr_call_rcu_after_fork_child();
+        cog_threads_fork_child();
+        for (int i = 0; i < nsubsystems; i++)
+            if (subsystems[i]->after_fork_child) subsystems[i]->after_fork_child();
+    }
+    pthread_mutex_unlock(&lifecycle_lock);
+}
+
 int cog_init(void) {
     pthread_mutex_lock(&lifecycle_lock);
     if (atomic_load_explicit(&running, memory_order_relaxed)) {
         pthread_mutex_unlock(&lifecycle_lock);
         return cog_error(COG_ESTATE, "cog_init: runtime already initialised");
+    }
+    if (!fork_handlers_installed) {
+        if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0) {
+            pthread_mutex_unlock(&lifecycle_lock);
+            return cog_error(COG_ENOMEM, "cog_init: pthread_atfork failed");
+        }
+        fork_handlers_installed = 1;
     }
     int rc = cog_threads_init();
     if (rc == COG_OK) {

@@ -15,6 +15,14 @@ typedef struct cog_subsystem {
     const char *name;
     int (*start)(void);
     void (*stop)(void);
+    /* Fork (optional; see lib/runtime.c "Fork"). before_fork runs on the
+     * forking thread while every other thread still runs (it must leave no
+     * thread of its own inside liburcu or holding its locks);
+     * after_fork_parent/child run once the world is running again, in
+     * the parent and in the single-threaded child. */
+    void (*before_fork)(void);
+    void (*after_fork_parent)(void);
+    void (*after_fork_child)(void);
 } cog_subsystem;
 
 void cog_runtime_register(const cog_subsystem *s);

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/brc.h"
 #include "lib/error.h"
@@ -27,6 +28,35 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int attached_count;
 static atomic_int internal_count; /* runtime-owned threads among them */
 static int closing; /* under registry_lock: cog_shutdown in progress */
+
+/* ---- the fork gate ----------------------------------------------------
+ * `running` counts attached threads that are online: +1 when a thread
+ * attaches or comes online, -1 when it goes offline or has detached. To
+ * fork, the forking thread sets fork_pending and waits for running to
+ * reach 0 (it goes offline itself first): every other attached thread is
+ * then parked at a safe point or blocked offline, holds no cog lock and is
+ * inside no liburcu call. Dekker: gate_enter increments and then reads
+ * fork_pending; the forker sets fork_pending and then reads running; both
+ * sequentially consistent, so either the thread sees the flag (and backs
+ * out to wait) or the forker sees it running (and waits for it). */
+static atomic_int fork_pending;
+static atomic_int running;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+
+static void gate_enter(void) {
+    for (;;) {
+        atomic_fetch_add_explicit(&running, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&fork_pending, memory_order_seq_cst)) return;
+        atomic_fetch_sub_explicit(&running, 1, memory_order_seq_cst);
+        pthread_mutex_lock(&gate_lock);
+        while (atomic_load_explicit(&fork_pending, memory_order_relaxed))
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        pthread_mutex_unlock(&gate_lock);
+    }
+}
+
+static void gate_leave(void) { atomic_fetch_sub_explicit(&running, 1, memory_order_seq_cst); }
 
 /* Detaches threads that exit while attached. */
 static pthread_key_t exit_key;
@@ -195,12 +225,17 @@ int cog_thread_attach(void) {
         return cog_error(COG_ESTATE, "cog_thread_attach: runtime not initialised");
     if (cog__tls_tstate)
         return cog_error(COG_ESTATE, "cog_thread_attach: thread already attached");
+    gate_enter(); /* no attach is half done when a fork happens */
     cog_tstate *ts = NULL;
     int rc = claim_slot(&ts);
-    if (rc != COG_OK) return rc;
+    if (rc != COG_OK) {
+        gate_leave();
+        return rc;
+    }
     ts->heap = cog_heap_new(ts->tid);
     if (!ts->heap) {
         release_slot(ts);
+        gate_leave();
         return COG_ENOMEM; /* allocator set the message */
     }
     ts->dealloc_depth = 0;
@@ -213,6 +248,7 @@ int cog_thread_attach(void) {
     ts->attached = 1;
     pthread_mutex_unlock(&ts->queue_lock);
     urcu_qsbr_register_thread();
+    ts->urcu_record = cog_rcu_reader_self();
     cog__tls_tstate = ts;
     cog__tls_tid = ts->tid;
     publish_fast_tid(ts);
@@ -241,6 +277,7 @@ int cog_thread_detach(void) {
     /* We own nothing any more; a late request finds no object of ours. */
     run_leave(ts);
     release_slot(ts);
+    gate_leave(); /* only now: a fork must not see us inside liburcu */
     return COG_OK;
 }
 
@@ -259,6 +296,12 @@ void cog_safepoint(void) {
     cog_gc_flush_young();
     cog_rcu_quiescent();
     cog_gc_maybe_pace();
+    /* A fork is waiting for us: park offline until it is done. Relaxed: a
+     * late look only delays the fork to our next safe point. */
+    if (__builtin_expect(atomic_load_explicit(&fork_pending, memory_order_relaxed), 0)) {
+        cog_thread_offline();
+        cog_thread_online();
+    }
 }
 
 void cog_thread_offline(void) {
@@ -266,19 +309,120 @@ void cog_thread_offline(void) {
     if (!ts || ts->offline) return;
     cog_brc_merge_queued(ts);
     cog_owner_ref_serve(ts);
-    cog_gc_flush_young();
+    /* No cog_gc_flush_young here: it may wake the collector, which takes
+     * the collector's lock, and threads go offline while holding it (the
+     * collector itself, cog_gc_collect's waiters). The batch is flushed at
+     * the next safe point or at detach. */
     ts->offline = 1;
     /* From here another thread may act as owner of our objects. */
     run_leave(ts);
     cog_rcu_offline();
+    gate_leave();
 }
 
 void cog_thread_online(void) {
     cog_tstate *ts = cog__tls_tstate;
     if (!ts || !ts->offline) return;
+    gate_enter(); /* waits while a fork is in progress */
     /* Before RCU online: if a requester stands in for us right now, we
      * wait for it without delaying grace periods. */
     run_enter(ts);
     cog_rcu_online();
     ts->offline = 0;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+static int forker_was_online;
+
+void cog_threads_fork_prepare(void) {
+    cog_tstate *self = cog__tls_tstate;
+    forker_was_online = self && !self->offline;
+    if (forker_was_online) cog_thread_offline();
+    atomic_store_explicit(&fork_pending, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&running, memory_order_seq_cst) != 0) {
+        struct timespec t = {0, 50000};
+        nanosleep(&t, NULL);
+    }
+}
+
+/* Other threads' liburcu records, off the list across fork (see
+ * lib/rcu_fork.c); under the lifecycle lock, forking thread only. */
+static void *unlinked[COG_MAX_THREADS];
+static int nunlinked, anchor_registered;
+static void *anchor;
+
+void cog_threads_fork_unlink_readers(void) {
+    cog_tstate *self = cog__tls_tstate;
+    anchor_registered = !self;
+    if (anchor_registered) urcu_qsbr_register_thread(); /* an anchor of our own */
+    anchor = self ? self->urcu_record : cog_rcu_reader_self();
+    nunlinked = 0;
+    for (int i = 0; i < COG_MAX_THREADS; i++) {
+        cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_relaxed);
+        if (!ts || !slot_used[i] || ts == self) continue;
+        cog_rcu_unlink_reader(ts->urcu_record);
+        unlinked[nunlinked++] = ts->urcu_record;
+    }
+}
+
+void cog_threads_fork_relink_readers(int child) {
+    if (!child)
+        while (nunlinked > 0) cog_rcu_relink_reader(unlinked[--nunlinked], anchor);
+    nunlinked = 0;
+    if (anchor_registered) {
+        cog_rcu_offline();
+        urcu_qsbr_unregister_thread();
+    }
+}
+
+static void gate_open(void) {
+    pthread_mutex_lock(&gate_lock);
+    atomic_store_explicit(&fork_pending, 0, memory_order_seq_cst);
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+    if (forker_was_online) cog_thread_online();
+}
+
+void cog_threads_fork_parent(void) { gate_open(); }
+
+/* Detach, on its behalf, a thread that does not exist in this child. It
+ * was parked at a safe point or offline, so its counts and pools are
+ * consistent; we are the only thread, so its owner-only state is ours.
+ * We impersonate it (its tstate, id and heap in our thread-locals) for
+ * the duration, so that its detach runs exactly as its own would: owner
+ * fast paths on its objects, frees into its pools as local frees, large
+ * blocks freed during its heap walk parked as the walk requires. */
+static void detach_lost(cog_tstate *ts) {
+    cog_tstate *self = cog__tls_tstate;
+    uint32_t self_tid = cog__tls_tid;
+    pthread_mutex_init(&ts->queue_lock, NULL);
+    ts->urcu_record = NULL; /* taken off liburcu's list before fork */
+    ts->offline = 0;
+    cog__tls_tstate = ts;
+    cog__tls_tid = ts->tid;
+    cog_heap *self_heap = cog_heap_swap_current(ts->heap);
+    cog_brc_release_ownership(ts);
+    cog_heap_collect(ts->heap);
+    cog_heap_abandon(ts->heap);
+    ts->heap = NULL;
+    cog_heap_swap_current(self_heap);
+    cog__tls_tstate = self;
+    cog__tls_tid = self_tid;
+    slot_used[ts->tid - 1] = 0;
+    atomic_fetch_sub_explicit(&attached_count, 1, memory_order_relaxed);
+}
+
+void cog_threads_fork_child(void) {
+    pthread_mutex_init(&gate_lock, NULL);
+    pthread_cond_init(&gate_cond, NULL);
+    pthread_mutex_init(&registry_lock, NULL);
+    atomic_store_explicit(&running, 0, memory_order_relaxed);
+    atomic_store_explicit(&fork_pending, 0, memory_order_relaxed);
+    if (forker_was_online) cog_thread_online();
+    cog_tstate *self = cog__tls_tstate;
+    for (int i = 0; i < COG_MAX_THREADS; i++) {
+        cog_tstate *ts = atomic_load_explicit(&slots[i], memory_order_relaxed);
+        if (ts && slot_used[i] && ts != self) detach_lost(ts);
+    }
 }

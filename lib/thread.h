@@ -57,6 +57,10 @@ typedef struct cog_tstate {
      * served at safe points, offline and detach. */
     atomic_int run_state;
     _Atomic(struct cog_ref_request *) ref_request;
+
+    /* The thread's liburcu reader record (in its TLS), so a forked child
+     * can unlink the records of threads that do not exist there. */
+    void *urcu_record;
 } cog_tstate;
 
 enum { COG_RUN_OFFLINE = 0, COG_RUN_ONLINE = 1, COG_RUN_BORROWED = 2 };
@@ -91,4 +95,17 @@ void cog_threads_shutdown(void);
 /* Refuse new attaches if the caller is the only attached thread, else
  * COG_EBUSY. */
 int cog_threads_begin_shutdown(void);
+
+/* Fork (lib/runtime.c "Fork"): stop every other attached thread at a safe
+ * point (or wherever it is offline) before fork; let them go again in the
+ * parent; in the child, detach on their behalf the threads that were not
+ * copied. */
+void cog_threads_fork_prepare(void);
+void cog_threads_fork_parent(void);
+void cog_threads_fork_child(void);
+/* After cog_threads_fork_prepare and call_rcu_before_fork: take the other
+ * threads' liburcu records off liburcu's list; relink puts them back
+ * (parent) or forgets them (child, child = 1). */
+void cog_threads_fork_unlink_readers(void);
+void cog_threads_fork_relink_readers(int child);
 #endif /* COG_LIB_THREAD_H */

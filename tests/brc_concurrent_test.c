@@ -299,6 +299,63 @@ static void queued_merges_settled_by_owner_detach(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs), before + QUEUED);
 }
 
+/* ---- 4b. A non-owner's queueing decref races with the owner's detach ----
+ * The dropper's CAS sets QUEUED while the owner merges everything it owns
+ * at detach (ob_tid -> 0); the decref must still find the owner's queue
+ * (or merge on its behalf), never look up thread id 0 or lose a count.
+ * Regression test for the soak harness's 'invalid owner thread id 0'. */
+
+#define DR_OBJS 64
+
+static test_node *dr_objs[DR_OBJS];
+static atomic_int dr_round;
+
+static void *detach_racing_owner(void *arg) {
+    long rounds = *(long *)arg;
+    attach_or_die();
+    for (long r = 0; r < rounds; r++) {
+        for (int k = 0; k < DR_OBJS; k++) {
+            dr_objs[k] = test_node_new(k);
+            cog_incref(&dr_objs[k]->ob); /* the dropper's reference */
+        }
+        atomic_store(&dr_round, (int)(2 * r + 1)); /* go */
+        cog_thread_detach();                       /* races with the drops */
+        attach_or_die();
+        for (int k = 0; k < DR_OBJS; k++) cog_decref(&dr_objs[k]->ob); /* merged: shared path */
+        while (atomic_load(&dr_round) != (int)(2 * r + 2)) {
+            cog_safepoint();
+            sched_yield();
+        }
+    }
+    cog_thread_detach();
+    return NULL;
+}
+
+static void *detach_racing_dropper(void *arg) {
+    long rounds = *(long *)arg;
+    attach_or_die();
+    for (long r = 0; r < rounds; r++) {
+        wait_for(&dr_round, (int)(2 * r + 1));
+        for (int k = 0; k < DR_OBJS; k++) cog_decref(&dr_objs[k]->ob);
+        atomic_store(&dr_round, (int)(2 * r + 2));
+    }
+    cog_thread_detach();
+    return NULL;
+}
+
+static void queueing_decref_races_owner_detach(void **state) {
+    (void)state;
+    long rounds = test_scale(200);
+    long before = atomic_load(&test_node_deallocs);
+    atomic_store(&dr_round, 0);
+    pthread_t t[2];
+    start_workers(t, 1, detach_racing_owner, &rounds, 0);
+    start_workers(t + 1, 1, detach_racing_dropper, &rounds, 0);
+    join_workers(t, 2);
+    assert_true(wait_deallocs(before + rounds * DR_OBJS));
+    assert_int_equal(atomic_load(&test_node_deallocs), before + rounds * DR_OBJS);
+}
+
 /* ---- 5. Pipeline: A creates, B links, C drops -------------------------- */
 
 typedef struct handoff {
@@ -462,6 +519,7 @@ int main(void) {
         T(last_reference_dropped_by_any_thread),
         T(owner_detaches_while_others_hold_references),
         T(queued_merges_settled_by_owner_detach),
+        T(queueing_decref_races_owner_detach),
         T(pipeline_handoff),
         T(immortals_shared_by_all_threads),
     };

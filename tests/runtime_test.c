@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include "tests/test_types.h"
 
@@ -173,6 +174,147 @@ static void thread_exit_without_detach_is_detached(void **state) {
     assert_int_equal(cog_shutdown(), COG_OK); /* not COG_EBUSY */
 }
 
+/* EBUSY leaves the runtime fully working: the caller allocates, collects
+ * cycles, and another thread can still attach while the first is held. */
+static void *attach_once(void *arg) {
+    int *rc = arg;
+    *rc = cog_thread_attach();
+    if (*rc == COG_OK) {
+        test_node *n = test_node_new(1);
+        cog_decref(&n->ob);
+        cog_thread_detach();
+    }
+    return NULL;
+}
+
+static void runtime_usable_after_busy_shutdown(void **state) {
+    (void)state;
+    assert_int_equal(cog_init(), COG_OK);
+    long before = atomic_load(&test_node_deallocs);
+    holder h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pthread_t t, t2;
+    assert_int_equal(pthread_create(&t, NULL, holder_main, &h), 0);
+    cog_thread_offline();
+    pthread_mutex_lock(&h.lock);
+    while (!h.attached) pthread_cond_wait(&h.cond, &h.lock);
+    pthread_mutex_unlock(&h.lock);
+    cog_thread_online();
+    /* The holder is offline (blocked on its condition): still attached. */
+    assert_int_equal(cog_shutdown(), COG_EBUSY);
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    cog_ref_store(&a->next, &b->ob);
+    cog_incref(&a->ob);
+    cog_ref_store(&b->next, &a->ob);
+    cog_decref(&a->ob); /* a garbage cycle */
+    assert_true(cog_gc_collect(2) >= 2);
+    int rc2 = -100;
+    assert_int_equal(pthread_create(&t2, NULL, attach_once, &rc2), 0);
+    join_offline(t2);
+    assert_int_equal(rc2, COG_OK);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 3);
+    pthread_mutex_lock(&h.lock);
+    h.release = 1;
+    pthread_cond_broadcast(&h.cond);
+    pthread_mutex_unlock(&h.lock);
+    join_offline(t);
+    assert_int_equal(cog_shutdown(), COG_OK);
+}
+
+/* A thread exits attached while offline and while other threads have
+ * queued reference drops to it: the key destructor brings it online,
+ * merges its queue and its objects, and nothing is freed early or leaked. */
+static test_node *queued_obj;
+static atomic_int exit_phase;
+
+static void *exit_with_queue(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) return NULL;
+    queued_obj = test_node_new(7);
+    cog_incref(&queued_obj->ob); /* main's reference, counted locally */
+    atomic_store(&exit_phase, 1);
+    while (atomic_load(&exit_phase) < 2) sched_yield(); /* no safe point */
+    cog_decref(&queued_obj->ob); /* ours: the queued one remains */
+    cog_thread_offline();
+    return NULL; /* attached and offline: the destructor detaches */
+}
+
+static void thread_exit_offline_with_queued_merges(void **state) {
+    (void)state;
+    assert_int_equal(cog_init(), COG_OK);
+    long before = atomic_load(&test_node_deallocs);
+    atomic_store(&exit_phase, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, exit_with_queue, NULL), 0);
+    while (atomic_load(&exit_phase) < 1) {
+        cog_safepoint();
+        sched_yield();
+    }
+    cog_decref(&queued_obj->ob); /* shared count would go negative: queued */
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    atomic_store(&exit_phase, 2);
+    join_offline(t);
+    /* The destructor's detach merged the queue: the total reached 0. */
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 1);
+    assert_int_equal(cog_shutdown(), COG_OK);
+}
+
+/* Detaching while holding objects: they stay valid, others keep using
+ * them, and after re-attaching the thread drops them normally. */
+static cog_object *shared_list;
+static atomic_int hold_phase;
+
+static void *detach_holding(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) return NULL;
+    cog_object *l = cog_list_new();
+    for (int i = 0; i < 10; i++) {
+        test_node *n = test_node_new(i);
+        cog_list_append(l, &n->ob);
+        cog_decref(&n->ob);
+    }
+    cog_incref(l);
+    shared_list = l; /* main's reference; we keep ours across the detach */
+    cog_thread_detach();
+    atomic_store(&hold_phase, 1);
+    while (atomic_load(&hold_phase) < 2) sched_yield(); /* unattached: no obligations */
+    if (cog_thread_attach() != COG_OK) return NULL;
+    cog_object *o = cog_list_pop(l, 0);
+    if (o) cog_decref(o);
+    cog_decref(l);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void detach_while_holding_objects(void **state) {
+    (void)state;
+    assert_int_equal(cog_init(), COG_OK);
+    long before = atomic_load(&test_node_deallocs);
+    atomic_store(&hold_phase, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, detach_holding, NULL), 0);
+    while (atomic_load(&hold_phase) < 1) {
+        cog_safepoint();
+        sched_yield();
+    }
+    assert_int_equal(cog_list_size(shared_list), 10);
+    assert_int_equal(cog_refcount(shared_list), 2);
+    test_node *n = test_node_new(99);
+    assert_int_equal(cog_list_append(shared_list, &n->ob), COG_OK);
+    cog_decref(&n->ob);
+    cog_object *first = cog_list_get(shared_list, 0);
+    assert_non_null(first);
+    assert_int_equal(((test_node *)first)->canary, TEST_CANARY);
+    cog_decref(first);
+    atomic_store(&hold_phase, 2);
+    join_offline(t);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 1); /* the popped one */
+    assert_int_equal(cog_refcount(shared_list), 1);
+    assert_int_equal(cog_list_size(shared_list), 10);
+    cog_decref(shared_list);
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 11);
+    assert_int_equal(cog_shutdown(), COG_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(init_twice_and_shutdown_twice),
@@ -180,6 +322,9 @@ int main(void) {
         cmocka_unit_test(attach_detach_cycles),
         cmocka_unit_test(thread_ids),
         cmocka_unit_test(thread_exit_without_detach_is_detached),
+        cmocka_unit_test(runtime_usable_after_busy_shutdown),
+        cmocka_unit_test(thread_exit_offline_with_queued_merges),
+        cmocka_unit_test(detach_while_holding_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,6 +136,14 @@ void cog_mem_trace_print(FILE *f, size_t top);
 void cog_mem_fail_mmap_after(unsigned n);
 void cog_mem_fail_malloc_after(unsigned n);
 
+/* Test hook: make the n-th next block allocation BY THE CALLING THREAD
+ * (objects, container storage, string bytes; any size) fail with
+ * COG_ENOMEM as above. One-shot; 0 cancels. cog_mem_fail_alloc_pending
+ * returns how many allocations are left before it fires (0: fired or
+ * off), so a test can tell whether a sequence reached the failure point. */
+void cog_mem_fail_alloc_after(unsigned n);
+unsigned cog_mem_fail_alloc_pending(void);
+
 #ifdef __cplusplus
 }
 #endif

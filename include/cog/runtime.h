@@ -64,6 +64,26 @@ void cog_safepoint(void);
 void cog_thread_offline(void);
 void cog_thread_online(void);
 
+/* ---- fork() --------------------------------------------------------------
+ * cog installs pthread_atfork handlers (at the first cog_init), so a child
+ * of a multithreaded process gets a working runtime:
+ *   - fork() first waits for the collector to finish the collection it is
+ *     running and for every other attached thread to reach a safe point
+ *     (threads that are offline are not waited for); those threads park
+ *     until fork() returns in the parent. A thread that never reaches a
+ *     safe point therefore delays fork() as it delays collections;
+ *   - in the child, the forking thread is attached (or not) as it was;
+ *     every other attached thread of the parent does not exist and has been
+ *     detached on its behalf: objects it owned or held stay alive (their
+ *     counts merged, references it held simply never dropped: a child leaks
+ *     what the vanished threads held) and it blocks no grace period; a
+ *     new collector thread runs; cog_shutdown works (no COG_EBUSY);
+ *   - unattached threads must not drop references while fork() runs, and
+ *     fork() must not be called from a finalizer, weakref callback or gc
+ *     callback. Locks inside objects (lists, dicts) are never held across a
+ *     safe point, so the child finds them free.
+ * fork() while the runtime is not initialised costs nothing extra. */
+
 /* Most threads that may be attached at once. */
 #define COG_MAX_THREADS 1024
 
