@@ -190,26 +190,7 @@ static void *server_main(void *arg) {
     return NULL;
 }
 
-typedef struct start_sync {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int state; /* 0 waiting, 1 attached, -1 failed */
-} start_sync;
-
-static void *server_entry(void *arg) {
-    start_sync *ss = arg;
-    int rc = cog_thread_attach();
-    if (rc == COG_OK) cog_thread_mark_internal(1);
-    pthread_mutex_lock(&ss->m);
-    ss->state = rc == COG_OK ? 1 : -1;
-    pthread_cond_signal(&ss->c);
-    pthread_mutex_unlock(&ss->m);
-    if (rc != COG_OK) return NULL;
-    server_main(NULL);
-    cog_thread_mark_internal(-1);
-    cog_thread_detach();
-    return NULL;
-}
+static void server_body(void *arg) { server_main(arg); }
 
 /* A socket file nobody accepts on is stale (a crashed process's): reuse. */
 static int path_available(const char *path) {
@@ -259,25 +240,11 @@ static int start_locked(const char *path) {
         unlink(path);
         return cog_error(COG_ENOMEM, "cog_control_start: %s: %s", path, strerror(e));
     }
-    start_sync ss = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    if (pthread_create(&server, NULL, server_entry, &ss) != 0) {
+    int rc = cog_thread_start_internal(&server, "cog_control_start: server", server_body, NULL);
+    if (rc != COG_OK) {
         close_fds();
         unlink(path);
-        return cog_error(COG_ENOMEM, "cog_control_start: cannot create the server thread");
-    }
-    /* Wait offline: the new thread's attach registers with RCU, which may
-     * wait for a grace period we would otherwise hold up. */
-    int was_online = cog_thread_is_attached();
-    if (was_online) cog_thread_offline();
-    pthread_mutex_lock(&ss.m);
-    while (ss.state == 0) pthread_cond_wait(&ss.c, &ss.m);
-    pthread_mutex_unlock(&ss.m);
-    if (was_online) cog_thread_online();
-    if (ss.state < 0) {
-        pthread_join(server, NULL);
-        close_fds();
-        unlink(path);
-        return cog_error(COG_ESTATE, "cog_control_start: the server thread could not attach");
+        return rc;
     }
     running = 1;
     return COG_OK;

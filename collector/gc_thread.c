@@ -376,44 +376,11 @@ int cog_gc_is_finalized(const cog_object *o) {
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-typedef struct start_sync {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int state; /* 0 waiting, 1 attached, -1 failed */
-} start_sync;
-
-static void *collector_entry(void *arg) {
-    start_sync *ss = arg;
-    int rc = cog_thread_attach();
-    if (rc == COG_OK) cog_thread_mark_internal(1);
-    pthread_mutex_lock(&ss->m);
-    ss->state = rc == COG_OK ? 1 : -1;
-    pthread_cond_signal(&ss->c);
-    pthread_mutex_unlock(&ss->m);
-    if (rc != COG_OK) return NULL;
-    collector_main(NULL);
-    cog_thread_mark_internal(-1);
-    cog_thread_detach();
-    return NULL;
-}
+static void collector_body(void *arg) { collector_main(arg); }
 
 /* Start the collector thread and wait until it has attached. */
 static int spawn_collector(void) {
-    start_sync ss = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    if (pthread_create(&thread, NULL, collector_entry, &ss) != 0)
-        return cog_error(COG_ENOMEM, "cog_init: cannot start the collector thread");
-    /* The initialising thread is attached; wait offline so the collector's
-     * attach (which registers with RCU) never waits on us. */
-    cog_thread_offline();
-    pthread_mutex_lock(&ss.m);
-    while (ss.state == 0) pthread_cond_wait(&ss.c, &ss.m);
-    pthread_mutex_unlock(&ss.m);
-    cog_thread_online();
-    if (ss.state < 0) {
-        pthread_join(thread, NULL);
-        return cog_error(COG_ENOMEM, "cog_init: the collector thread could not attach");
-    }
-    return COG_OK;
+    return cog_thread_start_internal(&thread, "cog_init: collector", collector_body, NULL);
 }
 
 static int collector_start(void) {

@@ -2,6 +2,8 @@
 #ifndef COG_LIB_RUNTIME_INTERNAL_H
 #define COG_LIB_RUNTIME_INTERNAL_H
 
+#include <pthread.h>
+
 /* 1 while the runtime is initialised (between cog_init and cog_shutdown). */
 int cog_runtime_running(void);
 
@@ -30,4 +32,14 @@ void cog_runtime_register(const cog_subsystem *s);
 /* Threads the runtime attaches for itself (the collector) do not count as
  * user threads for cog_shutdown's EBUSY check. */
 void cog_thread_mark_internal(int delta);
+
+/* Start a runtime-owned thread (the collector, the control server) that
+ * attaches itself, counts as internal for cog_shutdown's busy check, runs
+ * body(arg) and detaches. Returns once the thread has attached: COG_OK
+ * (*thread is joinable), or an error whose message starts with `what`
+ * (no thread left running). The caller
+ * waits offline if it is attached, so the new thread's RCU registration
+ * never waits on it. */
+int cog_thread_start_internal(pthread_t *thread, const char *what, void (*body)(void *),
+                              void *arg);
 #endif

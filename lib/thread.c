@@ -426,3 +426,48 @@ void cog_threads_fork_child(void) {
         if (ts && slot_used[i] && ts != self) detach_lost(ts);
     }
 }
+
+/* ---- runtime-owned threads -------------------------------------------- */
+
+typedef struct internal_start {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int state; /* 0 waiting, 1 attached, -1 failed */
+    void (*body)(void *);
+    void *arg;
+} internal_start;
+
+static void *internal_entry(void *p) {
+    internal_start *st = p;
+    void (*body)(void *) = st->body;
+    void *arg = st->arg;
+    int rc = cog_thread_attach();
+    if (rc == COG_OK) cog_thread_mark_internal(1);
+    pthread_mutex_lock(&st->m);
+    st->state = rc == COG_OK ? 1 : -1;
+    pthread_cond_signal(&st->c);
+    pthread_mutex_unlock(&st->m); /* st is the starter's: gone after this */
+    if (rc != COG_OK) return NULL;
+    body(arg);
+    cog_thread_mark_internal(-1);
+    cog_thread_detach();
+    return NULL;
+}
+
+int cog_thread_start_internal(pthread_t *thread, const char *what, void (*body)(void *),
+                              void *arg) {
+    internal_start st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, body, arg};
+    if (pthread_create(thread, NULL, internal_entry, &st) != 0)
+        return cog_error(COG_ENOMEM, "%s: cannot create the thread", what);
+    int was_online = cog_thread_is_attached() && !cog__tls_tstate->offline;
+    if (was_online) cog_thread_offline();
+    pthread_mutex_lock(&st.m);
+    while (st.state == 0) pthread_cond_wait(&st.c, &st.m);
+    pthread_mutex_unlock(&st.m);
+    if (was_online) cog_thread_online();
+    if (st.state < 0) {
+        pthread_join(*thread, NULL);
+        return cog_error(COG_ESTATE, "%s: the thread could not attach", what);
+    }
+    return COG_OK;
+}
