@@ -25,6 +25,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "collector/gc_internal.h"
 #include "lib/brc.h"
@@ -270,8 +271,73 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
     cog_thread_fast_path_in_window(0);
 }
 
+/* The scan's arrays outlive a collection (collector thread only). Mapping
+ * and unmapping megabytes per collection would take the process's mmap
+ * lock for writing every time, stalling any mutator that page-faults
+ * meanwhile (measured: multi-millisecond probe stalls at 1 M objects).
+ * They are kept unless the last scan used under a quarter of them. */
+static struct {
+    cog_object **obj;
+    int64_t *refs;
+    size_t cap;
+    unsigned char *state;
+    size_t state_cap;
+    cog_object **stack;
+    size_t stack_cap;
+} kept;
+
+#define KEEP_MIN ((size_t)1 << 16)
+
+static void take_buffers(gc_scan *s) {
+    s->obj = kept.obj;
+    s->refs = kept.refs;
+    s->cap = kept.cap;
+    s->stack = kept.stack;
+    s->stack_cap = kept.stack_cap;
+}
+
+/* State bytes for n candidates, zeroed. NULL if out of memory. */
+static unsigned char *take_state(size_t n) {
+    if (n > kept.state_cap) {
+        free(kept.state);
+        kept.state = malloc(n);
+        kept.state_cap = kept.state ? n : 0;
+        if (!kept.state) return NULL;
+    }
+    memset(kept.state, 0, n);
+    return kept.state;
+}
+
+static void keep_buffers(gc_scan *s) {
+    if (s->cap > KEEP_MIN && s->n < s->cap / 4) {
+        free(s->obj);
+        free(s->refs);
+        free(kept.state);
+        s->obj = NULL, s->refs = NULL, s->cap = 0;
+        kept.state = NULL, kept.state_cap = 0;
+    }
+    if (s->stack_cap > KEEP_MIN && s->stack_cap / 4 > s->n) {
+        free(s->stack);
+        s->stack = NULL, s->stack_cap = 0;
+    }
+    kept.obj = s->obj;
+    kept.refs = s->refs;
+    kept.cap = s->cap;
+    kept.stack = s->stack;
+    kept.stack_cap = s->stack_cap;
+}
+
+void cog_gc_free_scan_buffers(void) {
+    free(kept.obj);
+    free(kept.refs);
+    free(kept.state);
+    free(kept.stack);
+    memset(&kept, 0, sizeof kept);
+}
+
 void cog_gc_run_collection(int gen, gc_result *out) {
     gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2};
+    take_buffers(&s);
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
 
@@ -280,11 +346,11 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     s.stale_bit = COG_GC_DIRTY_MASK & ~s.dirty_bit;
     cog_gc_walk(add_candidate, &s);
     out->scanned = s.n;
-    if (!s.oom) s.state = calloc(s.n ? s.n : 1, 1);
+    if (!s.oom) s.state = take_state(s.n ? s.n : 1);
     if (s.oom || !s.state) {
         /* Out of memory: abandon this collection (nothing is freed, which is
-         * always safe) and undo the scratch marks. */
-        free(s.state);
+         * always safe; leftover scratch indexes are harmless, see
+         * cand_index). */
         s.state = NULL;
         goto finish;
     }
@@ -351,8 +417,5 @@ finish:
     /* 9 */
     account_promotions(&s, out);
     cog_gc_window_close();
-    free(s.obj);
-    free(s.refs);
-    free(s.state);
-    free(s.stack);
+    keep_buffers(&s);
 }

@@ -34,6 +34,8 @@ typedef struct gc_result {
 /* Run one collection of generations 0..gen on the calling thread, which is
  * the attached collector thread. */
 void cog_gc_run_collection(int gen, gc_result *out);
+/* Release the arrays collections keep between runs (collector stopped). */
+void cog_gc_free_scan_buffers(void);
 
 /* Statistics and callbacks (gc_stats.c). */
 void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns);

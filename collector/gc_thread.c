@@ -463,6 +463,7 @@ static void collector_stop(void) {
     thread_running = 0;
     pthread_cond_broadcast(&done);
     pthread_mutex_unlock(&lock);
+    cog_gc_free_scan_buffers();
     /* Objects kept as garbage are the runtime's; drop them before the heap
      * goes away. */
     cog_gc_clear_garbage();
