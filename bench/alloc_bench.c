@@ -247,7 +247,10 @@ static double run_objects(void) {
 }
 #endif
 
+/* ALLOC_BENCH_ONLY=<workload> runs just that one (for perf). */
 static void report(const char *workload, double (*fn)(int), int arg) {
+    const char *only = getenv("ALLOC_BENCH_ONLY");
+    if (only && strcmp(only, workload) != 0) return;
     double v[RUNS];
     fn(arg); /* warm-up */
     for (int r = 0; r < RUNS; r++) v[r] = fn(arg);

@@ -46,8 +46,10 @@ cog_heap *cog_heap_new(uint32_t tid);
 
 /* Allocate size bytes (not zeroed) from the calling thread's heap h, which
  * must be its own. size 0 is treated as 1. NULL + cog error (COG_ENOMEM) on
- * failure. */
-void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind);
+ * failure. The fast path is inline (end of lib/alloc_internal.h); this is
+ * everything else: fault injection, large blocks, a class's pool is empty. */
+static inline void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind);
+void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind);
 
 /* Free a block of the given size (the size passed to cog_heap_alloc) and
  * kind. Any thread, attached or not, may call it; `self` is the caller's own
@@ -113,4 +115,8 @@ void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *ar
 void cog_alloc_fail_mmap_after(unsigned n);
 /* Same for the malloc of a large (> COG_SMALL_MAX) block. */
 void cog_alloc_fail_malloc_after(unsigned n);
+
+/* Last: the layouts the inline fast path needs (that header includes this
+ * one first, so either include order defines everything). */
+#include "lib/alloc_internal.h"
 #endif /* COG_LIB_ALLOC_H */

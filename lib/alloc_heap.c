@@ -83,6 +83,7 @@ cog_heap *cog_heap_new(uint32_t tid) {
     h->visiting = 0;
     h->parked = NULL;
     h->defer = NULL;
+    h->home = NULL;
     atomic_store_explicit(&h->live, 1, memory_order_relaxed);
     pthread_mutex_unlock(&cog_heap_lock);
     cog_tls_heap = h;
@@ -97,21 +98,6 @@ cog_heap *cog_heap_swap_current(cog_heap *h) {
 }
 
 /* ---- allocation ---- */
-
-static inline void *take_block(cog_pool *p) {
-    void *b = p->free;
-    if (b) {
-        p->free = cog_link_get(b);
-    } else {
-        b = p->page + (size_t)p->bump * p->block_size;
-        p->bump++;
-        /* Release: a walker that reads the new count also sees this slot's
-         * header words as cleared at pool setup or left by the last free. */
-        atomic_store_explicit(&p->carved, p->bump, memory_order_release);
-    }
-    cog_pool_set_used(p, cog_pool_used(p) + 1u);
-    return b;
-}
 
 /* Owner: an unlinked pool just became empty. */
 static void keep_or_release(cog_class_lists *l, cog_pool *p) {
@@ -198,7 +184,7 @@ static cog_pool *adopt(cog_heap *h, unsigned kind, unsigned cls) {
 }
 
 static cog_pool *new_pool(cog_heap *h, unsigned kind, unsigned cls) {
-    cog_pool *p = cog_arena_take_page(cog_layout(kind, cls));
+    cog_pool *p = cog_arena_take_page(h, cog_layout(kind, cls));
     if (!p) return NULL;
     cog_pool_init(p, h, kind, cls);
     return p;
@@ -208,7 +194,7 @@ static void *alloc_slow(cog_heap *h, unsigned kind, unsigned cls) {
     cog_class_lists *l = &h->lists[kind][cls];
     cog_pool *p = h->cur[kind][cls];
     if (p != &cog_pool_sentinel) {
-        if (cog_pool_collect(p) && p->free) return take_block(p);
+        if (cog_pool_collect(p) && p->free) return cog_pool_take_block(p);
         plist_push(&l->full, p, COG_POOL_FULL);
         h->cur[kind][cls] = &cog_pool_sentinel;
     }
@@ -221,7 +207,7 @@ static void *alloc_slow(cog_heap *h, unsigned kind, unsigned cls) {
         return NULL; /* cog_arena_take_page set the error */
     p->where = COG_POOL_CUR;
     h->cur[kind][cls] = p;
-    return take_block(p);
+    return cog_pool_take_block(p);
 }
 
 /* Fault injection (cog_mem_fail_alloc_after): per thread, so a test's
@@ -229,18 +215,19 @@ static void *alloc_slow(cog_heap *h, unsigned kind, unsigned cls) {
  * allocation. One TLS load and a predictable branch on the fast path. */
 __thread unsigned cog_fail_alloc_countdown __attribute__((tls_model("initial-exec")));
 
-void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
-    if (__builtin_expect(cog_fail_alloc_countdown != 0, 0) && --cog_fail_alloc_countdown == 0) {
-        cog_error(COG_ENOMEM, "out of memory allocating %zu bytes (injected)", size);
-        return NULL;
-    }
-    if (__builtin_expect(size <= COG_SMALL_MAX, 1)) {
-        unsigned cls = cog_size_class(size);
-        cog_pool *p = h->cur[kind][cls];
-        if (__builtin_expect(cog_pool_has_room(p), 1)) return take_block(p);
-        return alloc_slow(h, kind, cls);
-    }
-    return cog_large_alloc(h, size, kind);
+__attribute__((noinline, cold)) static int injected_failure(size_t size) {
+    if (--cog_fail_alloc_countdown != 0) return 0;
+    cog_error(COG_ENOMEM, "out of memory allocating %zu bytes (injected)", size);
+    return 1;
+}
+
+void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind) {
+    if (cog_fail_alloc_countdown != 0 && injected_failure(size)) return NULL;
+    if (size > COG_SMALL_MAX) return cog_large_alloc(h, size, kind);
+    unsigned cls = cog_size_class(size);
+    cog_pool *p = h->cur[kind][cls];
+    if (cog_pool_has_room(p)) return cog_pool_take_block(p);
+    return alloc_slow(h, kind, cls);
 }
 
 /* ---- free ---- */
@@ -364,6 +351,7 @@ void cog_heap_abandon(cog_heap *h) {
             }
         }
     if (cog_tls_heap == h) cog_tls_heap = NULL;
+    cog_arena_release_home(h);
     pthread_mutex_lock(&cog_heap_lock);
     atomic_store_explicit(&h->live, 0, memory_order_relaxed);
     h->next_free = free_heaps;

@@ -100,7 +100,8 @@ typedef struct cog_arena {
     cog_pool *free_pages;          /* stack linked through cog_pool.next */
     uint32_t nfree;
     uint32_t slot;                 /* registry index */
-    int list;                      /* which list: ARENA_FULL/PARTIAL/EMPTY */
+    int list;                      /* ARENA_FULL/PARTIAL/EMPTY, or CLAIMED
+                                      as some heap's home */
     char pad[64 - 3 * sizeof(void *) - 12];
     cog_pool pools[COG_ARENA_PAGES];
 } cog_arena;
@@ -146,6 +147,7 @@ struct cog_heap {
      * before shutdown, so a freer holding a stale owner pointer may still
      * write a hint into it harmlessly. */
     atomic_int live;
+    struct cog_arena *home; /* arena our pages come from; cog_arena_lock */
     struct cog_heap *next_free; /* heap table free list, under heap lock */
 };
 
@@ -164,8 +166,11 @@ extern __thread unsigned cog_fail_alloc_countdown __attribute__((tls_model("init
 
 /* A free page for a pool of this layout, with the walk exclusion the layout
  * change needs already done; its descriptor's layout is not yet LIVE.
- * NULL + COG_ENOMEM if no arena can be mapped. */
-cog_pool *cog_arena_take_page(uint16_t layout);
+ * Taken from h's home arena (h may be NULL: any arena). NULL + COG_ENOMEM
+ * if no arena can be mapped. */
+cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout);
+/* At abandon: h's home arena goes back to the shared lists. */
+void cog_arena_release_home(cog_heap *h);
 /* Give an empty pool's page back to its arena (may unmap an arena). */
 void cog_arena_give_page(cog_pool *p);
 /* Unmap fully free arenas beyond COG_ARENA_KEEP if no walk is running. */
@@ -229,5 +234,36 @@ static inline int cog_fail_tick(atomic_uint *countdown) {
             return n == 1;
     }
     return 0;
+}
+
+/* ---- the allocation fast path (declared in lib/alloc.h) ---- */
+
+/* Owner: pop a block of pool p, which has room. The used count is a plain
+ * single-writer store; `carved` is published with release so a heap
+ * walker that reads it sees the new slot's header words as cleared at pool
+ * setup (or left by the last free). */
+static inline void *cog_pool_take_block(cog_pool *p) {
+    void *b = p->free;
+    if (b) {
+        p->free = cog_link_get(b);
+    } else {
+        b = p->page + (size_t)p->bump * p->block_size;
+        p->bump++;
+        atomic_store_explicit(&p->carved, p->bump, memory_order_release);
+    }
+    cog_pool_set_used(p, cog_pool_used(p) + 1u);
+    return b;
+}
+
+/* Inline so callers pay no call and no stack frame: the class's current
+ * pool (never NULL: a sentinel with no room sends the first allocation of
+ * a class to the slow path), then its free list or its bump pointer. The
+ * fault-injection countdown is one thread-local load. */
+static inline void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
+    if (__builtin_expect(size <= COG_SMALL_MAX && cog_fail_alloc_countdown == 0, 1)) {
+        cog_pool *p = h->cur[kind][cog_size_class(size)];
+        if (__builtin_expect(cog_pool_has_room(p), 1)) return cog_pool_take_block(p);
+    }
+    return cog_heap_alloc_slow(h, size, kind);
 }
 #endif /* COG_LIB_ALLOC_INTERNAL_H */
