@@ -39,13 +39,13 @@ static void bench_garbage(long n, int runs) {
     double v[runs];
     for (int r = -1; r < runs; r++) { /* r = -1: warm-up, not recorded */
         gc_node_build(n, NULL);
-        long before = atomic_load(&gc_node_freed);
+        long before = gc_node_live();
         double t0 = now_ms();
         long found = cog_gc_collect(2);
         cog_safepoint(); /* frees the objects clearing queued to us */
         double t = now_ms() - t0;
         if (r >= 0) v[r] = t;
-        long got = atomic_load(&gc_node_freed) - before;
+        long got = before - gc_node_live();
         if (found != n / GC_RING * GC_RING || got != found) {
             fprintf(stderr, "gc_bench: garbage: found %ld freed %ld of %ld\n", found, got, n);
             exit(1);
@@ -72,12 +72,12 @@ static void bench_live(long n, int runs) {
         }
     }
     report("live", n, v, runs);
-    long before = atomic_load(&gc_node_freed);
+    long before = gc_node_live();
     for (long r = 0; r < nr; r++) cog_decref(roots[r]);
     free(roots);
     cog_gc_collect(2);
     cog_safepoint();
-    if (atomic_load(&gc_node_freed) - before != nr * GC_RING) {
+    if (before - gc_node_live() != nr * GC_RING) {
         fprintf(stderr, "gc_bench: live heap not freed after dropping the roots\n");
         exit(1);
     }

@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 
-atomic_long gc_node_freed;
 
 static int bnode_traverse(cog_object *self, cog_visitproc visit, void *arg) {
     bnode *n = (bnode *)self;
@@ -20,7 +19,15 @@ static void bnode_clear(cog_object *self) {
 
 static void bnode_dealloc(cog_object *self) {
     bnode_clear(self);
-    atomic_fetch_add_explicit(&gc_node_freed, 1, memory_order_relaxed);
+}
+
+long gc_node_live(void) {
+    cog_type_stat st[64];
+    long n = cog_mem_type_stats(st, sizeof st / sizeof st[0]);
+    if (n < 0) return -1;
+    for (long i = 0; i < n && i < 64; i++)
+        if (st[i].type == &gc_node_type) return (long)st[i].count;
+    return 0;
 }
 
 const cog_type gc_node_type = {
