@@ -23,6 +23,7 @@
  *     lets reference counting free it;
  *  9. close the window (grace period 4) and release the deferred blocks.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,10 @@ typedef struct gc_scan {
     long young_to_old;    /* candidates moved from gen 0/1 into gen 2 */
     uint64_t dirty_bit; /* this window's DIRTY bit */
     uint64_t stale_bit; /* the previous window's, cleared during the walk */
+    uint64_t epoch;     /* this scan's stamp epoch, already shifted */
+    int clear_stamps;   /* the epoch wrapped: the walk erases old stamps */
     cog_object **obj;
-    int64_t *refs;
+    int32_t *refs;      /* counts minus internal references (clamped) */
     unsigned char *state;
     size_t n, cap;
     cog_object **stack; /* reachability work list */
@@ -69,18 +72,46 @@ static void gc_update(cog_object *o, uint64_t keep_mask, uint64_t set) {
     }
 }
 
+/* A candidate's stamp in ob_gc: its index + 1 in the scratch bits and the
+ * scan's epoch in bits 10..31 (free bits between the generation and the
+ * scratch). Only the collector writes them, with CASes that keep the flag
+ * bits mutators set concurrently. */
 #define SCRATCH_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
+#define EPOCH_SHIFT 10
+#define EPOCH_MASK ((((uint64_t)1 << (COG_GC_SCRATCH_SHIFT - EPOCH_SHIFT)) - 1) << EPOCH_SHIFT)
+#define STAMP_MASK (SCRATCH_MASK | EPOCH_MASK)
+_Static_assert((COG_GC_GEN_MASK >> EPOCH_SHIFT) == 0, "epoch bits above the generation");
 
-/* Candidate index of o in this scan, or -1. The scratch bits are written
- * only by this thread and are not reset after a scan: the check against
- * obj[] rejects an index left over from an earlier scan (it is out of
- * range or names another object) and any object that is not ours
- * (non-GC objects have zero scratch bits). */
+/* Candidate index of o in this scan, or -1. Stamps are not erased after a
+ * scan; the epoch tells this scan's from older ones without reading obj[]
+ * (a random access per reference, which was most of the cost of steps 3
+ * and 4). Exact because a stamp of the current epoch can only be this
+ * scan's: every object starts with no stamp (new_object writes all of
+ * ob_gc; non-GC objects are never stamped), the epoch is never 0, and when
+ * it wraps (every 4 M scans) that scan's walk erases the stamp of every
+ * tracked object it does not make a candidate, so no stamp from an earlier
+ * use of the same epoch survives it (objects are tracked from birth to
+ * death, so the walk sees every stamped live object). */
 static inline long cand_index(const gc_scan *s, const cog_object *o) {
-    uint64_t idx = gc_load(o) >> COG_GC_SCRATCH_SHIFT;
-    if (idx == 0 || idx > s->n || s->obj[idx - 1] != o) return -1;
-    return (long)(idx - 1);
+    uint64_t gc = gc_load(o);
+    if ((gc & EPOCH_MASK) != s->epoch) return -1;
+    return (long)(gc >> COG_GC_SCRATCH_SHIFT) - 1;
 }
+
+static uint64_t epoch; /* collector thread only (and the test hook) */
+
+static uint64_t next_epoch(int *wrapped) {
+    epoch = (epoch + ((uint64_t)1 << EPOCH_SHIFT)) & EPOCH_MASK;
+    *wrapped = epoch == 0;
+    if (epoch == 0) epoch = (uint64_t)1 << EPOCH_SHIFT;
+    return epoch;
+}
+
+/* Test hook (tests/gc_test.c; not public): the next scan's epoch is the
+ * one after `e` (0 .. 2^22 - 1), so a test can reach the wrap quickly.
+ * Call it only while no collection runs: cog_gc_collect's hand-off to the
+ * collector thread orders it. */
+void cog_gc_test_set_epoch(uint64_t e) { epoch = (e << EPOCH_SHIFT) & EPOCH_MASK; }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 1;
@@ -106,14 +137,17 @@ static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
         atomic_fetch_and_explicit(&o->ob_gc, ~s->stale_bit, memory_order_relaxed);
         gc &= ~s->stale_bit;
     }
-    if (s->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen)
+    if (s->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen ||
+        atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
+        if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
         return;
-    if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap;
         if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
             !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
             s->oom = 1;
+            if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
             return;
         }
     }
@@ -121,19 +155,23 @@ static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
     /* Reading the count now rather than in a later pass saves a trip
      * through memory; it is the same value: a candidate is quiet (not
      * dirty) or rescued, and a quiet object's count is constant over the
-     * window (docs/design.md "Why it is sound"). */
-    s->refs[s->n] = cog_refcount(o);
+     * window (docs/design.md "Why it is sound"). 32 bits halve the memory
+     * traffic of steps 3-4; a larger count saturates at INT32_MAX, which
+     * visit_subtract never decrements, so such an object is always a root
+     * (conservative: at worst garbage survives, never the reverse). */
+    intptr_t rc = cog_refcount(o);
+    s->refs[s->n] = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
     s->n++;
     if (gc_gen(gc) < 2 && s->next_gen == 2) s->young_to_old++;
-    gc_update(o, ~(SCRATCH_MASK | COG_GC_GEN_MASK),
-              ((uint64_t)s->n << COG_GC_SCRATCH_SHIFT) |
+    gc_update(o, ~(STAMP_MASK | COG_GC_GEN_MASK),
+              ((uint64_t)s->n << COG_GC_SCRATCH_SHIFT) | s->epoch |
                   ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
 }
 
 static int visit_subtract(cog_object *child, void *arg) {
     gc_scan *s = arg;
     long i = cand_index(s, child);
-    if (i >= 0) s->refs[i]--;
+    if (i >= 0 && s->refs[i] != INT32_MAX) s->refs[i]--;
     return 0;
 }
 
@@ -278,7 +316,7 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
  * They are kept unless the last scan used under a quarter of them. */
 static struct {
     cog_object **obj;
-    int64_t *refs;
+    int32_t *refs;
     size_t cap;
     unsigned char *state;
     size_t state_cap;
@@ -342,6 +380,7 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     out->collected = out->uncollectable = 0;
 
     /* 1-2 */
+    s.epoch = next_epoch(&s.clear_stamps);
     s.dirty_bit = cog_gc_window_open();
     s.stale_bit = COG_GC_DIRTY_MASK & ~s.dirty_bit;
     cog_gc_walk(add_candidate, &s);

@@ -33,6 +33,8 @@ typedef struct gc_result {
 
 /* Run one collection of generations 0..gen on the calling thread, which is
  * the attached collector thread. */
+/* Test hook: the next scan's stamp epoch follows e (see gc_collect.c). */
+void cog_gc_test_set_epoch(uint64_t e);
 void cog_gc_run_collection(int gen, gc_result *out);
 /* Release the arrays collections keep between runs (collector stopped). */
 void cog_gc_free_scan_buffers(void);

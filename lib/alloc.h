@@ -56,6 +56,13 @@ void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind);
  * heap or NULL. Same-heap frees are plain list pushes; others are remote. */
 void cog_heap_free(cog_heap *self, void *p, size_t size, cog_block_kind kind);
 
+/* Owner of h only: while on, frees by this thread into other heaps' pools
+ * are chained privately per pool (consecutive frees to one pool cost no
+ * atomic) and pushed with one CAS per run of blocks; turning it off
+ * pushes what is pending. For bulk frees of another thread's objects (the
+ * collector clearing garbage). */
+void cog_heap_batch_remote_frees(cog_heap *h, int on);
+
 /* Owner only: take back blocks other threads freed into this heap's pools and
  * release empty pools/arenas (with hysteresis). Cheap when nothing is pending. */
 void cog_heap_collect(cog_heap *h);

@@ -84,6 +84,9 @@ cog_heap *cog_heap_new(uint32_t tid) {
     h->parked = NULL;
     h->defer = NULL;
     h->home = NULL;
+    h->batching = 0;
+    h->batch = NULL;
+    h->batch_head = h->batch_tail = NULL;
     atomic_store_explicit(&h->live, 1, memory_order_relaxed);
     pthread_mutex_unlock(&cog_heap_lock);
     cog_tls_heap = h;
@@ -246,18 +249,47 @@ static void free_slow(cog_heap *h, cog_pool *p) {
     }
 }
 
-/* Treiber push (link, then CAS; seq_cst, which includes the release the
- * owner's acquire exchange pairs with). The pusher that finds the list
- * empty tells the owner with a hint; see take_hint and adopt. */
-static void remote_free(cog_pool *p, void *b, unsigned kind, unsigned cls) {
+/* Treiber push of the chain first..last (link, then CAS; seq_cst, which
+ * includes the release the owner's acquire exchange pairs with and
+ * publishes the chain's links). The pusher that finds the list empty
+ * tells the owner with a hint; see take_hint and adopt. */
+static void remote_push(cog_pool *p, void *first, void *last) {
     void *head = atomic_load_explicit(&p->remote, memory_order_relaxed);
     do {
-        cog_link_set(b, head);
-    } while (!atomic_compare_exchange_weak_explicit(&p->remote, &head, b, memory_order_seq_cst,
-                                                    memory_order_relaxed));
+        cog_link_set(last, head);
+    } while (!atomic_compare_exchange_weak_explicit(&p->remote, &head, first,
+                                                    memory_order_seq_cst, memory_order_relaxed));
     if (head) return;
     cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_seq_cst);
-    if (owner) atomic_store_explicit(&owner->remote_hint[kind][cls], 1, memory_order_release);
+    if (owner) atomic_store_explicit(&owner->remote_hint[p->kind][p->cls], 1, memory_order_release);
+}
+
+static void flush_batch(cog_heap *h) {
+    if (h->batch) remote_push(h->batch, h->batch_head, h->batch_tail);
+    h->batch = NULL;
+    h->batch_head = h->batch_tail = NULL;
+}
+
+void cog_heap_batch_remote_frees(cog_heap *h, int on) {
+    if (!on) flush_batch(h);
+    h->batching = on;
+}
+
+/* A batched block stays ours (unreachable to everyone else, counted in
+ * its pool's `used`) until its chain is pushed, so holding it is as safe as
+ * not having freed it yet. */
+static void remote_free(cog_heap *self, cog_pool *p, void *b) {
+    if (self && self->batching) {
+        if (self->batch != p) {
+            flush_batch(self);
+            self->batch = p;
+            self->batch_tail = b;
+        }
+        cog_link_set(b, self->batch_head);
+        self->batch_head = b;
+        return;
+    }
+    remote_push(p, b, b);
 }
 
 void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
@@ -276,7 +308,7 @@ void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
         if (__builtin_expect(used == 0 || p->where == COG_POOL_FULL, 0)) free_slow(self, p);
         return;
     }
-    remote_free(p, b, kind, cog_size_class(size));
+    remote_free(self, p, b);
 }
 
 /* ---- safe points, visiting, detach ---- */
@@ -329,6 +361,8 @@ static void abandon_pool(cog_pool *p) {
 }
 
 void cog_heap_abandon(cog_heap *h) {
+    flush_batch(h);
+    h->batching = 0;
     cog_defer_flush(h);
     h->visiting = 0;
     cog_large_release_parked(h);

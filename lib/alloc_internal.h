@@ -148,6 +148,11 @@ struct cog_heap {
      * write a hint into it harmlessly. */
     atomic_int live;
     struct cog_arena *home; /* arena our pages come from; cog_arena_lock */
+    /* Owner-only: cog_heap_batch_remote_frees. `batch` is the pool whose
+     * blocks batch_head..batch_tail (linked, not yet pushed) belong to. */
+    int batching;
+    cog_pool *batch;
+    void *batch_head, *batch_tail;
     struct cog_heap *next_free; /* heap table free list, under heap lock */
 };
 

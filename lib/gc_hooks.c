@@ -4,7 +4,9 @@
 
 #include <limits.h>
 
+#include "lib/alloc.h"
 #include "lib/object_internal.h"
+#include "lib/thread.h"
 
 atomic_int cog__gc_barrier;
 atomic_long cog__gc_young_count;
@@ -14,7 +16,11 @@ atomic_int cog__gc_requested;
 static _Atomic(cog_object *) deferred;
 __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
 
-void cog_gc_release_own_frees(int on) { cog__gc_release_own = on; }
+void cog_gc_release_own_frees(int on) {
+    cog__gc_release_own = on;
+    cog_tstate *ts = cog_tstate_current();
+    if (ts && ts->heap) cog_heap_batch_remote_frees(ts->heap, on);
+}
 static _Atomic(void (*)(void)) wakeup_hook;
 static _Atomic(void (*)(void)) pace_hook;
 atomic_long cog__gc_pace_limit = LONG_MAX;
@@ -25,6 +31,7 @@ atomic_long cog__gc_pace_limit = LONG_MAX;
  * suffices: the collector reads the bit only after a grace period, whose
  * full barriers order this RMW before that read. */
 void cog__gc_touch(cog_object *o) {
+    if (cog__gc_release_own) return; /* the collector past its verdict */
     uint64_t bit = (uint64_t)atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
     uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
     if (bit && (gc & COG_GC_TRACKED) && !(gc & bit))

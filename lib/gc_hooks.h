@@ -17,9 +17,12 @@
  * window closes and a grace period passes. Lock-free (Treiber stack linked
  * through the dead object's ob_ref_shared field). */
 void cog_gc_defer_block(cog_object *o);
-/* Collector only: while on, object blocks freed by the calling thread are
- * released at once even inside the window (it frees garbage it will not
- * read again; see collector/gc_collect.c clear_garbage). */
+/* Collector only, once a collection's verdict is final: while on, object
+ * blocks freed by the calling thread are released at once even inside the
+ * window (it frees garbage it will not read again), its own operations set
+ * no DIRTY marks (nothing reads this window's marks any more), and its
+ * frees into other threads' pools are batched per pool (flushed when it is
+ * turned off). See collector/gc_collect.c clear_garbage. */
 void cog_gc_release_own_frees(int on);
 extern __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
 /* Collector: take every deferred block (a NULL-terminated chain linked

@@ -229,6 +229,49 @@ static void abandoned_pools_are_swept_after_collection(void **state) {
     assert_int_equal(m.pools_abandoned, 0);
 }
 
+/* The collector finds a candidate's index from a stamp it leaves in the
+ * object header (index + scan epoch) and never erases after a scan. A
+ * stamp from an earlier scan with the same epoch would name some other
+ * candidate of this scan; the scan at which the 22-bit epoch wraps erases
+ * every old stamp so that cannot happen. Here: old nodes stamped with epoch
+ * 2, the epoch wraps, and a scan with epoch 2 again sees young nodes that
+ * point at the old ones. If an old stamp survived, the young candidates
+ * it names would lose a count and be freed while we hold them. */
+void cog_gc_test_set_epoch(uint64_t e); /* collector/gc_collect.c */
+enum { STAMPED = 300 };
+static void epoch_wrap_erases_stale_stamps(void **state) {
+    (void)state;
+    static test_node *old[STAMPED], *young[STAMPED], *held[STAMPED];
+    long before = atomic_load(&test_node_deallocs);
+    for (int i = 0; i < STAMPED; i++) old[i] = test_node_new(i);
+    cog_gc_test_set_epoch(1);
+    assert_int_equal(cog_gc_collect(2), 0); /* stamps them with epoch 2; gen 2 */
+    cog_gc_test_set_epoch((1u << 22) - 1);
+    assert_int_equal(cog_gc_collect(0), 0); /* wraps to epoch 1: erases stamps */
+    for (int i = 0; i < STAMPED; i++) {
+        young[i] = test_node_new(i);
+        link_nodes(young[i], old[i]);
+        held[i] = test_node_new(i);
+    }
+    /* Epoch 2 again; the old nodes are not candidates of a gen-0 scan.
+     * Young nodes are only referenced by us, so nothing is garbage. */
+    assert_int_equal(cog_gc_collect(0), 0);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs), before);
+    for (int i = 0; i < STAMPED; i++) {
+        assert_int_equal(held[i]->canary, TEST_CANARY);
+        assert_int_equal(young[i]->canary, TEST_CANARY);
+        assert_int_equal(old[i]->canary, TEST_CANARY);
+    }
+    for (int i = 0; i < STAMPED; i++) {
+        cog_decref(&young[i]->ob);
+        cog_decref(&held[i]->ob);
+        cog_decref(&old[i]->ob);
+    }
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 3 * STAMPED);
+}
+
 static void bad_generation_is_rejected(void **state) {
     (void)state;
     assert_int_equal(cog_gc_collect(3), COG_EINVAL);
@@ -249,6 +292,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(survivors_are_promoted, setup, teardown),
         cmocka_unit_test_setup_teardown(abandoned_pools_are_swept_after_collection, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(epoch_wrap_erases_stale_stamps, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_generation_is_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
