@@ -297,7 +297,11 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
         cog_object *o = s->obj[i];
         if (s->state[i] != C_GARBAGE) continue;
         if (debug & COG_GC_DEBUG_COLLECTABLE) print_object("collectable", o);
-        if (o->ob_type->clear) o->ob_type->clear(o);
+        if (o->ob_type->clear) {
+            cog__tls_clearing_garbage = 1; /* only we can reach o: see cog_ref_take */
+            o->ob_type->clear(o);
+            cog__tls_clearing_garbage = 0;
+        }
         out->collected++;
     }
     for (size_t i = 0; i < s->n; i++)

@@ -254,6 +254,10 @@ static void free_slow(cog_heap *h, cog_pool *p) {
  * publishes the chain's links). The pusher that finds the list empty
  * tells the owner with a hint; see take_hint and adopt. */
 static void remote_push(cog_pool *p, void *first, void *last) {
+    /* Read before the push: until it, our blocks keep the pool in use (its
+     * plain fields fixed); after it, the owner may collect them, release
+     * the pool and set it up for another class. */
+    unsigned kind = p->kind, cls = p->cls;
     void *head = atomic_load_explicit(&p->remote, memory_order_relaxed);
     do {
         cog_link_set(last, head);
@@ -261,7 +265,7 @@ static void remote_push(cog_pool *p, void *first, void *last) {
                                                     memory_order_seq_cst, memory_order_relaxed));
     if (head) return;
     cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_seq_cst);
-    if (owner) atomic_store_explicit(&owner->remote_hint[p->kind][p->cls], 1, memory_order_release);
+    if (owner) atomic_store_explicit(&owner->remote_hint[kind][cls], 1, memory_order_release);
 }
 
 static void flush_batch(cog_heap *h) {

@@ -15,6 +15,7 @@ atomic_int cog__gc_requested;
 
 static _Atomic(cog_object *) deferred;
 __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
+__thread int cog__tls_clearing_garbage __attribute__((tls_model("initial-exec")));
 
 void cog_gc_release_own_frees(int on) {
     cog__gc_release_own = on;

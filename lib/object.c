@@ -141,11 +141,32 @@ static int finalize_once(cog_object *o, cog_tstate *ts) {
     return 1;
 }
 
+/* Flag changes of a dying object's ob_gc. Mutators race with the collector
+ * (its walk CASes stamps, mutators set DIRTY marks), so they use RMWs. The
+ * collector freeing garbage after its verdict (cog__gc_release_own) is the
+ * only thread that can reach those objects, so a load and a store do: the
+ * locked RMWs were a large part of its clearing cost. */
+static inline void set_gc_flag(cog_object *o, uint64_t flag) {
+    if (cog__gc_release_own)
+        atomic_store_explicit(&o->ob_gc, atomic_load_explicit(&o->ob_gc, memory_order_relaxed) | flag,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_or_explicit(&o->ob_gc, flag, memory_order_relaxed);
+}
+
+static inline void clear_gc_flag(cog_object *o, uint64_t flag) {
+    if (cog__gc_release_own)
+        atomic_store_explicit(&o->ob_gc, atomic_load_explicit(&o->ob_gc, memory_order_relaxed) & ~flag,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&o->ob_gc, ~flag, memory_order_relaxed);
+}
+
 void cog_object_free_block(cog_object *o) {
     const cog_type *type = o->ob_type;
     size_t size = cog_object_size(o);
     cog_tstate *ts = cog_tstate_current();
-    atomic_fetch_and_explicit(&o->ob_gc, ~(uint64_t)COG_GC_TRACKED, memory_order_relaxed);
+    clear_gc_flag(o, COG_GC_TRACKED);
 #ifdef COG_DEBUG
     atomic_store_explicit(&o->ob_gc, (uint64_t)(uintptr_t)type, memory_order_relaxed);
     o->ob_type = &cog__freed_type;
@@ -198,7 +219,7 @@ static void free_object(cog_object *o, cog_tstate *ts) {
     if (type->flags & COG_TYPE_GC) {
         /* DEAD tells the collector not to traverse it from now on; it stays
          * TRACKED-visible until its block is really released. */
-        atomic_fetch_or_explicit(&o->ob_gc, COG_GC_DEAD, memory_order_relaxed);
+        set_gc_flag(o, COG_GC_DEAD);
         cog_gc_note_dealloc();
     }
     /* Weak references must stop seeing the object before its fields are
@@ -221,7 +242,22 @@ static void free_object(cog_object *o, cog_tstate *ts) {
     release_block(o);
 }
 
+static void object_dealloc(cog_object *o);
+
+/* A dealloc that a garbage object's clear triggers runs arbitrary type
+ * code on objects others may still reach: not under the collector's
+ * exclusive-clear rule (see cog_ref_take). */
 void cog_object_dealloc(cog_object *o) {
+    if (__builtin_expect(cog__tls_clearing_garbage, 0)) {
+        cog__tls_clearing_garbage = 0;
+        object_dealloc(o);
+        cog__tls_clearing_garbage = 1;
+        return;
+    }
+    object_dealloc(o);
+}
+
+static void object_dealloc(cog_object *o) {
     cog_tstate *ts = cog_tstate_current();
     if (o->ob_type->finalize && ts && finalize_once(o, ts)) return;
     if (!ts) {
