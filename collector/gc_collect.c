@@ -51,8 +51,38 @@ typedef struct gc_scan {
     size_t n, cap;
     cog_object **stack; /* reachability work list */
     size_t sp, stack_cap;
+    size_t part1_at;    /* where the helper's candidates start (see PART1) */
     int oom;
 } gc_scan;
+
+/* One walker's candidates. A parallel walk has two parts: the collector's,
+ * stamped with indexes from 0, and the helper's, stamped from PART1; the
+ * helper's are then appended after the collector's, at part1_at, and
+ * cand_index maps a PART1 stamp there. A scan of one part sets part1_at =
+ * PART1 (the map is then the identity). Each part holds fewer than PART1
+ * candidates (more abandons the collection, which is always safe). */
+#define PART1 ((size_t)1 << 31)
+typedef struct gc_part {
+    gc_scan *s;
+    size_t base; /* 0 or PART1 */
+    cog_object **obj;
+    int32_t *refs;
+    size_t n, cap;
+    long young_to_old;
+    int oom;
+} __attribute__((aligned(128))) gc_part; /* the two walkers' parts on
+    separate (pairs of) cache lines: each updates its own per object */
+
+/* The helper's part and subtraction arrays, kept between collections like
+ * the scan's own (`kept` below). Collector thread only, and the helper
+ * during a job (the job hand-off orders them). */
+static struct {
+    cog_object **obj;
+    int32_t *refs;
+    size_t cap;
+    int32_t *dec;
+    size_t dec_cap;
+} kept1;
 
 static inline uint64_t gc_load(const cog_object *o) {
     return atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
@@ -95,7 +125,8 @@ _Static_assert((COG_GC_GEN_MASK >> EPOCH_SHIFT) == 0, "epoch bits above the gene
 static inline long cand_index(const gc_scan *s, const cog_object *o) {
     uint64_t gc = gc_load(o);
     if ((gc & EPOCH_MASK) != s->epoch) return -1;
-    return (long)(gc >> COG_GC_SCRATCH_SHIFT) - 1;
+    size_t raw = (size_t)(gc >> COG_GC_SCRATCH_SHIFT) - 1;
+    return (long)(raw < PART1 ? raw : raw - PART1 + s->part1_at);
 }
 
 static uint64_t epoch; /* collector thread only (and the test hook) */
@@ -131,27 +162,27 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
  * moves it to the next generation, as if it survives: the garbage among
  * the candidates is freed, so its generation does not matter, and this
  * saves a second pass (and a second CAS) over the survivors. */
-static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
-    gc_scan *s = arg;
+static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
+    gc_scan *s = p->s;
     if (gc & s->stale_bit) {
         atomic_fetch_and_explicit(&o->ob_gc, ~s->stale_bit, memory_order_relaxed);
         gc &= ~s->stale_bit;
     }
-    if (s->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen ||
+    if (p->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen ||
         atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
         if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
         return;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap;
-        if (!grow((void **)&s->obj, &cap, s->n + 1, sizeof *s->obj) ||
-            !grow((void **)&s->refs, &s->cap, s->n + 1, sizeof *s->refs)) {
-            s->oom = 1;
+    if (p->n == p->cap) {
+        size_t cap = p->cap;
+        if (p->n + 1 >= PART1 || !grow((void **)&p->obj, &cap, p->n + 1, sizeof *p->obj) ||
+            !grow((void **)&p->refs, &p->cap, p->n + 1, sizeof *p->refs)) {
+            p->oom = 1;
             if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
             return;
         }
     }
-    s->obj[s->n] = o;
+    p->obj[p->n] = o;
     /* Reading the count now rather than in a later pass saves a trip
      * through memory; it is the same value: a candidate is quiet (not
      * dirty) or rescued, and a quiet object's count is constant over the
@@ -160,12 +191,96 @@ static void add_candidate(cog_object *o, uint64_t gc, void *arg) {
      * visit_subtract never decrements, so such an object is always a root
      * (conservative: at worst garbage survives, never the reverse). */
     intptr_t rc = cog_refcount(o);
-    s->refs[s->n] = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
-    s->n++;
-    if (gc_gen(gc) < 2 && s->next_gen == 2) s->young_to_old++;
+    p->refs[p->n] = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
+    p->n++;
+    if (gc_gen(gc) < 2 && s->next_gen == 2) p->young_to_old++;
     gc_update(o, ~(STAMP_MASK | COG_GC_GEN_MASK),
-              ((uint64_t)s->n << COG_GC_SCRATCH_SHIFT) | s->epoch |
+              ((uint64_t)(p->base + p->n) << COG_GC_SCRATCH_SHIFT) | s->epoch |
                   ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
+}
+
+/* Acquire pairs with the release store of ob_gc in lib/object.c's
+ * new_object: a block seen TRACKED has an initialised header and zeroed or
+ * initialised fields (as collector/gc_window.c's walk). */
+static void walk_block(void *block, void *arg) {
+    cog_object *o = block;
+    uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_acquire);
+    if (gc & COG_GC_TRACKED) add_candidate(arg, o, gc);
+}
+
+/* ---- step 2, by one or two threads ---- */
+
+typedef struct walk_job {
+    gc_part part[2];
+    _Alignas(128) atomic_uint next_arena; /* arenas are handed out one at a time */
+    unsigned narenas;
+} walk_job;
+
+static void walk_part(walk_job *j, int w) {
+    for (;;) {
+        unsigned a = atomic_fetch_add_explicit(&j->next_arena, 1, memory_order_relaxed);
+        if (a >= j->narenas) break;
+        cog_alloc_walk_arena(a, walk_block, &j->part[w]);
+    }
+}
+
+static void walk_helper(void *arg) {
+    cog_alloc_walk_begin();
+    walk_part(arg, 1);
+    cog_alloc_walk_end();
+}
+
+/* Below this many arenas (about as many MiB of pools) one thread walks. */
+#define PARALLEL_MIN_ARENAS 8
+/* Below this many candidates one thread subtracts. */
+#define PARALLEL_MIN_CANDIDATES 100000
+
+/* COG_GC_PARALLEL: 0 = the collector scans alone; 1 (default) = with the
+ * helper for scans above the size limits; 2 = with the helper always
+ * (tests). Read once (collector thread only). */
+static int parallel_mode(void) {
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("COG_GC_PARALLEL");
+        mode = e && (e[0] == '0' || e[0] == '2') && !e[1] ? e[0] - '0' : 1;
+    }
+    return mode;
+}
+
+static int walk(gc_scan *s) {
+    static walk_job j; /* collector thread (and the helper during a job) */
+    j.part[0] = (gc_part){.s = s, .base = 0, .obj = s->obj, .refs = s->refs, .cap = s->cap};
+    j.part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
+                          .cap = kept1.cap};
+    atomic_store_explicit(&j.next_arena, 0, memory_order_relaxed);
+    cog_alloc_walk_begin();
+    j.narenas = cog_alloc_walk_arenas();
+    int mode = parallel_mode();
+    int helped = mode && (mode == 2 || j.narenas >= PARALLEL_MIN_ARENAS) &&
+                 cog_gc_helper_post(walk_helper, &j);
+    walk_part(&j, 0);
+    cog_alloc_walk_large(walk_block, &j.part[0]);
+    cog_alloc_walk_end();
+    if (helped) cog_gc_helper_wait();
+    gc_part *p0 = &j.part[0], *p1 = &j.part[1];
+    kept1.obj = p1->obj, kept1.refs = p1->refs, kept1.cap = p1->cap;
+    s->obj = p0->obj, s->refs = p0->refs, s->cap = p0->cap;
+    s->n = p0->n;
+    s->part1_at = s->n;
+    s->young_to_old = p0->young_to_old + p1->young_to_old;
+    s->oom = p0->oom || p1->oom;
+    if (!helped) s->part1_at = PART1; /* one part: cand_index maps nothing */
+    if (!helped || s->oom || p1->n == 0) return helped;
+    size_t need = s->n + p1->n, cap = s->cap;
+    if (!grow((void **)&s->obj, &cap, need, sizeof *s->obj) ||
+        !grow((void **)&s->refs, &s->cap, need, sizeof *s->refs)) {
+        s->oom = 1;
+        return helped;
+    }
+    memcpy(s->obj + s->n, p1->obj, p1->n * sizeof *s->obj);
+    memcpy(s->refs + s->n, p1->refs, p1->n * sizeof *s->refs);
+    s->n = need;
+    return helped;
 }
 
 static int visit_subtract(cog_object *child, void *arg) {
@@ -173,6 +288,56 @@ static int visit_subtract(cog_object *child, void *arg) {
     long i = cand_index(s, child);
     if (i >= 0 && s->refs[i] != INT32_MAX) s->refs[i]--;
     return 0;
+}
+
+/* ---- step 3, by one or two threads: the helper counts its half's
+ * internal references in dec[] (no shared writes), merged afterwards ---- */
+
+typedef struct sub_job {
+    gc_scan *s;
+    int32_t *dec;
+    size_t lo, hi;
+} sub_job;
+
+static int visit_count(cog_object *child, void *arg) {
+    sub_job *j = arg;
+    long i = cand_index(j->s, child);
+    if (i >= 0) j->dec[i]++;
+    return 0;
+}
+
+static void subtract_helper(void *arg) {
+    sub_job *j = arg;
+    for (size_t i = j->lo; i < j->hi; i++) {
+        cog_object *o = j->s->obj[i];
+        if (!(gc_load(o) & COG_GC_DEAD)) o->ob_type->traverse(o, visit_count, j);
+    }
+}
+
+static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit);
+
+static int subtract(gc_scan *s) {
+    static sub_job j; /* collector thread (and the helper during a job) */
+    size_t split = s->n;
+    int mode = parallel_mode();
+    if (mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES)) {
+        if (kept1.dec_cap < s->n) {
+            free(kept1.dec);
+            kept1.dec = malloc(s->n * sizeof *kept1.dec);
+            kept1.dec_cap = kept1.dec ? s->n : 0;
+        }
+        if (kept1.dec) {
+            memset(kept1.dec, 0, s->n * sizeof *kept1.dec);
+            j = (sub_job){.s = s, .dec = kept1.dec, .lo = s->n / 2, .hi = s->n};
+            if (cog_gc_helper_post(subtract_helper, &j)) split = s->n / 2;
+        }
+    }
+    for (size_t i = 0; i < split; i++) traverse(s, s->obj[i], visit_subtract);
+    if (split == s->n) return 0;
+    cog_gc_helper_wait();
+    for (size_t i = 0; i < s->n; i++)
+        if (s->refs[i] != INT32_MAX) s->refs[i] -= j.dec[i];
+    return 1;
 }
 
 static int visit_reach(cog_object *child, void *arg) {
@@ -370,6 +535,10 @@ static void keep_buffers(gc_scan *s) {
 }
 
 void cog_gc_free_scan_buffers(void) {
+    free(kept1.obj);
+    free(kept1.refs);
+    free(kept1.dec);
+    memset(&kept1, 0, sizeof kept1);
     free(kept.obj);
     free(kept.refs);
     free(kept.state);
@@ -382,13 +551,18 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     take_buffers(&s);
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
+    out->parallel = 0;
+    memset(out->phase_ns, 0, sizeof out->phase_ns);
+    uint64_t t = cog_gc_now_ns(), t_next;
+#define PHASE_DONE(ph) (t_next = cog_gc_now_ns(), out->phase_ns[ph] += t_next - t, t = t_next)
 
     /* 1-2 */
     s.epoch = next_epoch(&s.clear_stamps);
     s.dirty_bit = cog_gc_window_open();
     s.stale_bit = COG_GC_DIRTY_MASK & ~s.dirty_bit;
-    cog_gc_walk(add_candidate, &s);
+    out->parallel = walk(&s);
     out->scanned = s.n;
+    PHASE_DONE(GC_PH_WALK);
     if (!s.oom) s.state = take_state(s.n ? s.n : 1);
     if (s.oom || !s.state) {
         /* Out of memory: abandon this collection (nothing is freed, which is
@@ -398,13 +572,15 @@ void cog_gc_run_collection(int gen, gc_result *out) {
         goto finish;
     }
     /* 3 */
-    for (size_t i = 0; i < s.n; i++) traverse(&s, s.obj[i], visit_subtract);
+    out->parallel |= subtract(&s);
+    PHASE_DONE(GC_PH_SUBTRACT);
 
     /* 4. Objects that became dirty or DEAD since the walk are roots too,
      * but step 5 rescues them after G2 anyway, so they are not looked up
      * here: this pass reads no object header. */
     for (size_t i = 0; i < s.n; i++)
         if (s.state[i] != C_REACHABLE && s.refs[i] > 0) mark_from(&s, i);
+    PHASE_DONE(GC_PH_MARK);
 
     /* 5 */
     cog_rcu_synchronize();
@@ -453,12 +629,16 @@ void cog_gc_run_collection(int gen, gc_result *out) {
      * to (which lets step 8 release garbage blocks at once). */
 
     /* 8 */
+    PHASE_DONE(GC_PH_VERDICT);
     if (uncollectable) out->uncollectable = save_uncollectable(&s, debug);
     clear_garbage(&s, debug, out);
+    PHASE_DONE(GC_PH_CLEAR);
 
 finish:
     /* 9 */
     account_promotions(&s, out);
     cog_gc_window_close();
     keep_buffers(&s);
+    if (!out->phase_ns[GC_PH_CLEAR]) PHASE_DONE(GC_PH_VERDICT); /* ended early */
+#undef PHASE_DONE
 }

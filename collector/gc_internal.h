@@ -25,10 +25,15 @@ typedef struct gc_config {
 extern gc_config cog__gc;
 
 /* Result of one collection. */
+/* Phases of a collection, timed for COG_GCTRACE (gc_trace.c). */
+enum { GC_PH_WALK, GC_PH_SUBTRACT, GC_PH_MARK, GC_PH_VERDICT, GC_PH_CLEAR, GC_NPHASES };
+
 typedef struct gc_result {
     long collected;
     long uncollectable;
     size_t scanned;
+    int parallel;                  /* the helper thread took part */
+    uint64_t phase_ns[GC_NPHASES]; /* walk includes opening the window */
 } gc_result;
 
 /* Run one collection of generations 0..gen on the calling thread, which is
@@ -36,6 +41,13 @@ typedef struct gc_result {
 /* Test hook: the next scan's stamp epoch follows e (see gc_collect.c). */
 void cog_gc_test_set_epoch(uint64_t e);
 void cog_gc_run_collection(int gen, gc_result *out);
+/* The scan helper thread (gc_helper.c), collector thread only: run
+ * fn(arg) on it (started on first use) and return 1, or return 0 if it
+ * cannot run (the caller does the work); wait for the posted job; stop it
+ * (when the collector thread exits). */
+int cog_gc_helper_post(void (*fn)(void *), void *arg);
+void cog_gc_helper_wait(void);
+void cog_gc_helper_stop(void);
 /* Release the arrays collections keep between runs (collector stopped). */
 void cog_gc_free_scan_buffers(void);
 

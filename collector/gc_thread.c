@@ -229,6 +229,7 @@ static void *collector_main(void *arg) {
         }
     }
     pthread_mutex_unlock(&lock);
+    cog_gc_helper_stop(); /* before a fork or at shutdown: no thread left */
     on_collector = 0;
     return NULL;
 }

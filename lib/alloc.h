@@ -117,6 +117,18 @@ void cog_heap_free_deferred(void *p, size_t size, cog_block_kind kind);
  * this function again. */
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
 
+/* The same walk in pieces, so that several threads can share it (the
+ * collector's parallel scan). Each participating thread brackets its part
+ * with walk_begin/walk_end (the walk lock, read side; the guarantees above
+ * hold between the two calls); cog_alloc_walk_arenas bounds the arena slots
+ * to pass to cog_alloc_walk_arena; exactly one participant visits the large
+ * blocks. */
+void cog_alloc_walk_begin(void);
+void cog_alloc_walk_end(void);
+unsigned cog_alloc_walk_arenas(void);
+void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg);
+void cog_alloc_walk_large(void (*visit)(void *block, void *arg), void *arg);
+
 /* Fault injection for tests: make the n-th next arena mmap fail (0 = off).
  * One-shot: later mmaps succeed again. */
 void cog_alloc_fail_mmap_after(unsigned n);

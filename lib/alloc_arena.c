@@ -308,26 +308,43 @@ void cog_arena_shutdown(void) {
  * contents), cog_pool_init's release of the layout (carved reset, cleared
  * headers) and the owner's release store of carved (a carved block's
  * header words are initialised or cleared). */
-void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg) {
+void cog_alloc_walk_begin(void) {
     pthread_rwlock_rdlock(&cog_walk_lock);
     cog_alloc_walking++;
-    unsigned hwm = atomic_load_explicit(&cog_arena_hwm, memory_order_acquire);
-    for (unsigned i = 0; i < hwm; i++) {
-        cog_arena *a = atomic_load_explicit(&cog_arena_registry[i], memory_order_acquire);
-        if (!a) continue;
-        for (size_t pg = COG_ARENA_META_PAGES; pg < COG_ARENA_PAGES; pg++) {
-            cog_pool *p = &a->pools[pg];
-            unsigned layout = atomic_load_explicit(&p->layout, memory_order_acquire);
-            if ((layout & (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT)) !=
-                (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT))
-                continue;
-            size_t bs = cog_class_size(cog_layout_cls(layout));
-            unsigned n = atomic_load_explicit(&p->carved, memory_order_acquire);
-            char *page = (char *)a + (pg << COG_PAGE_SHIFT);
-            for (unsigned j = 0; j < n; j++) visit(page + j * bs, arg);
-        }
-    }
-    cog_large_visit_all(visit, arg);
+}
+
+void cog_alloc_walk_end(void) {
     cog_alloc_walking--;
     pthread_rwlock_unlock(&cog_walk_lock);
+}
+
+unsigned cog_alloc_walk_arenas(void) {
+    return atomic_load_explicit(&cog_arena_hwm, memory_order_acquire);
+}
+
+void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg) {
+    cog_arena *a = atomic_load_explicit(&cog_arena_registry[slot], memory_order_acquire);
+    if (!a) return;
+    for (size_t pg = COG_ARENA_META_PAGES; pg < COG_ARENA_PAGES; pg++) {
+        cog_pool *p = &a->pools[pg];
+        unsigned layout = atomic_load_explicit(&p->layout, memory_order_acquire);
+        if ((layout & (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT)) != (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT))
+            continue;
+        size_t bs = cog_class_size(cog_layout_cls(layout));
+        unsigned n = atomic_load_explicit(&p->carved, memory_order_acquire);
+        char *page = (char *)a + (pg << COG_PAGE_SHIFT);
+        for (unsigned j = 0; j < n; j++) visit(page + j * bs, arg);
+    }
+}
+
+void cog_alloc_walk_large(void (*visit)(void *block, void *arg), void *arg) {
+    cog_large_visit_all(visit, arg);
+}
+
+void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg) {
+    cog_alloc_walk_begin();
+    unsigned hwm = cog_alloc_walk_arenas();
+    for (unsigned i = 0; i < hwm; i++) cog_alloc_walk_arena(i, visit, arg);
+    cog_alloc_walk_large(visit, arg);
+    cog_alloc_walk_end();
 }
