@@ -82,6 +82,8 @@ static struct {
     size_t cap;
     int32_t *dec;
     size_t dec_cap;
+    cog_object **stack;
+    size_t stack_cap;
 } kept1;
 
 static inline uint64_t gc_load(const cog_object *o) {
@@ -340,16 +342,38 @@ static int subtract(gc_scan *s) {
     return 1;
 }
 
+/* Step 4 (and the rescues of 5 and 7): marking. A mark context is one
+ * marking thread's work list. With two threads marking at once, a state
+ * byte is read and set with relaxed atomics: both may see an object
+ * unmarked and both traverse it, which costs a little duplicate work and
+ * nothing else (marking is idempotent). On a failed stack growth the
+ * child is marked but its subtree may not be: the collection is abandoned
+ * (ctx->oom), which frees nothing. */
+typedef struct mark_ctx {
+    gc_scan *s;
+    cog_object **stack;
+    size_t sp, cap;
+    int oom;
+} __attribute__((aligned(128))) mark_ctx; /* two of them: no shared line */
+
+static inline unsigned char state_get(const gc_scan *s, size_t i) {
+    return __atomic_load_n(&s->state[i], __ATOMIC_RELAXED);
+}
+
+static inline void state_set(gc_scan *s, size_t i, unsigned char v) {
+    __atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
+}
+
 static int visit_reach(cog_object *child, void *arg) {
-    gc_scan *s = arg;
-    long i = cand_index(s, child);
-    if (i >= 0 && s->state[i] != C_REACHABLE) {
-        s->state[i] = C_REACHABLE;
-        if (!grow((void **)&s->stack, &s->stack_cap, s->sp + 1, sizeof *s->stack)) {
-            s->oom = 1;
+    mark_ctx *c = arg;
+    long i = cand_index(c->s, child);
+    if (i >= 0 && state_get(c->s, (size_t)i) != C_REACHABLE) {
+        state_set(c->s, (size_t)i, C_REACHABLE);
+        if (!grow((void **)&c->stack, &c->cap, c->sp + 1, sizeof *c->stack)) {
+            c->oom = 1;
             return 0;
         }
-        s->stack[s->sp++] = child;
+        c->stack[c->sp++] = child;
     }
     return 0;
 }
@@ -357,25 +381,80 @@ static int visit_reach(cog_object *child, void *arg) {
 /* A DEAD object is being (or was) deallocated: its fields may be cleared or
  * stale, so it is never traversed. Everything it referenced was decref'd by
  * its dealloc inside the window, hence is dirty and a root by itself. */
-static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
+static void traverse_with(cog_object *o, cog_visitproc visit, void *arg) {
     if (gc_load(o) & COG_GC_DEAD) return;
-    o->ob_type->traverse(o, visit, s);
+    o->ob_type->traverse(o, visit, arg);
 }
 
-static void mark_from(gc_scan *s, size_t i) {
-    s->state[i] = C_REACHABLE;
-    s->sp = 0;
-    traverse(s, s->obj[i], visit_reach);
-    while (s->sp > 0) traverse(s, s->stack[--s->sp], visit_reach);
+static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
+    traverse_with(o, visit, s);
+}
+
+static void mark_from(mark_ctx *c, size_t i) {
+    state_set(c->s, i, C_REACHABLE);
+    c->sp = 0;
+    traverse_with(c->s->obj[i], visit_reach, c);
+    while (c->sp > 0) traverse_with(c->stack[--c->sp], visit_reach, c);
+}
+
+/* The collector's own mark context, on the scan's kept stack. */
+static mark_ctx own_ctx(gc_scan *s) {
+    return (mark_ctx){.s = s, .stack = s->stack, .cap = s->stack_cap};
+}
+
+static void own_ctx_done(gc_scan *s, const mark_ctx *c) {
+    s->stack = c->stack;
+    s->stack_cap = c->cap;
+    s->oom |= c->oom;
+}
+
+typedef struct mark_job {
+    mark_ctx ctx[2];
+    size_t lo[2], hi[2];
+} mark_job;
+
+static void mark_roots(mark_job *j, int w) {
+    mark_ctx *c = &j->ctx[w];
+    gc_scan *s = c->s;
+    for (size_t i = j->lo[w]; i < j->hi[w] && !c->oom; i++)
+        if (state_get(s, i) != C_REACHABLE && s->refs[i] > 0) mark_from(c, i);
+}
+
+static void mark_helper(void *arg) { mark_roots(arg, 1); }
+
+/* Step 4: roots are the candidates still externally referenced; mark
+ * everything reachable from them. Objects that became dirty or DEAD since
+ * the walk are roots too, but step 5 rescues them after G2 anyway, so this
+ * step reads no header of its own. Big scans split the roots between the
+ * collector and the helper. Returns whether the helper took part. */
+static int mark(gc_scan *s) {
+    static mark_job j; /* collector thread (and the helper during a job) */
+    j.ctx[0] = own_ctx(s);
+    j.ctx[1] = (mark_ctx){.s = s, .stack = kept1.stack, .cap = kept1.stack_cap};
+    j.lo[0] = 0, j.hi[0] = s->n;
+    int mode = parallel_mode();
+    int helped = 0;
+    if (mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES)) {
+        j.lo[1] = s->n / 2, j.hi[1] = s->n;
+        if (cog_gc_helper_post(mark_helper, &j)) helped = 1, j.hi[0] = s->n / 2;
+    }
+    mark_roots(&j, 0);
+    if (helped) cog_gc_helper_wait();
+    kept1.stack = j.ctx[1].stack, kept1.stack_cap = j.ctx[1].cap;
+    s->oom |= j.ctx[1].oom;
+    own_ctx_done(s, &j.ctx[0]);
+    return helped;
 }
 
 /* Steps 5 and 7: everything unreachable that is dirty now, or reachable
  * from such an object, survives. Returns the number still garbage. */
 static size_t rescue_dirty(gc_scan *s) {
     size_t garbage = 0;
-    for (size_t i = 0; i < s->n; i++)
+    mark_ctx c = own_ctx(s);
+    for (size_t i = 0; i < s->n && !c.oom; i++)
         if (s->state[i] != C_REACHABLE && (gc_load(s->obj[i]) & (s->dirty_bit | COG_GC_DEAD)))
-            mark_from(s, i);
+            mark_from(&c, i);
+    own_ctx_done(s, &c);
     for (size_t i = 0; i < s->n; i++)
         if (s->state[i] != C_REACHABLE) garbage++;
     return garbage;
@@ -538,6 +617,7 @@ void cog_gc_free_scan_buffers(void) {
     free(kept1.obj);
     free(kept1.refs);
     free(kept1.dec);
+    free(kept1.stack);
     memset(&kept1, 0, sizeof kept1);
     free(kept.obj);
     free(kept.refs);
@@ -575,16 +655,14 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     out->parallel |= subtract(&s);
     PHASE_DONE(GC_PH_SUBTRACT);
 
-    /* 4. Objects that became dirty or DEAD since the walk are roots too,
-     * but step 5 rescues them after G2 anyway, so they are not looked up
-     * here: this pass reads no object header. */
-    for (size_t i = 0; i < s.n; i++)
-        if (s.state[i] != C_REACHABLE && s.refs[i] > 0) mark_from(&s, i);
+    /* 4 */
+    out->parallel |= mark(&s);
     PHASE_DONE(GC_PH_MARK);
+    if (s.oom) goto finish; /* a subtree may be unmarked: free nothing */
 
     /* 5 */
     cog_rcu_synchronize();
-    if (rescue_dirty(&s) == 0) goto finish;
+    if (rescue_dirty(&s) == 0 || s.oom) goto finish;
     for (size_t i = 0; i < s.n; i++)
         if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
 
@@ -619,7 +697,7 @@ void cog_gc_run_collection(int gen, gc_result *out) {
         cog_rcu_synchronize();
         for (size_t i = 0; i < s.n; i++)
             if (s.state[i] == C_GARBAGE) s.state[i] = C_UNKNOWN;
-        if (rescue_dirty(&s) == 0) goto finish;
+        if (rescue_dirty(&s) == 0 || s.oom) goto finish;
         for (size_t i = 0; i < s.n; i++)
             if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
     }
@@ -631,7 +709,9 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     /* 8 */
     PHASE_DONE(GC_PH_VERDICT);
     if (uncollectable) out->uncollectable = save_uncollectable(&s, debug);
-    clear_garbage(&s, debug, out);
+    /* Out of memory while saving: garbage an uncollectable object refers
+     * to may be unmarked; clear nothing (a later collection finds it). */
+    if (!s.oom) clear_garbage(&s, debug, out);
     PHASE_DONE(GC_PH_CLEAR);
 
 finish:
