@@ -21,10 +21,15 @@ typedef struct cog_str {
     char data[];                /* ob_size bytes + NUL; interned: + node */
 } cog_str;
 
-/* The intern table's node, stored after an interned string's bytes. */
+/* The intern table's node, stored after an interned string's bytes. The
+ * review head and state belong to the deferred-count protocol of mortal
+ * canonical strings (lib/intern.c "Deferred counts"): at most one review
+ * of a string is in flight, and it uses this head. */
 typedef struct intern_node {
     struct cds_lfht_node node;
     cog_str *str;
+    cog_rcu_head review;
+    atomic_uint review_state; /* RV_* in lib/intern.c */
 } intern_node;
 
 extern const cog_type cog__str_interned_type;
@@ -163,4 +168,21 @@ static inline int cog__bytes_equal(const char *a, const char *b, size_t len) {
 cog_str *cog__str_alloc(const cog_type *type, size_t len);
 /* Interned dealloc: unlink from the table (intern.c). */
 void cog__intern_unlink(cog_str *s);
+
+/* ---- Deferred counts of mortal canonical strings (lib/intern.c) ---------
+ * cog_decref of a merged, mortal interned string (lib/brc.c routes it
+ * here): a per-thread cached decrement, or an atomic one that requests a
+ * review instead of deallocating when the shared count reaches 0. */
+void cog__intern_decref(cog_str *s);
+/* cog_try_incref of an interned string (lib/tryincref.c): exact under the
+ * deferred-count protocol (fails only once the string is DEAD). */
+int cog__intern_try_incref(cog_str *s);
+/* cog_refcount of an interned string: flushes the calling thread's cached
+ * deltas first, then decodes the shared count (see lib/intern.c). */
+int64_t cog__intern_refcount(cog_str *s);
+/* 1 if a block of the interned type is a dead string (heap statistics). */
+int cog__intern_block_dead(const cog_object *o);
+/* Test hook: called by the review's first step right after it moved a
+ * string to the DYING state (on liburcu's call_rcu thread). NULL normally. */
+extern void (*cog__intern_review_hook)(cog_str *s);
 #endif

@@ -269,6 +269,10 @@ int cog_thread_detach(void) {
     cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
     ts->heap = NULL;
+    /* Last use of the intern delta cache (lib/intern.c): flush it while we
+     * are still attached and registered (a flush may queue a review). From
+     * the next line on, our decrefs of interned strings are atomic. */
+    cog__intern_flush_if_dirty();
     cog__tls_tstate = NULL;
     cog__tls_tid = COG_TID_UNATTACHED;
     pthread_setspecific(exit_key, NULL);
