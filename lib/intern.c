@@ -443,14 +443,18 @@ typedef struct dslot {
     cog_str *s;
     intptr_t delta;
 } dslot;
-/* Thread-local, plain memory: only the owning thread reads or writes it. */
-static __thread dslot dcache[DCACHE_SLOTS];
+/* Thread-local, plain memory: only the owning thread reads or writes it.
+ * The array is on the heap (allocated by the thread's first hit, freed at
+ * detach) and only its pointer is TLS: a large initial-exec TLS block would
+ * make libcog.so fail to dlopen ("cannot allocate memory in static TLS
+ * block"), and a dynamic TLS model would cost a call per access. */
+static __thread dslot *dcache __attribute__((tls_model("initial-exec")));
 __thread unsigned cog__intern_dirty __attribute__((tls_model("initial-exec")));
 
-static inline dslot *dslot_of(const cog_str *s) {
+static inline dslot *dslot_in(dslot *c, const cog_str *s) {
     /* Fibonacci hashing of the address: blocks are 16-byte aligned and
      * neighbours in a pool must not collide. */
-    return &dcache[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> (64 - DCACHE_BITS)];
+    return &c[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> (64 - DCACHE_BITS)];
 }
 
 static inline void dslot_add(dslot *e, intptr_t d) {
@@ -461,17 +465,30 @@ static inline void dslot_add(dslot *e, intptr_t d) {
 
 static void review_step1(cog_rcu_head *h);
 
-/* cog_rcu_call needs a registered liburcu reader: attached threads and the
- * call_rcu thread (which runs the reviews) are; an unattached thread
- * registers for the call. */
+/* cog_rcu_call and cds_lfht_del need a registered liburcu reader, online:
+ * attached threads are, and so is the call_rcu thread (which runs the
+ * reviews). An unattached thread registers for the duration; reader_enter
+ * nests (a temporary reader may queue a review or unlink). */
+static __thread int temp_reader;
+
+static int reader_enter(void) {
+    if (temp_reader || cog_thread_is_attached() || cog_rcu_in_callback()) return 0;
+    urcu_qsbr_register_thread();
+    temp_reader = 1;
+    return 1;
+}
+
+static void reader_leave(int reg) {
+    if (!reg) return;
+    cog_rcu_offline();
+    urcu_qsbr_unregister_thread();
+    temp_reader = 0;
+}
+
 static void review_queue(intern_node *n, void (*fn)(cog_rcu_head *)) {
-    int reg = !cog_thread_is_attached() && !cog_rcu_in_callback();
-    if (reg) urcu_qsbr_register_thread();
+    int reg = reader_enter();
     cog_rcu_call(&n->review, fn);
-    if (reg) {
-        cog_rcu_offline();
-        urcu_qsbr_unregister_thread();
-    }
+    reader_leave(reg);
 }
 
 /* S just reached count <= 0 (NORMAL zone). RMWs on review_state (acq_rel)
@@ -586,8 +603,9 @@ static void shared_add(cog_str *s, intptr_t d) {
 void cog__intern_flush(void) {
     /* Each slot is cleared before its add: the add may queue a review, and
      * nothing it calls flushes again, but a cleared slot is safe anyway. */
-    for (unsigned i = 0; i < DCACHE_SLOTS && cog__intern_dirty; i++) {
-        dslot *e = &dcache[i];
+    dslot *c = dcache;
+    for (unsigned i = 0; c && i < DCACHE_SLOTS && cog__intern_dirty; i++) {
+        dslot *e = &c[i];
         intptr_t d = e->delta;
         if (!d) continue;
         e->delta = 0;
@@ -598,7 +616,8 @@ void cog__intern_flush(void) {
 
 /* Flush the calling thread's delta for s alone (make_immortal). */
 static void flush_one(cog_str *s) {
-    dslot *e = dslot_of(s);
+    if (!dcache) return;
+    dslot *e = dslot_in(dcache, s);
     if (e->s != s || !e->delta) return;
     intptr_t d = e->delta;
     e->delta = 0;
@@ -606,9 +625,24 @@ static void flush_one(cog_str *s) {
     shared_add(s, d);
 }
 
-/* +1 in the calling thread's cache (hit path). */
-static inline void dcache_inc(cog_str *s) {
-    dslot *e = dslot_of(s);
+/* The calling thread's cache, allocated on its first hit. NULL if out of
+ * memory: the hit then takes the atomic path. */
+static __attribute__((noinline)) dslot *dcache_alloc(void) {
+    dcache = calloc(DCACHE_SLOTS, sizeof(dslot));
+    return dcache;
+}
+
+void cog__intern_thread_detach(void) {
+    cog__intern_flush_if_dirty();
+    free(dcache);
+    dcache = NULL;
+}
+
+/* +1 in the calling thread's cache (hit path); 0 if there is no cache. */
+static inline int dcache_inc(cog_str *s) {
+    dslot *c = dcache;
+    if (__builtin_expect(!c, 0) && !(c = dcache_alloc())) return 0;
+    dslot *e = dslot_in(c, s);
     if (__builtin_expect(e->s != s, 0)) {
         if (e->delta) {
             cog_str *x = e->s;
@@ -620,6 +654,7 @@ static inline void dcache_inc(cog_str *s) {
         e->s = s;
     }
     dslot_add(e, 1);
+    return 1;
 }
 
 /* The atomic acquisition: NORMAL +1, DYING revive, DEAD fail. Relaxed CAS,
@@ -675,8 +710,7 @@ static inline int canonical_acquire(cog_str *s) {
                                  STR_IN_TABLE,
                          1)) {
         cog__gc_barrier_touch(o);
-        dcache_inc(s);
-        return 1;
+        if (__builtin_expect(dcache_inc(s), 1)) return 1;
     }
     return cog__intern_try_incref(s);
 }
@@ -696,15 +730,11 @@ static void shared_decref_unattached(cog_str *s) {
                                                   memory_order_relaxed))
             return;
     }
-    int reg = !cog_rcu_in_callback();
-    if (reg) urcu_qsbr_register_thread();
+    int reg = reader_enter();
     cog_rcu_read_lock();
     shared_add(s, -1);
     cog_rcu_read_unlock();
-    if (reg) {
-        cog_rcu_offline();
-        urcu_qsbr_unregister_thread();
-    }
+    reader_leave(reg);
 }
 
 void cog__intern_decref(cog_str *s) {
@@ -716,8 +746,8 @@ void cog__intern_decref(cog_str *s) {
         return;
     }
     if (cog_tstate_current()) {
-        dslot *e = dslot_of(s);
-        if (e->s == s) {
+        dslot *c = dcache, *e;
+        if (c && (e = dslot_in(c, s))->s == s) {
             dslot_add(e, -1); /* plain: thread-local */
             return;
         }
@@ -929,17 +959,13 @@ void cog__intern_unlink(cog_str *s) {
      * An unattached thread dropping the last reference registers briefly;
      * the reviews (lib/intern.c "Deferred counts") run on liburcu's call_rcu
      * thread, which is registered and online already. */
-    int reg = !cog_thread_is_attached() && !cog_rcu_in_callback();
-    if (reg) urcu_qsbr_register_thread();
+    int reg = reader_enter();
     cog_rcu_read_lock();
     hint_drop(s); /* (H2): before the deferred free is queued */
     if (cds_lfht_del(t, &cog__str_node(s)->node) == 0)
         atomic_fetch_sub_explicit(&count, 1, memory_order_relaxed);
     cog_rcu_read_unlock();
-    if (reg) {
-        cog_rcu_offline();
-        urcu_qsbr_unregister_thread();
-    }
+    reader_leave(reg);
 }
 
 int cog_intern_get_stats(cog_intern_stats *out) {

@@ -182,6 +182,8 @@ int cog__intern_try_incref(cog_str *s);
 int64_t cog__intern_refcount(cog_str *s);
 /* 1 if a block of the interned type is a dead string (heap statistics). */
 int cog__intern_block_dead(const cog_object *o);
+/* Detach: flush the calling thread's cache and free it (lib/thread.c). */
+void cog__intern_thread_detach(void);
 /* Test hook: called by the review's first step right after it moved a
  * string to the DYING state (on liburcu's call_rcu thread). NULL normally. */
 extern void (*cog__intern_review_hook)(cog_str *s);
