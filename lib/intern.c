@@ -2,16 +2,20 @@
  *
  * Protocol (see docs/types.md "Intern table"):
  *   - every canonical string is created MERGED (cog_brc_explicit_merge by
- *     its creating owner before it is published), so cog_try_incref on it
- *     is exact from any thread: it fails only once the count has reached 0;
- *   - lookup: under cog_rcu_read_lock, cds_lfht_lookup, then try-incref the
- *     string found. Its memory is valid: the interned type is
- *     COG_TYPE_DEFER_FREE, so the block is released a grace period after
- *     its dealloc unlinked it, and we are inside a read-side section;
- *   - a string found dead (try-incref failed) is about to unlink itself; we
- *     never resurrect it. Instead we cds_lfht_replace it with a fresh
- *     canonical string (its own later cds_lfht_del then fails harmlessly);
- *     if the replace fails it was unlinked meanwhile and we look again;
+ *     its creating owner before it is published), so its whole count is in
+ *     the shared field plus, for mortal strings, per-thread deferred deltas
+ *     ("Deferred counts" below): any thread can take a reference exactly
+ *     (canonical_acquire), which fails only once the string is DEAD;
+ *   - lookup: under cog_rcu_read_lock, cds_lfht_lookup, then
+ *     canonical_acquire on the string found. Its memory is valid: the
+ *     interned type is COG_TYPE_DEFER_FREE, so the block is released a grace
+ *     period after its dealloc unlinked it, and we are inside a read-side
+ *     section;
+ *   - a string found DEAD (canonical_acquire failed) is about to unlink
+ *     itself; we never resurrect it. Instead we cds_lfht_replace it with a
+ *     fresh canonical string (its own later cds_lfht_del then fails
+ *     harmlessly); if the replace fails it was unlinked meanwhile and we
+ *     look again;
  *   - insertion uses cds_lfht_add_unique; if another thread won, we loop
  *     back to the lookup step with its node (which may itself be dead).
  * TSan cannot see liburcu's publication barriers: we release the string
@@ -92,10 +96,15 @@ static inline void bump(atomic_ulong *c) {
  *       after a grace period, and new arrays start empty (nothing is copied,
  *       so no entry is ever written without (H1)).
  * Why a reader never dereferences freed memory: by (H1) every store of s
- * happens-before the decrement that precedes s's death (the storing thread
- * still held its reference; the last decref CAS is acq_rel and so acquires
- * every earlier decrement, see lib/brc.c), hence before (H2)'s clearing CAS,
- * which by coherence sees that store (or a later value). So after (H2) the
+ * happens-before s's death, the review's CAS to DEAD ("Deferred counts"
+ * below): the storing thread still held its reference, and that reference
+ * was dropped either by an RMW on the shared count (acq_rel, in the release
+ * sequence that the acq_rel DEAD CAS reads after) or by a -1 in the
+ * thread's own delta cache, which is then cancelled or flushed before the
+ * thread's next quiescent state, and that state precedes the end of the
+ * grace period the DEAD CAS waited for. Hence the store happens-before
+ * (H2)'s clearing CAS, which by coherence sees that store (or a later
+ * value). So after (H2) the
  * current array no longer leads to s, and s is freed a grace period later:
  * a reader that could still load s from any array was inside a read-side
  * section that began before that grace period (a reader starting later
@@ -104,10 +113,12 @@ static inline void bump(atomic_ulong *c) {
  * full barrier). A stale array (H3) is reachable only from read sections
  * that began before it was replaced, which its own grace period covers.
  * Why a hit returns THE canonical string: a string entered the hints only
- * while live and linked; a live interned string is never unlinked (only its
- * dealloc, a replace that found it dead, or shutdown unlink it), and
- * try-incref on a merged string fails exactly when it is dead. So "bytes
- * equal and try-incref succeeded" implies it is the linked canonical one.
+ * while live and linked; a string that is not DEAD is never unlinked (only
+ * its dealloc after DEAD, a replace that found it DEAD, or shutdown unlink
+ * it), and canonical_acquire fails exactly when it is DEAD (NORMAL counts,
+ * tentative zeros included, are incremented; DYING is revived; DEAD is
+ * terminal). So "bytes equal and canonical_acquire succeeded" implies it is
+ * the linked canonical one.
  * Ordering of an entry's two words: the writer stores hash (relaxed) then
  * str (release); the reader loads hash (relaxed, a filter only) then str
  * (acquire), which makes the string's bytes, written before the writer
@@ -415,7 +426,7 @@ static void maybe_grow(struct cds_lfht *t) {
  * canonical_acquire / cog__intern_try_incref in each state: NORMAL
  * increments (the cache, or an atomic add), DYING revives, DEAD fails. So a
  * lookup fails on a string exactly when it is DEAD, which is what the hint
- * argument above relies on ("try-incref fails exactly when it is dead").
+ * argument above relies on.
  *
  * Memory of s while a review is queued: only step 2 frees it, so a queued
  * review's head stays valid. A requester that just took S to <= 0 no longer

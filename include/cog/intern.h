@@ -4,8 +4,9 @@
  * equality of interned strings is pointer equality. The table is a
  * lock-free resizable hash table (liburcu's cds_lfht) with a lock-free cache
  * of hints in front of it: a hit takes no lock and writes no shared memory
- * except the found string's reference count (a lookup that misses the
- * hints also records one hint entry); insertions are a CAS. Every function
+ * (a mortal string's count goes to a per-thread cache, see below; a lookup
+ * that misses the hints also records one hint entry); insertions are a
+ * CAS. Every function
  * here is thread-safe for attached threads; two threads interning equal
  * strings at the same time get the same object.
  *
