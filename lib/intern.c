@@ -446,7 +446,8 @@ static inline intptr_t enc_delta(intptr_t d) {
 static inline intptr_t enc(intptr_t count) { return enc_delta(count) | COG_REF_MERGED; }
 static inline intptr_t cnt(intptr_t shared) { return shared >> COG_REF_SHARED_SHIFT; }
 
-void (*cog__intern_review_hook)(cog_str *s);
+/* Atomic: tests set it while the call_rcu thread may be reading it. */
+void (*_Atomic cog__intern_review_hook)(cog_str *s);
 
 #define DCACHE_BITS 9
 #define DCACHE_SLOTS (1u << DCACHE_BITS)
@@ -587,7 +588,9 @@ static void review_step1(cog_rcu_head *h) {
     while (v == enc(0) && !is_immortal(s)) {
         if (atomic_compare_exchange_weak_explicit(S, &v, enc(-DYING_BIAS), memory_order_acq_rel,
                                                   memory_order_acquire)) {
-            if (cog__intern_review_hook) cog__intern_review_hook(s);
+            void (*hook)(cog_str *) = atomic_load_explicit(&cog__intern_review_hook,
+                                                           memory_order_acquire);
+            if (hook) hook(s);
             cog_rcu_call(&n->review, review_step2);
             return;
         }
@@ -768,6 +771,10 @@ void cog__intern_decref(cog_str *s) {
     shared_decref_unattached(s);
 }
 
+/* Introspection: our own deltas are flushed first (so a single-threaded
+ * caller sees the exact count); other threads' unflushed deltas are not
+ * visible. Acquire, as brc's cog_refcount readers expect nothing more than
+ * a recent value; DYING is decoded as the count it would be restored to. */
 int64_t cog__intern_refcount(cog_str *s) {
     if (cog_tstate_current()) cog__intern_flush_if_dirty();
     intptr_t c = cnt(atomic_load_explicit(&s->ob.ob_base.ob_ref_shared, memory_order_acquire));

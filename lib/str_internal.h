@@ -186,5 +186,5 @@ int cog__intern_block_dead(const cog_object *o);
 void cog__intern_thread_detach(void);
 /* Test hook: called by the review's first step right after it moved a
  * string to the DYING state (on liburcu's call_rcu thread). NULL normally. */
-extern void (*cog__intern_review_hook)(cog_str *s);
+extern void (*_Atomic cog__intern_review_hook)(cog_str *s);
 #endif
