@@ -21,7 +21,6 @@
 
 #include "cog/mem.h"
 #include "collector/gc_internal.h"
-#include "lib/str_internal.h"
 #include "lib/error.h"
 
 typedef struct type_table {
@@ -74,12 +73,6 @@ static void add(type_table *tt, const cog_type *t, size_t bytes) {
 static void visit_block(void *block, void *arg) {
     cog_object *o = block;
     if (!atomic_load_explicit(&o->ob_tid, memory_order_acquire)) {
-        /* Interned strings keep deferred counts: 0 is not death for them. */
-        if (o->ob_type == &cog__str_interned_type) {
-            if (cog__intern_block_dead(o)) return;
-            add(arg, o->ob_type, cog_object_size(o));
-            return;
-        }
         intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_acquire);
         if ((shared & COG_REF_SHARED_FLAGS) != COG_REF_MERGED ||
             (shared >> COG_REF_SHARED_SHIFT) <= 0)

@@ -783,17 +783,6 @@ int64_t cog__intern_refcount(cog_str *s) {
     return c;
 }
 
-int cog__intern_block_dead(const cog_object *o) {
-    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_acquire);
-    if ((shared & COG_REF_SHARED_FLAGS) != COG_REF_MERGED) return 1;
-    intptr_t c = cnt(shared);
-    if (c <= DEAD_MAX) return 1;
-    if (c > 0 || c <= DYING_MAX) return 0;
-    /* count <= 0 is a tentative zero only for a string in the table. */
-    return atomic_load_explicit(&((const cog_str *)o)->state, memory_order_relaxed) !=
-           STR_IN_TABLE;
-}
-
 int cog_str_intern_sync(void) {
     if (!atomic_load_explicit(&table, memory_order_acquire))
         return cog_error(COG_ESTATE, "cog_str_intern_sync: runtime not initialised");

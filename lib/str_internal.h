@@ -180,8 +180,6 @@ int cog__intern_try_incref(cog_str *s);
 /* cog_refcount of an interned string: flushes the calling thread's cached
  * deltas first, then decodes the shared count (see lib/intern.c). */
 int64_t cog__intern_refcount(cog_str *s);
-/* 1 if a block of the interned type is a dead string (heap statistics). */
-int cog__intern_block_dead(const cog_object *o);
 /* Detach: flush the calling thread's cache and free it (lib/thread.c). */
 void cog__intern_thread_detach(void);
 /* Test hook: called by the review's first step right after it moved a
