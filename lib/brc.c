@@ -58,7 +58,7 @@ void cog__decref_slow(cog_object *o) {
         /* Canonical strings are merged from birth; mortal ones in the table
          * keep deferred counts (lib/intern.c "Deferred counts"), whose zero
          * is only tentative: never deallocate them from here. */
-        cog__intern_decref((cog_str *)o);
+        if (!cog__intern_decref_cached((cog_str *)o)) cog__intern_decref((cog_str *)o);
     } else {
         cog__decref_shared(o);
     }

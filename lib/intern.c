@@ -270,6 +270,9 @@ void cog__intern_shutdown(void) {
      * unlinked below are plain merged strings (state FRESH). */
     cog__intern_flush_if_dirty();
     while (atomic_load_explicit(&reviews_inflight, memory_order_acquire) > 0) cog_rcu_barrier();
+    /* And drop our cache: its tags would otherwise route decrefs of strings
+     * this thread still holds into it after they became plain (FRESH). */
+    cog__intern_thread_detach();
     struct cds_lfht *t = atomic_exchange_explicit(&table, NULL, memory_order_acq_rel);
     if (!t) return;
     /* Before any string is released below: no lookup may find one through
@@ -449,31 +452,17 @@ static inline intptr_t cnt(intptr_t shared) { return shared >> COG_REF_SHARED_SH
 /* Atomic: tests set it while the call_rcu thread may be reading it. */
 void (*_Atomic cog__intern_review_hook)(cog_str *s);
 
-#define DCACHE_BITS 9
-#define DCACHE_SLOTS (1u << DCACHE_BITS)
-typedef struct dslot {
-    cog_str *s;
-    intptr_t delta;
-} dslot;
-/* Thread-local, plain memory: only the owning thread reads or writes it.
- * The array is on the heap (allocated by the thread's first hit, freed at
+typedef cog__dslot dslot;
+#define DCACHE_SLOTS COG__DCACHE_SLOTS
+/* The array is on the heap (allocated by the thread's first hit, freed at
  * detach) and only its pointer is TLS: a large initial-exec TLS block would
  * make libcog.so fail to dlopen ("cannot allocate memory in static TLS
  * block"), and a dynamic TLS model would cost a call per access. */
-static __thread dslot *dcache __attribute__((tls_model("initial-exec")));
+__thread cog__dslot *cog__intern_dcache __attribute__((tls_model("initial-exec")));
+#define dcache cog__intern_dcache
 __thread unsigned cog__intern_dirty __attribute__((tls_model("initial-exec")));
-
-static inline dslot *dslot_in(dslot *c, const cog_str *s) {
-    /* Fibonacci hashing of the address: blocks are 16-byte aligned and
-     * neighbours in a pool must not collide. */
-    return &c[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> (64 - DCACHE_BITS)];
-}
-
-static inline void dslot_add(dslot *e, intptr_t d) {
-    intptr_t old = e->delta, nd = old + d;
-    e->delta = nd;
-    cog__intern_dirty += (unsigned)(nd != 0) - (unsigned)(old != 0);
-}
+#define dslot_in cog__dslot_in
+#define dslot_add cog__dslot_add
 
 static void review_step1(cog_rcu_head *h);
 
@@ -718,10 +707,11 @@ static inline int canonical_acquire(cog_str *s) {
     cog_object *o = &s->ob.ob_base;
     if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return 1;
     intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    /* No need to look at s->state: a string reachable from the table or
+     * the hints is IN_TABLE, immortal (tested above) or DEAD (its count
+     * says so: the unlink that makes it FRESH comes after DEAD). */
     if (__builtin_expect((shared & COG_REF_SHARED_FLAGS) == COG_REF_MERGED &&
-                             cnt(shared) > DYING_MAX &&
-                             atomic_load_explicit(&s->state, memory_order_relaxed) ==
-                                 STR_IN_TABLE,
+                             cnt(shared) > DYING_MAX,
                          1)) {
         cog__gc_barrier_touch(o);
         if (__builtin_expect(dcache_inc(s), 1)) return 1;
@@ -760,11 +750,7 @@ void cog__intern_decref(cog_str *s) {
         return;
     }
     if (cog_tstate_current()) {
-        dslot *c = dcache, *e;
-        if (c && (e = dslot_in(c, s))->s == s) {
-            dslot_add(e, -1); /* plain: thread-local */
-            return;
-        }
+        if (cog__intern_decref_cached(s)) return; /* plain: thread-local */
         shared_add(s, -1);
         return;
     }
