@@ -26,6 +26,7 @@
 
 #include "lib/error.h"
 #include "lib/object_internal.h"
+#include "lib/str_internal.h"
 
 #define SHARED_ONE ((intptr_t)1 << COG_REF_SHARED_SHIFT)
 
@@ -53,6 +54,11 @@ void cog__decref_slow(cog_object *o) {
     if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid) {
         atomic_store_explicit(&o->ob_ref_local, local - 1, memory_order_relaxed);
         if (local == 1) cog__merge_zero_local(o);
+    } else if (o->ob_type == &cog__str_interned_type) {
+        /* Canonical strings are merged from birth; mortal ones in the table
+         * keep deferred counts (lib/intern.c "Deferred counts"), whose zero
+         * is only tentative: never deallocate them from here. */
+        if (!cog__intern_decref_cached((cog_str *)o)) cog__intern_decref((cog_str *)o);
     } else {
         cog__decref_shared(o);
     }

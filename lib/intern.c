@@ -2,16 +2,20 @@
  *
  * Protocol (see docs/types.md "Intern table"):
  *   - every canonical string is created MERGED (cog_brc_explicit_merge by
- *     its creating owner before it is published), so cog_try_incref on it
- *     is exact from any thread: it fails only once the count has reached 0;
- *   - lookup: under cog_rcu_read_lock, cds_lfht_lookup, then try-incref the
- *     string found. Its memory is valid: the interned type is
- *     COG_TYPE_DEFER_FREE, so the block is released a grace period after
- *     its dealloc unlinked it, and we are inside a read-side section;
- *   - a string found dead (try-incref failed) is about to unlink itself; we
- *     never resurrect it. Instead we cds_lfht_replace it with a fresh
- *     canonical string (its own later cds_lfht_del then fails harmlessly);
- *     if the replace fails it was unlinked meanwhile and we look again;
+ *     its creating owner before it is published), so its whole count is in
+ *     the shared field plus, for mortal strings, per-thread deferred deltas
+ *     ("Deferred counts" below): any thread can take a reference exactly
+ *     (canonical_acquire), which fails only once the string is DEAD;
+ *   - lookup: under cog_rcu_read_lock, cds_lfht_lookup, then
+ *     canonical_acquire on the string found. Its memory is valid: the
+ *     interned type is COG_TYPE_DEFER_FREE, so the block is released a grace
+ *     period after its dealloc unlinked it, and we are inside a read-side
+ *     section;
+ *   - a string found DEAD (canonical_acquire failed) is about to unlink
+ *     itself; we never resurrect it. Instead we cds_lfht_replace it with a
+ *     fresh canonical string (its own later cds_lfht_del then fails
+ *     harmlessly); if the replace fails it was unlinked meanwhile and we
+ *     look again;
  *   - insertion uses cds_lfht_add_unique; if another thread won, we loop
  *     back to the lookup step with its node (which may itself be dead).
  * TSan cannot see liburcu's publication barriers: we release the string
@@ -58,6 +62,14 @@ static struct {
     atomic_ulong misses;
 } stats[COG_MAX_THREADS];
 
+/* Review states of a canonical string and the reviews in flight: see
+ * "Deferred counts" below. */
+enum { RV_IDLE = 0, RV_QUEUED = 1, RV_AGAIN = 2 };
+
+/* Reviews requested and not finished (cog_str_intern_sync waits for 0). */
+static atomic_long reviews_inflight;
+static void flush_one(cog_str *s);
+
 static inline void bump(atomic_ulong *c) {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -70,7 +82,7 @@ static inline void bump(atomic_ulong *c) {
  * hints plus the string itself instead of lfht's bit-reversed bucket
  * lookup, split-ordered walk and indirect match callback. It is a pure
  * accelerator: an entry is only a hint, verified on every use against the
- * string's own bytes and confirmed by canonical_try_incref; a hint that is
+ * string's own bytes and confirmed by canonical_acquire; a hint that is
  * missing, stale or torn just sends the lookup to the lfht.
  *
  * Layout: 4-way sets of {hash, str} entries, one cache line per set, set
@@ -84,10 +96,15 @@ static inline void bump(atomic_ulong *c) {
  *       after a grace period, and new arrays start empty (nothing is copied,
  *       so no entry is ever written without (H1)).
  * Why a reader never dereferences freed memory: by (H1) every store of s
- * happens-before the decrement that precedes s's death (the storing thread
- * still held its reference; the last decref CAS is acq_rel and so acquires
- * every earlier decrement, see lib/brc.c), hence before (H2)'s clearing CAS,
- * which by coherence sees that store (or a later value). So after (H2) the
+ * happens-before s's death, the review's CAS to DEAD ("Deferred counts"
+ * below): the storing thread still held its reference, and that reference
+ * was dropped either by an RMW on the shared count (acq_rel, in the release
+ * sequence that the acq_rel DEAD CAS reads after) or by a -1 in the
+ * thread's own delta cache, which is then cancelled or flushed before the
+ * thread's next quiescent state, and that state precedes the end of the
+ * grace period the DEAD CAS waited for. Hence the store happens-before
+ * (H2)'s clearing CAS, which by coherence sees that store (or a later
+ * value). So after (H2) the
  * current array no longer leads to s, and s is freed a grace period later:
  * a reader that could still load s from any array was inside a read-side
  * section that began before that grace period (a reader starting later
@@ -96,10 +113,12 @@ static inline void bump(atomic_ulong *c) {
  * full barrier). A stale array (H3) is reachable only from read sections
  * that began before it was replaced, which its own grace period covers.
  * Why a hit returns THE canonical string: a string entered the hints only
- * while live and linked; a live interned string is never unlinked (only its
- * dealloc, a replace that found it dead, or shutdown unlink it), and
- * try-incref on a merged string fails exactly when it is dead. So "bytes
- * equal and try-incref succeeded" implies it is the linked canonical one.
+ * while live and linked; a string that is not DEAD is never unlinked (only
+ * its dealloc after DEAD, a replace that found it DEAD, or shutdown unlink
+ * it), and canonical_acquire fails exactly when it is DEAD (NORMAL counts,
+ * tentative zeros included, are incremented; DYING is revived; DEAD is
+ * terminal). So "bytes equal and canonical_acquire succeeded" implies it is
+ * the linked canonical one.
  * Ordering of an entry's two words: the writer stores hash (relaxed) then
  * str (release); the reader loads hash (relaxed, a filter only) then str
  * (acquire), which makes the string's bytes, written before the writer
@@ -219,6 +238,7 @@ int cog__intern_init(void) {
     atomic_store(&count, 0);
     atomic_store(&buckets, INITIAL_BUCKETS);
     atomic_store(&resizing, 0);
+    atomic_store(&reviews_inflight, 0);
     for (int i = 0; i < COG_MAX_THREADS; i++) {
         atomic_store_explicit(&stats[i].lookups, 0, memory_order_relaxed);
         atomic_store_explicit(&stats[i].misses, 0, memory_order_relaxed);
@@ -243,6 +263,16 @@ static void free_immortal_cb(cog_rcu_head *head) {
  * cog_shutdown); mortal ones still referenced are unlinked and stay the
  * holders' responsibility (their dealloc then finds them unlinked). */
 void cog__intern_shutdown(void) {
+    if (!atomic_load_explicit(&table, memory_order_acquire)) return;
+    /* Settle the deferred counts first: our own deltas (every other thread
+     * has detached, which flushed its), then every pending review, which
+     * needs the table. Afterwards no delta is left anywhere, so strings
+     * unlinked below are plain merged strings (state FRESH). */
+    cog__intern_flush_if_dirty();
+    while (atomic_load_explicit(&reviews_inflight, memory_order_acquire) > 0) cog_rcu_barrier();
+    /* And drop our cache: its tags would otherwise route decrefs of strings
+     * this thread still holds into it after they became plain (FRESH). */
+    cog__intern_thread_detach();
     struct cds_lfht *t = atomic_exchange_explicit(&table, NULL, memory_order_acq_rel);
     if (!t) return;
     /* Before any string is released below: no lookup may find one through
@@ -276,6 +306,7 @@ static cog_str *make_canonical(const char *s, size_t len, uint64_t h) {
     intern_node *n = cog__str_node(str);
     cds_lfht_node_init(&n->node);
     n->str = str;
+    atomic_store_explicit(&n->review_state, RV_IDLE, memory_order_relaxed);
     /* We are the owner (just allocated it): merging is legal here. */
     cog_brc_explicit_merge(&str->ob.ob_base, 0);
     return str;
@@ -288,6 +319,10 @@ static void discard(cog_str *s) {
 }
 
 static void make_immortal(cog_str *s) {
+    /* Settle our deferred count first: the reference we keep forever is
+     * then counted in S itself, so no review can take S to DEAD (a review
+     * in flight finds S > 0, or DYING with our +1 in it, and backs off). */
+    flush_one(s);
     /* The caller keeps the reference it holds forever, so the count can
      * never reach 0 even though decrefs that read ob_ref_local before this
      * store still decrement the shared count; later ones see IMMORTAL and do
@@ -306,6 +341,8 @@ static void maybe_grow(struct cds_lfht *t) {
     if (atomic_exchange_explicit(&resizing, 1, memory_order_acquire)) return;
     b = atomic_load_explicit(&buckets, memory_order_relaxed);
     if ((unsigned long)atomic_load_explicit(&count, memory_order_relaxed) > 2 * b) {
+        /* liburcu takes us offline while it waits: flush first (lib/rcu.h). */
+        cog__intern_flush_if_dirty();
         cds_lfht_resize(t, b * 4);
         atomic_store_explicit(&buckets, b * 4, memory_order_relaxed);
         /* Fresh, empty hints sized for the new table (H3); they refill on
@@ -317,30 +354,440 @@ static void maybe_grow(struct cds_lfht *t) {
     atomic_store_explicit(&resizing, 0, memory_order_release);
 }
 
-/* cog_try_incref specialised for canonical strings, inlined into the hit
- * path. Canonical strings are merged before publication (make_canonical) and
- * stay merged (every later transition of ob_ref_shared keeps the flag bits),
- * so only two states matter: IMMORTAL in ob_ref_local (no count to take), or
- * a merged shared count, which the CAS increments unless it is already 0.
- * Memory ordering is cog_try_incref's: the CAS is totally ordered with the
- * decrementing CASes (exactly one of "we see > 0 and increment" / "the
- * dropper sees 0 and deallocates" wins) and may be relaxed because the
- * string's contents were published by the table (RCU publication). Anything
- * unexpected goes to the general cog_try_incref. */
-static inline int canonical_try_incref(cog_str *s) {
-    cog_object *o = &s->ob.ob_base;
-    if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return 1;
-    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+/* ---- Deferred counts ----------------------------------------------------
+ * A mortal hit used to cost two atomic RMWs on the string's shared count
+ * (try-incref, then the caller's decref), so the string's header line moved
+ * between cores on nearly every cross-thread hit. Instead, as in RadixVM's
+ * Refcache (Clements et al., EuroSys 2013) adapted to a weak table with QSBR
+ * grace periods, a hit only READS the shared count S and adds +1 to a
+ * per-thread delta; the true count is R(s) = S(s) + sum over threads of
+ * delta_t(s). (docs/types.md "Intern table" has the same argument.)
+ *
+ * Shared count states of a mortal canonical string (count = S >> 2, flags
+ * stay MERGED in every state):
+ *   NORMAL  count > DYING_MAX: alive. count <= 0 is possible and is only a
+ *           TENTATIVE zero (unflushed deltas may hold references);
+ *   DYING   DEAD_MAX < count <= DYING_MAX: a review moved an exact 0 to
+ *           -DYING_BIAS and waits a grace period; flushes and increments
+ *           just add to it, a hit REVIVES it with one CAS;
+ *   DEAD    count <= DEAD_MAX (stored as DEAD_COUNT): terminal; the string
+ *           is unlinked and freed a grace period later.
+ *
+ * Per-thread cache: a direct-mapped TLS array of {s, delta} keyed by the
+ * pointer, used only by attached threads. Hits (canonical_acquire) add +1;
+ * cog_decref (cog__intern_decref) adds -1 when the slot holds s, else does
+ * an atomic decrement. A slot holding another string with delta != 0 is
+ * flushed before reuse. Deltas are flushed (atomic add to S) before EVERY
+ * quiescent state or offline period of the thread (lib/rcu.h wrappers, and
+ * before cds_lfht_resize), and at detach; so no non-zero delta survives a
+ * quiescent state, and a slot's pointer with delta 0 is just a tag (it may
+ * name freed memory: it is compared, never dereferenced).
+ *
+ * Whoever takes S to count <= 0 in the NORMAL zone (an atomic decrement, a
+ * flush, a revive) does NOT deallocate: it requests a REVIEW (at most one in
+ * flight per string; a request during one sets RV_AGAIN and the review runs
+ * once more). Reviews run as cog_rcu_call callbacks (liburcu's call_rcu
+ * thread, online; they run no user code and take no lock mutators hold):
+ *   step 1, a grace period after the request: if count == 0 exactly, CAS it
+ *           to -DYING_BIAS (DYING) and queue step 2; otherwise done (a later
+ *           change to <= 0 requests a new review);
+ *   step 2, a grace period after the DYING CAS: if S == -DYING_BIAS exactly,
+ *           CAS it to DEAD and deallocate (unlink, hints, deferred free: the
+ *           ordinary interned dealloc). If S is DYING but not exactly that,
+ *           CAS the bias back out (count -= -DYING_BIAS); if that leaves
+ *           count <= 0, review again. If S is NORMAL it was revived: done.
+ *
+ * Why step 2 never frees a string someone holds (all S updates are RMWs,
+ * totally ordered; the grace-period facts are QSBR's: a read-side section
+ * not waited for by a grace period began after it started and sees every
+ * write made before it started):
+ *   - positive deltas only come from hits. A hit that read S before the
+ *     DYING CAS ran in a read-side section that began before step 2's grace
+ *     period started (that period starts after the CAS; a section beginning
+ *     later would have read DYING). So the section ended, at a quiescent
+ *     state preceded by the flush of that +1, before the period ended: the
+ *     +1 is in S when step 2 reads it, and S != -DYING_BIAS unless a
+ *     matching -1 was applied as well (then that reference is gone);
+ *   - a hit that reads S after the DYING CAS revives with a CAS, totally
+ *     ordered with step 2's CAS: either the revive comes first (S leaves
+ *     DYING, step 2 sees it) or step 2 comes first (the revive sees DEAD
+ *     and fails: the lookup treats it as a miss);
+ *   - increments by holders (cog_incref) are atomic and land in S;
+ *   - negative unflushed deltas only make S over-estimate R: the string
+ *     lives longer (until they are flushed and reviewed), never shorter.
+ *   So at step 2, S == -DYING_BIAS means no reference exists and none can
+ *   be created (a lookup must revive, which fails against DEAD): R == 0.
+ *   Step 1's grace period is not needed for safety; it lets the deltas
+ *   that caused the tentative zero be flushed first, so that a string
+ *   whose count only looked like 0 is not moved to DYING and back.
+ * Ordering for the free itself: every access a holder made to s happens-
+ * before the DEAD CAS: its reference was dropped by an RMW on S (acq_rel,
+ * in S's release sequence, which the acq_rel DEAD CAS reads after), or the
+ * +1 and -1 cancelled in its cache before its next quiescent state, which
+ * precedes the end of step 2's grace period (cog_rcu_quiescent releases
+ * cog_rcu_hb_token, callbacks acquire it: the same edge for TSan).
+ * canonical_acquire / cog__intern_try_incref in each state: NORMAL
+ * increments (the cache, or an atomic add), DYING revives, DEAD fails. So a
+ * lookup fails on a string exactly when it is DEAD, which is what the hint
+ * argument above relies on.
+ *
+ * Memory of s while a review is queued: only step 2 frees it, so a queued
+ * review's head stays valid. A requester that just took S to <= 0 no longer
+ * holds a reference, but it is inside a read-side section (attached threads
+ * are online; unattached ones register first, see shared_decref_unattached),
+ * and the death of s needs a grace period that began after its decrement,
+ * plus another before the free. */
+#define SHARED_ONE ((intptr_t)1 << COG_REF_SHARED_SHIFT)
+#define DYING_BIAS ((intptr_t)1 << 40)
+#define DYING_MAX (-((intptr_t)1 << 39)) /* count <= DYING_MAX: DYING or DEAD */
+#define DEAD_MAX (-((intptr_t)1 << 58))  /* count <= DEAD_MAX: DEAD */
+#define DEAD_COUNT (-((intptr_t)1 << 59))
+
+static inline intptr_t enc_delta(intptr_t d) {
+    return (intptr_t)((uintptr_t)d << COG_REF_SHARED_SHIFT); /* no UB for d < 0 */
+}
+static inline intptr_t enc(intptr_t count) { return enc_delta(count) | COG_REF_MERGED; }
+static inline intptr_t cnt(intptr_t shared) { return shared >> COG_REF_SHARED_SHIFT; }
+
+/* Atomic: tests set it while the call_rcu thread may be reading it. */
+void (*_Atomic cog__intern_review_hook)(cog_str *s);
+
+typedef cog__dslot dslot;
+#define DCACHE_SLOTS COG__DCACHE_SLOTS
+/* The array is on the heap (allocated by the thread's first hit, freed at
+ * detach) and only its pointer is TLS: a large initial-exec TLS block would
+ * make libcog.so fail to dlopen ("cannot allocate memory in static TLS
+ * block"), and a dynamic TLS model would cost a call per access. */
+__thread cog__dslot *cog__intern_dcache __attribute__((tls_model("initial-exec")));
+#define dcache cog__intern_dcache
+__thread unsigned cog__intern_dirty __attribute__((tls_model("initial-exec")));
+#define dslot_in cog__dslot_in
+#define dslot_add cog__dslot_add
+
+static void review_step1(cog_rcu_head *h);
+
+/* cog_rcu_call and cds_lfht_del need a registered liburcu reader, online:
+ * attached threads are, and so is the call_rcu thread (which runs the
+ * reviews). An unattached thread registers for the duration; reader_enter
+ * nests (a temporary reader may queue a review or unlink). */
+static __thread int temp_reader;
+
+static int reader_enter(void) {
+    if (temp_reader || cog_thread_is_attached() || cog_rcu_in_callback()) return 0;
+    urcu_qsbr_register_thread();
+    temp_reader = 1;
+    return 1;
+}
+
+static void reader_leave(int reg) {
+    if (!reg) return;
+    cog_rcu_offline();
+    urcu_qsbr_unregister_thread();
+    temp_reader = 0;
+}
+
+static void review_queue(intern_node *n, void (*fn)(cog_rcu_head *)) {
+    int reg = reader_enter();
+    cog_rcu_call(&n->review, fn);
+    reader_leave(reg);
+}
+
+/* S just reached count <= 0 (NORMAL zone). RMWs on review_state (acq_rel)
+ * are totally ordered: a request either starts a review (IDLE -> QUEUED) or
+ * is seen by the running one when it tries QUEUED -> IDLE (it finds AGAIN
+ * and reviews once more), so no tentative zero goes unreviewed. */
+static void review_request(cog_str *s) {
+    intern_node *n = cog__str_node(s);
+    unsigned st = atomic_load_explicit(&n->review_state, memory_order_relaxed);
     for (;;) {
-        if ((shared & COG_REF_SHARED_FLAGS) != COG_REF_MERGED) return cog_try_incref(o);
-        if ((shared >> COG_REF_SHARED_SHIFT) <= 0) return 0; /* dead */
-        if (atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared,
-                                                  shared + ((intptr_t)1 << COG_REF_SHARED_SHIFT),
+        if (st == RV_AGAIN) return;
+        unsigned want = st == RV_IDLE ? RV_QUEUED : RV_AGAIN;
+        if (atomic_compare_exchange_weak_explicit(&n->review_state, &st, want,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            if (st == RV_IDLE) {
+                atomic_fetch_add_explicit(&reviews_inflight, 1, memory_order_relaxed);
+                review_queue(n, review_step1);
+            }
+            return;
+        }
+    }
+}
+
+/* The review of n is over (string alive): go idle, or review again if a
+ * request came meanwhile (or `again`). Runs in a callback. */
+static void review_done(intern_node *n, int again) {
+    unsigned st = RV_QUEUED;
+    if (!again && atomic_compare_exchange_strong_explicit(&n->review_state, &st, RV_IDLE,
+                                                          memory_order_acq_rel,
+                                                          memory_order_relaxed)) {
+        /* Release: sync's acquire load of 0 sees this review's effects. */
+        atomic_fetch_sub_explicit(&reviews_inflight, 1, memory_order_release);
+        return;
+    }
+    atomic_store_explicit(&n->review_state, RV_QUEUED, memory_order_relaxed);
+    cog_rcu_call(&n->review, review_step1);
+}
+
+static int is_immortal(cog_str *s) {
+    return atomic_load_explicit(&s->ob.ob_base.ob_ref_local, memory_order_relaxed) ==
+           COG_IMMORTAL;
+}
+
+static void review_step2(cog_rcu_head *h) {
+    intern_node *n = caa_container_of(h, intern_node, review);
+    cog_str *s = n->str;
+    _Atomic intptr_t *S = &s->ob.ob_base.ob_ref_shared;
+    /* Acquire (and acq_rel CASes): we read S after the holders' releasing
+     * decrements and flushes (see the ordering argument above). */
+    intptr_t v = atomic_load_explicit(S, memory_order_acquire);
+    int again = 0;
+    for (;;) {
+        intptr_t c = cnt(v);
+        if (c > DYING_MAX) break; /* revived */
+        if (v == enc(-DYING_BIAS) && !is_immortal(s)) {
+            if (atomic_compare_exchange_weak_explicit(S, &v, enc(DEAD_COUNT),
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire)) {
+                /* DEAD: nobody holds it and no lookup can take it. The
+                 * ordinary dealloc unlinks it, drops its hints (H2) and
+                 * frees its block a grace period later. */
+                cog_object_dealloc(&s->ob.ob_base);
+                atomic_fetch_sub_explicit(&reviews_inflight, 1, memory_order_release);
+                return;
+            }
+            continue;
+        }
+        /* DYING with flushed deltas or increments: take the bias back out. */
+        if (atomic_compare_exchange_weak_explicit(S, &v, v + enc_delta(DYING_BIAS),
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            again = c + DYING_BIAS <= 0;
+            break;
+        }
+    }
+    review_done(n, again);
+}
+
+static void review_step1(cog_rcu_head *h) {
+    intern_node *n = caa_container_of(h, intern_node, review);
+    cog_str *s = n->str;
+    _Atomic intptr_t *S = &s->ob.ob_base.ob_ref_shared;
+    intptr_t v = atomic_load_explicit(S, memory_order_acquire);
+    /* Only an exact 0 may start dying: a negative count means positive
+     * deltas are still unflushed (their flush will request again). */
+    while (v == enc(0) && !is_immortal(s)) {
+        if (atomic_compare_exchange_weak_explicit(S, &v, enc(-DYING_BIAS), memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            void (*hook)(cog_str *) = atomic_load_explicit(&cog__intern_review_hook,
+                                                           memory_order_acquire);
+            if (hook) hook(s);
+            cog_rcu_call(&n->review, review_step2);
+            return;
+        }
+    }
+    review_done(n, 0);
+}
+
+/* Add d to S (a flushed delta or an atomic decrement). acq_rel: a negative
+ * d drops references, so it releases like brc's decrements, and the review
+ * that later reads S acquires it. A result in the NORMAL zone at or below 0
+ * requests a review. */
+static void shared_add(cog_str *s, intptr_t d) {
+    intptr_t old = atomic_fetch_add_explicit(&s->ob.ob_base.ob_ref_shared, enc_delta(d),
+                                             memory_order_acq_rel);
+#ifdef COG_DEBUG
+    if (cnt(old) <= DEAD_MAX)
+        cog_fatal("reference count of dead interned string %p changed (use after free)",
+                  (void *)s);
+#endif
+    intptr_t c = cnt(old) + d;
+    if (c <= 0 && c > DYING_MAX) review_request(s);
+}
+
+void cog__intern_flush(void) {
+    /* Each slot is cleared before its add: the add may queue a review, and
+     * nothing it calls flushes again, but a cleared slot is safe anyway. */
+    dslot *c = dcache;
+    for (unsigned i = 0; c && i < DCACHE_SLOTS && cog__intern_dirty; i++) {
+        dslot *e = &c[i];
+        intptr_t d = e->delta;
+        if (!d) continue;
+        e->delta = 0;
+        cog__intern_dirty--;
+        shared_add(e->s, d);
+    }
+}
+
+/* Flush the calling thread's delta for s alone (make_immortal). */
+static void flush_one(cog_str *s) {
+    if (!dcache) return;
+    dslot *e = dslot_in(dcache, s);
+    if (e->s != s || !e->delta) return;
+    intptr_t d = e->delta;
+    e->delta = 0;
+    cog__intern_dirty--;
+    shared_add(s, d);
+}
+
+/* The calling thread's cache, allocated on its first hit. NULL if out of
+ * memory: the hit then takes the atomic path. */
+static __attribute__((noinline)) dslot *dcache_alloc(void) {
+    dcache = calloc(DCACHE_SLOTS, sizeof(dslot));
+    return dcache;
+}
+
+void cog__intern_thread_detach(void) {
+    cog__intern_flush_if_dirty();
+    free(dcache);
+    dcache = NULL;
+}
+
+/* +1 in the calling thread's cache (hit path); 0 if there is no cache. */
+static inline int dcache_inc(cog_str *s) {
+    dslot *c = dcache;
+    if (__builtin_expect(!c, 0) && !(c = dcache_alloc())) return 0;
+    dslot *e = dslot_in(c, s);
+    if (__builtin_expect(e->s != s, 0)) {
+        if (e->delta) {
+            cog_str *x = e->s;
+            intptr_t d = e->delta;
+            e->delta = 0;
+            cog__intern_dirty--;
+            shared_add(x, d);
+        }
+        e->s = s;
+    }
+    dslot_add(e, 1);
+    return 1;
+}
+
+/* The atomic acquisition: NORMAL +1, DYING revive, DEAD fail. Relaxed CAS,
+ * as cog_try_incref: it is totally ordered with step 2's CAS and with the
+ * decrements, and the string's contents were published by the table. */
+static int acquire_atomic(cog_str *s, intptr_t shared) {
+    cog_object *o = &s->ob.ob_base;
+    for (;;) {
+        if ((shared & COG_REF_SHARED_FLAGS) != COG_REF_MERGED) return 0; /* never for these */
+        intptr_t c = cnt(shared);
+        if (c <= DEAD_MAX) return 0;
+        intptr_t want = c > DYING_MAX ? shared + SHARED_ONE : shared + enc_delta(DYING_BIAS + 1);
+        if (atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared, want,
                                                   memory_order_relaxed, memory_order_relaxed)) {
+            cog__gc_barrier_touch(o);
+            /* Revived (or incremented) onto a tentative zero: review it. */
+            if (cnt(want) <= 0) review_request(s);
+            return 1;
+        }
+    }
+}
+
+int cog__intern_try_incref(cog_str *s) {
+    cog_object *o = &s->ob.ob_base;
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == STR_IN_TABLE)
+        return acquire_atomic(s, shared);
+    /* Not (or no longer) in the table: plain merged counting, dead at 0. */
+    for (;;) {
+        if ((shared & COG_REF_SHARED_FLAGS) != COG_REF_MERGED || cnt(shared) <= 0) return 0;
+        if (atomic_compare_exchange_weak_explicit(&o->ob_ref_shared, &shared,
+                                                  shared + SHARED_ONE, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
             cog__gc_barrier_touch(o);
             return 1;
         }
     }
+}
+
+/* The hit path's acquisition of a canonical string found in the table or
+ * the hints (attached thread, inside a read-side section). Immortal: no
+ * count. NORMAL: one relaxed LOAD of S and +1 in this thread's cache, no
+ * write to the string (why that is enough: the argument above; the load
+ * only has to tell NORMAL from DYING/DEAD, and coherence plus the grace
+ * periods do the rest). Anything else goes to the atomic path. */
+static inline int canonical_acquire(cog_str *s) {
+    cog_object *o = &s->ob.ob_base;
+    if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) return 1;
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    /* No need to look at s->state: a string reachable from the table or
+     * the hints is IN_TABLE, immortal (tested above) or DEAD (its count
+     * says so: the unlink that makes it FRESH comes after DEAD). */
+    if (__builtin_expect((shared & COG_REF_SHARED_FLAGS) == COG_REF_MERGED &&
+                             cnt(shared) > DYING_MAX,
+                         1)) {
+        cog__gc_barrier_touch(o);
+        if (__builtin_expect(dcache_inc(s), 1)) return 1;
+    }
+    return cog__intern_try_incref(s);
+}
+
+/* Atomic decrement by a thread that is not attached: it is no RCU reader,
+ * so once its decrement may have made the count 0 (another thread's review
+ * could then free the string) it must not touch the string again. So a
+ * decrement that may reach 0 is done registered and inside a read-side
+ * section, like cog__intern_unlink does. */
+static void shared_decref_unattached(cog_str *s) {
+    _Atomic intptr_t *S = &s->ob.ob_base.ob_ref_shared;
+    intptr_t v = atomic_load_explicit(S, memory_order_relaxed);
+    while (cnt(v) > 1 || (cnt(v) <= DYING_MAX && cnt(v) > DEAD_MAX)) {
+        /* Cannot reach a NORMAL count <= 0: no review to request. acq_rel
+         * as every decrement (lib/brc.c). */
+        if (atomic_compare_exchange_weak_explicit(S, &v, v - SHARED_ONE, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return;
+    }
+    int reg = reader_enter();
+    cog_rcu_read_lock();
+    shared_add(s, -1);
+    cog_rcu_read_unlock();
+    reader_leave(reg);
+}
+
+void cog__intern_decref(cog_str *s) {
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) != STR_IN_TABLE) {
+        /* Never published (lost an insert race) or unlinked at shutdown: no
+         * thread has a delta on it; plain merged counting. The state is
+         * stable: we hold a reference, so s is not dying. */
+        cog__decref_shared(&s->ob.ob_base);
+        return;
+    }
+    if (cog_tstate_current()) {
+        if (cog__intern_decref_cached(s)) return; /* plain: thread-local */
+        shared_add(s, -1);
+        return;
+    }
+    shared_decref_unattached(s);
+}
+
+/* Introspection: our own deltas are flushed first (so a single-threaded
+ * caller sees the exact count); other threads' unflushed deltas are not
+ * visible. Acquire, as brc's cog_refcount readers expect nothing more than
+ * a recent value; DYING is decoded as the count it would be restored to. */
+int64_t cog__intern_refcount(cog_str *s) {
+    if (cog_tstate_current()) cog__intern_flush_if_dirty();
+    intptr_t c = cnt(atomic_load_explicit(&s->ob.ob_base.ob_ref_shared, memory_order_acquire));
+    if (c <= DEAD_MAX) return 0;
+    if (c <= DYING_MAX) return c + DYING_BIAS;
+    return c;
+}
+
+int cog_str_intern_sync(void) {
+    if (!atomic_load_explicit(&table, memory_order_acquire))
+        return cog_error(COG_ESTATE, "cog_str_intern_sync: runtime not initialised");
+    cog_tstate *ts = cog_tstate_current();
+    int was_online = ts && !ts->offline;
+    /* Offline flushes our deltas (lib/rcu.h) and lets grace periods and
+     * other threads' owner requests proceed while we wait. */
+    if (was_online) cog_thread_offline();
+    else cog__intern_flush_if_dirty();
+    /* Step 1 of a review queued before us runs by the first barrier, its
+     * step 2 by the second; reviews requested again meanwhile keep us
+     * going until none is in flight. Acquire pairs with review_done. */
+    int rounds = 0;
+    do {
+        cog_rcu_barrier();
+        rounds++;
+    } while (rounds < 2 || atomic_load_explicit(&reviews_inflight, memory_order_acquire) > 0);
+    if (was_online) cog_thread_online();
+    return COG_OK;
 }
 
 static inline cog_str *hint_get(const char *s, size_t len, uint64_t h) {
@@ -361,8 +808,8 @@ static inline cog_str *hint_get(const char *s, size_t len, uint64_t h) {
     int i = __builtin_ctz(m);
     cog_str *c = atomic_load_explicit(&set->e[i].str, memory_order_acquire);
     /* Bytes and length are immutable and the block is valid (see the proof
-     * above), even if c died meanwhile: try-incref decides. */
-    if (c && c->ob.ob_size == len && cog__bytes_equal(c->data, s, len) && canonical_try_incref(c))
+     * above), even if c died meanwhile: canonical_acquire decides. */
+    if (c && c->ob.ob_size == len && cog__bytes_equal(c->data, s, len) && canonical_acquire(c))
         return c;
     return NULL;
 }
@@ -381,7 +828,7 @@ static cog_str *intern_slow(struct cds_lfht *t, struct cds_lfht_iter *iter, cons
         struct cds_lfht_node *node = cds_lfht_iter_get_node(iter);
         if (node) {
             cog_str *found = ((intern_node *)node)->str;
-            if (canonical_try_incref(found)) {
+            if (canonical_acquire(found)) {
                 *leftover = fresh;
                 return found;
             }
@@ -436,7 +883,7 @@ static __attribute__((noinline)) cog_str *intern_table(struct cds_lfht *t, const
     cog_rcu_read_lock();
     cds_lfht_lookup(t, h, match, &key, &iter);
     struct cds_lfht_node *node = cds_lfht_iter_get_node(&iter);
-    if (node && canonical_try_incref(((intern_node *)node)->str))
+    if (node && canonical_acquire(((intern_node *)node)->str))
         result = ((intern_node *)node)->str;
     else
         result = intern_slow(t, &iter, s, len, h, &key, misses, &inserted, &leftover);
@@ -502,18 +949,16 @@ void cog__intern_unlink(cog_str *s) {
     struct cds_lfht *t = atomic_load_explicit(&table, memory_order_acquire);
     if (!t) return;
     /* cds_lfht_del needs a registered RCU reader; attached threads are.
-     * An unattached thread dropping the last reference registers briefly. */
-    int reg = !cog_thread_is_attached();
-    if (reg) urcu_qsbr_register_thread();
+     * An unattached thread dropping the last reference registers briefly;
+     * the reviews (lib/intern.c "Deferred counts") run on liburcu's call_rcu
+     * thread, which is registered and online already. */
+    int reg = reader_enter();
     cog_rcu_read_lock();
     hint_drop(s); /* (H2): before the deferred free is queued */
     if (cds_lfht_del(t, &cog__str_node(s)->node) == 0)
         atomic_fetch_sub_explicit(&count, 1, memory_order_relaxed);
     cog_rcu_read_unlock();
-    if (reg) {
-        cog_rcu_offline();
-        urcu_qsbr_unregister_thread();
-    }
+    reader_leave(reg);
 }
 
 int cog_intern_get_stats(cog_intern_stats *out) {

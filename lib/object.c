@@ -8,6 +8,7 @@
 #include "lib/mem_trace.h"
 #include "lib/object_internal.h"
 #include "lib/rcu.h"
+#include "lib/str_internal.h"
 #include "lib/thread.h"
 #include "lib/weakref_internal.h"
 
@@ -106,6 +107,8 @@ size_t cog_object_size(const cog_object *o) {
 int64_t cog_refcount(const cog_object *o) {
     uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
     if (local == COG_IMMORTAL) return COG_IMMORTAL;
+    /* Interned strings keep deferred per-thread counts (lib/intern.c). */
+    if (o->ob_type == &cog__str_interned_type) return cog__intern_refcount((cog_str *)o);
     intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
     return (int64_t)local + (int64_t)(shared >> COG_REF_SHARED_SHIFT);
 }

@@ -26,11 +26,17 @@ const char *__tsan_default_suppressions(void) { return "race:urcu_qsbr_barrier\n
  * head (the enqueuer's writes to the enclosing memory happened before, as
  * liburcu's wfcqueue guarantees) and the grace-period token (every reader
  * that could still see the memory has passed a quiescent state). */
+static __thread int in_callback;
+
+int cog_rcu_in_callback(void) { return in_callback; }
+
 static void cog_rcu_trampoline(struct rcu_head *rh) {
     cog_rcu_head *head = caa_container_of(rh, cog_rcu_head, rh);
     cog_tsan_acquire(head);
     cog_tsan_acquire(&cog_rcu_hb_token);
+    in_callback++;
     head->fn(head);
+    in_callback--;
 }
 
 void cog_rcu_call(cog_rcu_head *head, void (*fn)(cog_rcu_head *)) {
@@ -40,6 +46,7 @@ void cog_rcu_call(cog_rcu_head *head, void (*fn)(cog_rcu_head *)) {
 }
 
 void cog_rcu_barrier(void) {
+    cog__intern_flush_if_dirty(); /* liburcu goes offline while it waits */
     urcu_qsbr_barrier();
     cog_tsan_acquire(&cog_rcu_hb_token);
 }

@@ -43,12 +43,31 @@ void __tsan_release(void *addr);
 
 extern char cog_rcu_hb_token;
 
+/* Deferred counts of mortal interned strings (lib/intern.c "Deferred
+ * counts"): a thread keeps per-string count deltas in a thread-local cache
+ * and MUST add them to the strings' shared counts before each of its
+ * quiescent states and offline periods (the review that frees a string
+ * relies on two grace periods having flushed every earlier hit). Every way
+ * cog reports quiescence goes through this header, so the flush is here:
+ * cog_rcu_quiescent, cog_rcu_offline, cog_rcu_synchronize and
+ * cog_rcu_barrier (liburcu takes a QSBR caller offline inside the last two);
+ * lib/intern.c flushes before cds_lfht_resize, which does the same.
+ * cog__intern_dirty counts the cache's non-zero deltas (thread-local, so a
+ * clean thread pays one TLS load). */
+extern __thread unsigned cog__intern_dirty __attribute__((tls_model("initial-exec")));
+void cog__intern_flush(void);
+static inline void cog__intern_flush_if_dirty(void) {
+    if (__builtin_expect(cog__intern_dirty != 0, 0)) cog__intern_flush();
+}
+
 static inline void cog_rcu_quiescent(void) {
+    cog__intern_flush_if_dirty();
     cog_tsan_release(&cog_rcu_hb_token);
     urcu_qsbr_quiescent_state();
 }
 
 static inline void cog_rcu_offline(void) {
+    cog__intern_flush_if_dirty();
     cog_tsan_release(&cog_rcu_hb_token);
     urcu_qsbr_thread_offline();
 }
@@ -61,6 +80,7 @@ static inline void cog_rcu_online(void) {
  * needs to keep; QSBR requires the caller itself be offline or unregistered
  * while waiting, which urcu_qsbr_synchronize_rcu handles for the caller. */
 static inline void cog_rcu_synchronize(void) {
+    cog__intern_flush_if_dirty();
     urcu_qsbr_synchronize_rcu();
     cog_tsan_acquire(&cog_rcu_hb_token);
 }
@@ -90,4 +110,7 @@ typedef struct cog_rcu_head {
 void cog_rcu_call(cog_rcu_head *head, void (*fn)(cog_rcu_head *));
 /* Wait until every callback queued by cog_rcu_call so far has run. */
 void cog_rcu_barrier(void);
+/* 1 while the calling thread runs a cog_rcu_call callback (liburcu's
+ * call_rcu worker: registered and online, but not attached to cog). */
+int cog_rcu_in_callback(void);
 #endif /* COG_LIB_RCU_H */

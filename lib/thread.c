@@ -12,6 +12,7 @@
 #include "lib/gc_hooks.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
+#include "lib/str_internal.h"
 
 __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec"))) = COG_TID_UNATTACHED;
 __thread _Atomic(uint32_t) cog__tls_fast_tid
@@ -269,6 +270,11 @@ int cog_thread_detach(void) {
     cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
     ts->heap = NULL;
+    /* Last use of the intern delta cache (lib/intern.c): flush and free it
+     * while we are still attached and registered (a flush may queue a
+     * review). From the next line on, our decrefs of interned strings are
+     * atomic. */
+    cog__intern_thread_detach();
     cog__tls_tstate = NULL;
     cog__tls_tid = COG_TID_UNATTACHED;
     pthread_setspecific(exit_key, NULL);

@@ -2,12 +2,16 @@
 #include "cog/tryincref.h"
 
 #include "lib/object_internal.h"
+#include "lib/str_internal.h"
 
 #define SHARED_ONE ((intptr_t)1 << COG_REF_SHARED_SHIFT)
 
 int cog_try_incref(cog_object *o) {
     uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
     if (local == COG_IMMORTAL) return 1;
+    /* Mortal canonical strings: a count of 0 (or below) is only tentative
+     * under the deferred-count protocol; lib/intern.c decides. */
+    if (o->ob_type == &cog__str_interned_type) return cog__intern_try_incref((cog_str *)o);
     if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid) {
         /* Owner: only we write ob_ref_local. 0 means we are freeing it. */
         if (local == 0) return 0;

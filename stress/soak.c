@@ -320,6 +320,9 @@ static void settle(void) {
     usleep(20000); /* let call_rcu deferred frees run */
     cog_thread_online();
     cog_safepoint();
+    /* Released mortal interned strings leave the table (and free their
+     * blocks a grace period later) once their reviews have run. */
+    CHECK(cog_str_intern_sync() == COG_OK);
 }
 
 static long arg_or_env(int argc, char **argv, const char *flag, const char *env, long dflt) {
