@@ -52,6 +52,9 @@ typedef struct gc_scan {
     cog_object **stack; /* reachability work list */
     size_t sp, stack_cap;
     size_t part1_at;    /* where the helper's candidates start (see PART1) */
+    size_t *attn;       /* unreachable candidates with weak references, a
+                           finalizer or an uncollectable type (rescue_dirty) */
+    size_t nattn, attn_cap;
     int oom;
 } gc_scan;
 
@@ -451,12 +454,34 @@ static int mark(gc_scan *s) {
 static size_t rescue_dirty(gc_scan *s) {
     size_t garbage = 0;
     mark_ctx c = own_ctx(s);
-    for (size_t i = 0; i < s->n && !c.oom; i++)
-        if (s->state[i] != C_REACHABLE && (gc_load(s->obj[i]) & (s->dirty_bit | COG_GC_DEAD)))
+    s->nattn = 0;
+    for (size_t i = 0; i < s->n && !c.oom; i++) {
+        if (s->state[i] == C_REACHABLE) continue;
+        cog_object *o = s->obj[i];
+        uint64_t gc = gc_load(o);
+        if (gc & (s->dirty_bit | COG_GC_DEAD)) {
             mark_from(&c, i);
+            continue;
+        }
+        /* While the header is at hand, note what step 6 must look at, so
+         * it need not read every garbage header again. Exact for what ends
+         * up garbage: the type is fixed, and creating a weak reference
+         * takes a strong one, which an object left unreachable and quiet
+         * by G2 has nobody holding (an earlier one made it a root, a later
+         * one would have marked it dirty). */
+        const cog_type *t = o->ob_type;
+        if ((gc & COG_GC_HAS_WEAKREFS_FLAG) || t->finalize ||
+            (t->flags & COG_TYPE_UNCOLLECTABLE)) {
+            if (!grow((void **)&s->attn, &s->attn_cap, s->nattn + 1, sizeof *s->attn)) {
+                c.oom = 1; /* abandons the collection: always safe */
+                break;
+            }
+            s->attn[s->nattn++] = i;
+        }
+    }
     own_ctx_done(s, &c);
     for (size_t i = 0; i < s->n; i++)
-        if (s->state[i] != C_REACHABLE) garbage++;
+        if (s->state[i] != C_REACHABLE) s->state[i] = C_GARBAGE, garbage++;
     return garbage;
 }
 
@@ -570,6 +595,8 @@ static struct {
     size_t state_cap;
     cog_object **stack;
     size_t stack_cap;
+    size_t *attn;
+    size_t attn_cap;
 } kept;
 
 #define KEEP_MIN ((size_t)1 << 16)
@@ -580,6 +607,8 @@ static void take_buffers(gc_scan *s) {
     s->cap = kept.cap;
     s->stack = kept.stack;
     s->stack_cap = kept.stack_cap;
+    s->attn = kept.attn;
+    s->attn_cap = kept.attn_cap;
 }
 
 /* State bytes for n candidates, zeroed. NULL if out of memory. */
@@ -609,8 +638,14 @@ static void keep_buffers(gc_scan *s) {
     kept.obj = s->obj;
     kept.refs = s->refs;
     kept.cap = s->cap;
+    if (s->attn_cap > KEEP_MIN && s->attn_cap / 4 > s->nattn) {
+        free(s->attn);
+        s->attn = NULL, s->attn_cap = 0;
+    }
     kept.stack = s->stack;
     kept.stack_cap = s->stack_cap;
+    kept.attn = s->attn;
+    kept.attn_cap = s->attn_cap;
 }
 
 void cog_gc_free_scan_buffers(void) {
@@ -623,6 +658,7 @@ void cog_gc_free_scan_buffers(void) {
     free(kept.refs);
     free(kept.state);
     free(kept.stack);
+    free(kept.attn);
     memset(&kept, 0, sizeof kept);
 }
 
@@ -663,8 +699,6 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     /* 5 */
     cog_rcu_synchronize();
     if (rescue_dirty(&s) == 0 || s.oom) goto finish;
-    for (size_t i = 0; i < s.n; i++)
-        if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
 
     /* 6. Weak references first (so a callback or finalizer cannot reach a
      * garbage object through one), then finalizers; both run here with no
@@ -673,14 +707,16 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     int may_revive = 0;  /* did anything run that could create a reference? */
     int finalizers = 0;  /* garbage with a finalizer */
     int uncollectable = (debug & COG_GC_DEBUG_SAVEALL) != 0;
-    for (size_t i = 0; i < s.n; i++) {
+    for (size_t k = 0; k < s.nattn; k++) {
+        size_t i = s.attn[k];
         if (s.state[i] != C_GARBAGE) continue;
         cog_object *o = s.obj[i];
         may_revive |= cog_gc_clear_weakrefs(o);
         finalizers |= o->ob_type->finalize != NULL;
         uncollectable |= (o->ob_type->flags & COG_TYPE_UNCOLLECTABLE) != 0;
     }
-    for (size_t i = 0; finalizers && i < s.n; i++) {
+    for (size_t k = 0; finalizers && k < s.nattn; k++) {
+        size_t i = s.attn[k];
         cog_object *o = s.obj[i];
         if (s.state[i] != C_GARBAGE || !o->ob_type->finalize) continue;
         uint64_t gc = atomic_fetch_or_explicit(&o->ob_gc, COG_GC_FINALIZED, memory_order_relaxed);
@@ -695,11 +731,8 @@ void cog_gc_run_collection(int gen, gc_result *out) {
      * stands and the grace period is saved. */
     if (may_revive) {
         cog_rcu_synchronize();
-        for (size_t i = 0; i < s.n; i++)
-            if (s.state[i] == C_GARBAGE) s.state[i] = C_UNKNOWN;
+        /* Marking treats any state but REACHABLE alike: GARBAGE can stay. */
         if (rescue_dirty(&s) == 0 || s.oom) goto finish;
-        for (size_t i = 0; i < s.n; i++)
-            if (s.state[i] != C_REACHABLE) s.state[i] = C_GARBAGE;
     }
 
     /* The verdict is final. From here on the collector reads no

@@ -38,6 +38,10 @@ typedef struct gc_result {
 
 /* Run one collection of generations 0..gen on the calling thread, which is
  * the attached collector thread. */
+/* ob_gc flag: the object has weak references (lib/weakref_internal.h's
+ * COG_GC_HAS_WEAKREFS, which the collector does not include). */
+#define COG_GC_HAS_WEAKREFS_FLAG 0x20u
+
 /* Test hook: the next scan's stamp epoch follows e (see gc_collect.c). */
 void cog_gc_test_set_epoch(uint64_t e);
 void cog_gc_run_collection(int gen, gc_result *out);

@@ -3,13 +3,12 @@
  * lets the collector build and run before (or without) it. */
 #include "collector/gc_internal.h"
 
-#define COG_GC_HAS_WEAKREFS_BIT 0x20u /* lib/weakref_internal.h */
 
 void cog_weakref_clear_referent(cog_object *o) __attribute__((weak));
 
 int cog_gc_clear_weakrefs(cog_object *o) {
     uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
-    if (!(gc & COG_GC_HAS_WEAKREFS_BIT) || !cog_weakref_clear_referent) return 0;
+    if (!(gc & COG_GC_HAS_WEAKREFS_FLAG) || !cog_weakref_clear_referent) return 0;
     cog_weakref_clear_referent(o);
     return 1;
 }
