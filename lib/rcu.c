@@ -47,6 +47,7 @@ void cog_rcu_call(cog_rcu_head *head, void (*fn)(cog_rcu_head *)) {
 
 void cog_rcu_barrier(void) {
     cog__intern_flush_if_dirty(); /* liburcu goes offline while it waits */
+    cog_tsan_release(&cog_rcu_hb_token); /* ...a quiescent state: see rcu.h */
     urcu_qsbr_barrier();
     cog_tsan_acquire(&cog_rcu_hb_token);
 }

@@ -81,6 +81,12 @@ static inline void cog_rcu_online(void) {
  * while waiting, which urcu_qsbr_synchronize_rcu handles for the caller. */
 static inline void cog_rcu_synchronize(void) {
     cog__intern_flush_if_dirty();
+    /* liburcu takes us offline while we wait: that is a quiescent state of
+     * ours, which other grace periods (and the callbacks after them) may
+     * complete on, so release the token as cog_rcu_offline does. Without
+     * it TSan saw the collector's reads before G2 race with a storage free
+     * whose grace period ended during G2. */
+    cog_tsan_release(&cog_rcu_hb_token);
     urcu_qsbr_synchronize_rcu();
     cog_tsan_acquire(&cog_rcu_hb_token);
 }
