@@ -342,6 +342,16 @@ static void *churn(void *arg) {
     return NULL;
 }
 
+/* Worker threads cannot use cmocka's asserts (they longjmp into the main
+ * thread's test): fail loudly and exit instead. */
+#define WORKER_CHECK(cond)                                                              \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: worker check failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                    \
+        }                                                                               \
+    } while (0)
+
 static void *introspect(void *arg) {
     (void)arg;
     cog_thread_attach();
@@ -352,22 +362,21 @@ static void *introspect(void *arg) {
     for (long k = 0; k < iters; k++) {
         long n = cog_gc_get_objects(k % 2 ? -1 : 0, v, CAP);
         /* Never an error; the -1 listing always holds at least our node. */
-        if (n < 0 || (k % 2 && n < 1)) abort();
+        if (n < 0) fprintf(stderr, "get_objects: %s\n", cog_last_error());
+        WORKER_CHECK(n >= 0 && (!(k % 2) || n >= 1));
         long stored = n < CAP ? n : CAP;
         if (n <= CAP)
-            for (long i = 0; i < stored; i++)
-                if (!v[i]) abort(); /* untruncated results are compact */
+            for (long i = 0; i < stored; i++) WORKER_CHECK(v[i]); /* compact */
         for (long i = 0; i < stored; i++) {
             /* A returned object is alive and ours to use. */
-            if (v[i] && v[i]->ob_type == &test_node_type &&
-                ((test_node *)v[i])->canary != TEST_CANARY)
-                abort();
+            WORKER_CHECK(!v[i] || v[i]->ob_type != &test_node_type ||
+                         ((test_node *)v[i])->canary == TEST_CANARY);
         }
         cog_object *probe = stored > 0 && v[0] ? v[0] : &mine->ob;
         long r = cog_gc_get_referrers(&probe, 1, NULL, 0);
-        if (r < 0) abort();
+        WORKER_CHECK(r >= 0);
         r = cog_gc_get_referents(&probe, 1, v + stored, stored < CAP ? 1 : 0);
-        if (r < 0) abort();
+        WORKER_CHECK(r >= 0);
         if (r > 0 && stored < CAP) cog_xdecref(v[stored]); /* NULL if it died */
         for (long i = 0; i < stored; i++) cog_xdecref(v[i]);
         cog_gc_set_threshold(50 + k % 100, 5 + k % 3, 5);
