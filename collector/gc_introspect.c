@@ -45,6 +45,7 @@ typedef struct take_ctx {
     uint32_t self; /* caller's thread id */
     pending *pend; /* owner-private objects of other threads, resolved later */
     size_t npend, pend_cap;
+    int truncated; /* something was found with out already full */
     int oom;
 } take_ctx;
 
@@ -53,6 +54,7 @@ typedef struct take_ctx {
 static void take(take_ctx *c, cog_object *o) {
     if (c->stored == c->cap) {
         c->found++;
+        c->truncated = 1;
         return;
     }
     if (!cog_try_incref(o)) {
@@ -144,6 +146,12 @@ static long finish(take_ctx *c, int rc, const char *fn) {
         for (size_t i = 0; i < c->stored; i++) cog_xdecref(c->out[i]);
         return cog_error(COG_ENOMEM, "%s: out of memory", fn);
     }
+    /* A result <= cap promises the exact list. Objects found while out was
+     * full were only counted; if set-aside objects that died then freed
+     * slots, the count can drop to cap or below with those objects never
+     * stored: still report a truncation. (Seen as a NULL inside an
+     * "untruncated" result by gc_introspect_test, about 1 run in 75.) */
+    if (c->truncated && c->found <= c->cap) c->found = c->cap + 1;
     return (long)c->found;
 }
 
