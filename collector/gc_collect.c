@@ -127,11 +127,16 @@ _Static_assert((COG_GC_GEN_MASK >> EPOCH_SHIFT) == 0, "epoch bits above the gene
  * tracked object it does not make a candidate, so no stamp from an earlier
  * use of the same epoch survives it (objects are tracked from birth to
  * death, so the walk sees every stamped live object). */
-static inline long cand_index(const gc_scan *s, const cog_object *o) {
+static inline long cand_index_map(const gc_scan *s, const cog_object *o, int two_parts) {
     uint64_t gc = gc_load(o);
     if ((gc & EPOCH_MASK) != s->epoch) return -1;
     size_t raw = (size_t)(gc >> COG_GC_SCRATCH_SHIFT) - 1;
+    if (!two_parts) return (long)raw;
     return (long)(raw < PART1 ? raw : raw - PART1 + s->part1_at);
+}
+
+static inline long cand_index(const gc_scan *s, const cog_object *o) {
+    return cand_index_map(s, o, 1);
 }
 
 static uint64_t epoch; /* collector thread only (and the test hook) */
@@ -288,12 +293,15 @@ static int walk(gc_scan *s) {
     return helped;
 }
 
-static int visit_subtract(cog_object *child, void *arg) {
-    gc_scan *s = arg;
-    long i = cand_index(s, child);
+/* The hot visitors come in two copies: scans of one part (young
+ * collections, small heaps) skip the part mapping in cand_index. */
+static inline int subtract_one(gc_scan *s, cog_object *child, int two_parts) {
+    long i = cand_index_map(s, child, two_parts);
     if (i >= 0 && s->refs[i] != INT32_MAX) s->refs[i]--;
     return 0;
 }
+static int visit_subtract(cog_object *child, void *arg) { return subtract_one(arg, child, 1); }
+static int visit_subtract_1(cog_object *child, void *arg) { return subtract_one(arg, child, 0); }
 
 /* ---- step 3, by one or two threads: the helper counts its half's
  * internal references in dec[] (no shared writes), merged afterwards ---- */
@@ -337,7 +345,8 @@ static int subtract(gc_scan *s) {
             if (cog_gc_helper_post(subtract_helper, &j)) split = s->n / 2;
         }
     }
-    for (size_t i = 0; i < split; i++) traverse(s, s->obj[i], visit_subtract);
+    cog_visitproc visit = s->part1_at == PART1 ? visit_subtract_1 : visit_subtract;
+    for (size_t i = 0; i < split; i++) traverse(s, s->obj[i], visit);
     if (split == s->n) return 0;
     cog_gc_helper_wait();
     for (size_t i = 0; i < s->n; i++)
@@ -367,9 +376,8 @@ static inline void state_set(gc_scan *s, size_t i, unsigned char v) {
     __atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
 }
 
-static int visit_reach(cog_object *child, void *arg) {
-    mark_ctx *c = arg;
-    long i = cand_index(c->s, child);
+static inline int reach_one(mark_ctx *c, cog_object *child, int two_parts) {
+    long i = cand_index_map(c->s, child, two_parts);
     if (i >= 0 && state_get(c->s, (size_t)i) != C_REACHABLE) {
         state_set(c->s, (size_t)i, C_REACHABLE);
         if (!grow((void **)&c->stack, &c->cap, c->sp + 1, sizeof *c->stack)) {
@@ -380,6 +388,8 @@ static int visit_reach(cog_object *child, void *arg) {
     }
     return 0;
 }
+static int visit_reach(cog_object *child, void *arg) { return reach_one(arg, child, 1); }
+static int visit_reach_1(cog_object *child, void *arg) { return reach_one(arg, child, 0); }
 
 /* A DEAD object is being (or was) deallocated: its fields may be cleared or
  * stale, so it is never traversed. Everything it referenced was decref'd by
@@ -394,10 +404,11 @@ static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
 }
 
 static void mark_from(mark_ctx *c, size_t i) {
+    cog_visitproc visit = c->s->part1_at == PART1 ? visit_reach_1 : visit_reach;
     state_set(c->s, i, C_REACHABLE);
     c->sp = 0;
-    traverse_with(c->s->obj[i], visit_reach, c);
-    while (c->sp > 0) traverse_with(c->stack[--c->sp], visit_reach, c);
+    traverse_with(c->s->obj[i], visit, c);
+    while (c->sp > 0) traverse_with(c->stack[--c->sp], visit, c);
 }
 
 /* The collector's own mark context, on the scan's kept stack. */
