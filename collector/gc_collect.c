@@ -209,13 +209,9 @@ static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
                   ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
 }
 
-/* Acquire pairs with the release store of ob_gc in lib/object.c's
- * new_object: a block seen TRACKED has an initialised header and zeroed or
- * initialised fields (as collector/gc_window.c's walk). */
 static void walk_block(void *block, void *arg) {
-    cog_object *o = block;
-    uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_acquire);
-    if (gc & COG_GC_TRACKED) add_candidate(arg, o, gc);
+    uint64_t gc = cog_gc_tracked_header(block);
+    if (gc) add_candidate(arg, block, gc);
 }
 
 /* ---- step 2, by one or two threads ---- */
@@ -255,6 +251,12 @@ static int parallel_mode(void) {
         mode = e && (e[0] == '0' || e[0] == '2') && !e[1] ? e[0] - '0' : 1;
     }
     return mode;
+}
+
+/* Whether steps 3 and 4 of a scan of s->n candidates share the work. */
+static int helper_for_candidates(const gc_scan *s) {
+    int mode = parallel_mode();
+    return mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES);
 }
 
 static int walk(gc_scan *s) {
@@ -319,21 +321,27 @@ static int visit_count(cog_object *child, void *arg) {
     return 0;
 }
 
-static void subtract_helper(void *arg) {
-    sub_job *j = arg;
-    for (size_t i = j->lo; i < j->hi; i++) {
-        cog_object *o = j->s->obj[i];
-        if (!(gc_load(o) & COG_GC_DEAD)) o->ob_type->traverse(o, visit_count, j);
-    }
+/* A DEAD object is being (or was) deallocated: its fields may be cleared or
+ * stale, so it is never traversed. Everything it referenced was decref'd by
+ * its dealloc inside the window, hence is dirty and a root by itself. */
+static void traverse_with(cog_object *o, cog_visitproc visit, void *arg) {
+    if (gc_load(o) & COG_GC_DEAD) return;
+    o->ob_type->traverse(o, visit, arg);
 }
 
-static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit);
+static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
+    traverse_with(o, visit, s);
+}
+
+static void subtract_helper(void *arg) {
+    sub_job *j = arg;
+    for (size_t i = j->lo; i < j->hi; i++) traverse_with(j->s->obj[i], visit_count, j);
+}
 
 static int subtract(gc_scan *s) {
     static sub_job j; /* collector thread (and the helper during a job) */
     size_t split = s->n;
-    int mode = parallel_mode();
-    if (mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES)) {
+    if (helper_for_candidates(s)) {
         if (kept1.dec_cap < s->n) {
             free(kept1.dec);
             kept1.dec = malloc(s->n * sizeof *kept1.dec);
@@ -391,18 +399,6 @@ static inline int reach_one(mark_ctx *c, cog_object *child, int two_parts) {
 static int visit_reach(cog_object *child, void *arg) { return reach_one(arg, child, 1); }
 static int visit_reach_1(cog_object *child, void *arg) { return reach_one(arg, child, 0); }
 
-/* A DEAD object is being (or was) deallocated: its fields may be cleared or
- * stale, so it is never traversed. Everything it referenced was decref'd by
- * its dealloc inside the window, hence is dirty and a root by itself. */
-static void traverse_with(cog_object *o, cog_visitproc visit, void *arg) {
-    if (gc_load(o) & COG_GC_DEAD) return;
-    o->ob_type->traverse(o, visit, arg);
-}
-
-static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
-    traverse_with(o, visit, s);
-}
-
 static void mark_from(mark_ctx *c, size_t i) {
     cog_visitproc visit = c->s->part1_at == PART1 ? visit_reach_1 : visit_reach;
     state_set(c->s, i, C_REACHABLE);
@@ -446,9 +442,8 @@ static int mark(gc_scan *s) {
     j.ctx[0] = own_ctx(s);
     j.ctx[1] = (mark_ctx){.s = s, .stack = kept1.stack, .cap = kept1.stack_cap};
     j.lo[0] = 0, j.hi[0] = s->n;
-    int mode = parallel_mode();
     int helped = 0;
-    if (mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES)) {
+    if (helper_for_candidates(s)) {
         j.lo[1] = s->n / 2, j.hi[1] = s->n;
         if (cog_gc_helper_post(mark_helper, &j)) helped = 1, j.hi[0] = s->n / 2;
     }
@@ -634,25 +629,37 @@ static unsigned char *take_state(size_t n) {
     return kept.state;
 }
 
+/* Whether an array of cap elements of which the last scan needed `used`
+ * is worth keeping. */
+static int oversized(size_t cap, size_t used) { return cap > KEEP_MIN && cap / 4 > used; }
+
+static void drop_if_oversized(void **p, size_t *cap, size_t used) {
+    if (!oversized(*cap, used)) return;
+    free(*p);
+    *p = NULL, *cap = 0;
+}
+
 static void keep_buffers(gc_scan *s) {
-    if (s->cap > KEEP_MIN && s->n < s->cap / 4) {
+    if (oversized(s->cap, s->n)) {
         free(s->obj);
         free(s->refs);
         free(kept.state);
         s->obj = NULL, s->refs = NULL, s->cap = 0;
         kept.state = NULL, kept.state_cap = 0;
     }
-    if (s->stack_cap > KEEP_MIN && s->stack_cap / 4 > s->n) {
-        free(s->stack);
-        s->stack = NULL, s->stack_cap = 0;
+    drop_if_oversized((void **)&s->stack, &s->stack_cap, s->n);
+    drop_if_oversized((void **)&s->attn, &s->attn_cap, s->nattn);
+    /* The helper's arrays follow the same rule (each holds at most n). */
+    if (oversized(kept1.cap, s->n)) {
+        free(kept1.obj);
+        free(kept1.refs);
+        kept1.obj = NULL, kept1.refs = NULL, kept1.cap = 0;
     }
+    drop_if_oversized((void **)&kept1.dec, &kept1.dec_cap, s->n);
+    drop_if_oversized((void **)&kept1.stack, &kept1.stack_cap, s->n);
     kept.obj = s->obj;
     kept.refs = s->refs;
     kept.cap = s->cap;
-    if (s->attn_cap > KEEP_MIN && s->attn_cap / 4 > s->nattn) {
-        free(s->attn);
-        s->attn = NULL, s->attn_cap = 0;
-    }
     kept.stack = s->stack;
     kept.stack_cap = s->stack_cap;
     kept.attn = s->attn;

@@ -38,6 +38,15 @@ typedef struct gc_result {
 
 /* Run one collection of generations 0..gen on the calling thread, which is
  * the attached collector thread. */
+/* A heap-walk block's ob_gc if it holds a tracked object, else 0. Acquire
+ * pairs with the release store of ob_gc in lib/object.c's new_object: a
+ * block seen TRACKED has an initialised header and zeroed or initialised
+ * fields. */
+static inline uint64_t cog_gc_tracked_header(const void *block) {
+    uint64_t gc = atomic_load_explicit(&((cog_object *)block)->ob_gc, memory_order_acquire);
+    return gc & COG_GC_TRACKED ? gc : 0;
+}
+
 /* ob_gc flag: the object has weak references (lib/weakref_internal.h's
  * COG_GC_HAS_WEAKREFS, which the collector does not include). */
 #define COG_GC_HAS_WEAKREFS_FLAG 0x20u

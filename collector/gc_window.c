@@ -56,14 +56,10 @@ typedef struct walk_ctx {
     void *arg;
 } walk_ctx;
 
-/* Acquire pairs with the release store of ob_gc in lib/object.c's
- * new_object: a block seen TRACKED has an initialised header and zeroed or
- * initialised fields. */
 static void walk_block(void *block, void *arg) {
     walk_ctx *ctx = arg;
-    cog_object *o = block;
-    uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_acquire);
-    if (gc & COG_GC_TRACKED) ctx->visit(o, gc, ctx->arg);
+    uint64_t gc = cog_gc_tracked_header(block);
+    if (gc) ctx->visit(block, gc, ctx->arg);
 }
 
 void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg) {
