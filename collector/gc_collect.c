@@ -768,7 +768,7 @@ void cog_gc_run_collection(int gen, gc_result *out) {
 finish:
     /* 9 */
     account_promotions(&s, out);
-    cog_gc_window_close();
+    out->window_ns = cog_gc_window_close();
     keep_buffers(&s);
     if (!out->phase_ns[GC_PH_CLEAR]) PHASE_DONE(GC_PH_VERDICT); /* ended early */
 #undef PHASE_DONE

@@ -28,6 +28,13 @@ static int running, stopping, cannot_start;
 static void (*job)(void *);
 static void *job_arg;
 static unsigned long posted, finished;
+/* CPU time spent in jobs; written by the helper, read by the collector
+ * for statistics (relaxed: a counter). */
+static atomic_ulong job_cpu_ns;
+
+uint64_t cog_gc_helper_cpu_ns(void) {
+    return atomic_load_explicit(&job_cpu_ns, memory_order_relaxed);
+}
 
 static void helper_body(void *unused) {
     (void)unused;
@@ -46,7 +53,10 @@ static void helper_body(void *unused) {
         void (*fn)(void *) = job;
         void *arg = job_arg;
         pthread_mutex_unlock(&lock);
+        uint64_t cpu0 = cog_gc_thread_cpu_ns();
         fn(arg);
+        atomic_fetch_add_explicit(&job_cpu_ns, cog_gc_thread_cpu_ns() - cpu0,
+                                  memory_order_relaxed);
         pthread_mutex_lock(&lock);
         finished = seen;
         pthread_cond_signal(&done);

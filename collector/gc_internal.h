@@ -34,6 +34,7 @@ typedef struct gc_result {
     size_t scanned;
     int parallel;                  /* the helper thread took part */
     uint64_t phase_ns[GC_NPHASES]; /* walk includes opening the window */
+    uint64_t window_ns;            /* the window was open this long */
 } gc_result;
 
 /* Run one collection of generations 0..gen on the calling thread, which is
@@ -64,8 +65,10 @@ void cog_gc_helper_stop(void);
 /* Release the arrays collections keep between runs (collector stopped). */
 void cog_gc_free_scan_buffers(void);
 
-/* Statistics and callbacks (gc_stats.c). */
-void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns);
+/* Statistics and callbacks (gc_stats.c). start: statistics begin (the
+ * first call counts). */
+void cog_gc_stats_start(void);
+void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_ns);
 void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info);
 
 /* A mutator waited ns for collections of generation gen (pacing). */
@@ -89,7 +92,8 @@ uint64_t cog_gc_window_open(void);
 /* Open a window with the previous window's DIRTY bit, for windows that
  * ignore marks (see gc_window.c). */
 uint64_t cog_gc_window_open_same_bit(void);
-void cog_gc_window_close(void);
+/* Returns how long the window was open (barrier set to barrier cleared). */
+uint64_t cog_gc_window_close(void);
 
 /* Run fn(arg) on the calling thread, which must be attached, while the
  * collector holds a collection window open for it: no object block is
@@ -114,7 +118,8 @@ void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *ar
 
 /* gctrace (gc_trace.c): print one line for a finished collection if on;
  * pause_ns is the longest mutator (pacing) wait since the previous one. */
-void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns);
+void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns,
+                             uint64_t cpu_ns);
 
 /* Apply COG_GC_THRESHOLD, COG_GC_ENABLE and COG_GCTRACE (gc_env.c); bad
  * values are reported on stderr and ignored. */
@@ -122,6 +127,10 @@ void cog_gc_read_env(void);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t cog_gc_now_ns(void);
+/* CPU time of the calling thread in nanoseconds. */
+uint64_t cog_gc_thread_cpu_ns(void);
+/* CPU time the helper thread has spent in jobs since it started. */
+uint64_t cog_gc_helper_cpu_ns(void);
 
 /* 1 on the collector thread (finalizers may not wait for collections). */
 int cog_gc_on_collector_thread(void);

@@ -10,8 +10,22 @@ static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static cog_gc_gen_stats stats[COG_GC_GENERATIONS]; /* under stats_lock */
 /* Longest pacing wait since the last gctrace line (under stats_lock). */
 static uint64_t recent_pause_ns;
+static uint64_t started_ns; /* under stats_lock; 0 until the first start */
 
-void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
+void cog_gc_stats_start(void) {
+    pthread_mutex_lock(&stats_lock);
+    if (!started_ns) started_ns = cog_gc_now_ns();
+    pthread_mutex_unlock(&stats_lock);
+}
+
+uint64_t cog_gc_stats_elapsed_ns(void) {
+    pthread_mutex_lock(&stats_lock);
+    uint64_t t = started_ns;
+    pthread_mutex_unlock(&stats_lock);
+    return t ? cog_gc_now_ns() - t : 0;
+}
+
+void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_ns) {
     pthread_mutex_lock(&stats_lock);
     cog_gc_gen_stats *g = &stats[gen];
     g->collections++;
@@ -20,10 +34,12 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns) {
     g->total_ns += ns;
     if (ns > g->max_ns) g->max_ns = ns;
     g->last_scanned = r->scanned;
+    g->window_ns += r->window_ns;
+    g->cpu_ns += cpu_ns;
     uint64_t pause = recent_pause_ns;
     recent_pause_ns = 0;
     pthread_mutex_unlock(&stats_lock);
-    cog_gc_trace_collection(gen, r, ns, pause);
+    cog_gc_trace_collection(gen, r, ns, pause, cpu_ns);
     if (atomic_load_explicit(&cog__gc.debug, memory_order_relaxed) & COG_GC_DEBUG_STATS)
         fprintf(stderr,
                 "cog gc: gen %d: %zu scanned, %ld collected, %ld uncollectable, %.3f ms\n", gen,

@@ -92,10 +92,12 @@ static long collect_generation(int gen) {
     cog_gc_info info = {.generation = gen};
     cog_gc_callbacks_run(COG_GC_START, &info);
     uint64_t t0 = cog_gc_now_ns();
+    uint64_t cpu0 = cog_gc_thread_cpu_ns() + cog_gc_helper_cpu_ns();
     gc_result r;
     cog_gc_pacing_collection_start(gen);
     cog_gc_run_collection(gen, &r);
     uint64_t ns = cog_gc_now_ns() - t0;
+    uint64_t cpu = cog_gc_thread_cpu_ns() + cog_gc_helper_cpu_ns() - cpu0;
     /* Counters, as CPython: the next generation counts this collection,
      * the collected ones start over. */
     atomic_store_explicit(&cog__gc_young_count, 0, memory_order_relaxed);
@@ -112,7 +114,7 @@ static long collect_generation(int gen) {
     /* Garbage of detached threads was freed into their abandoned pools:
      * give pools that are now empty back (outside the window). */
     cog_alloc_sweep_abandoned();
-    cog_gc_stats_record(gen, &r, ns);
+    cog_gc_stats_record(gen, &r, ns, cpu);
     info.collected = r.collected;
     info.uncollectable = r.uncollectable;
     info.duration_ns = ns;
@@ -394,6 +396,7 @@ static int collector_start(void) {
     window_busy = 0;
     window_state = WIN_IDLE;
     pthread_mutex_unlock(&lock);
+    cog_gc_stats_start();
     cog_gc_read_env();
     sync_young_threshold();
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);

@@ -15,12 +15,18 @@ int cog_gc_get_trace(void) { return atomic_load_explicit(&trace_on, memory_order
 
 /* Called on the collector thread after each collection. The heap figure
  * (arenas mapped plus large blocks) costs a walk of the pool headers, paid
- * only while tracing. One fprintf per line keeps lines whole. */
-void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns) {
+ * only while tracing. One fprintf per line keeps lines whole. The duty
+ * cycle is this collection's window time over the wall time since the
+ * previous traced collection ended (the share of time mutators spent with
+ * a window open). */
+void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t pause_ns,
+                             uint64_t cpu_ns) {
     if (!cog_gc_get_trace()) return;
-    static uint64_t t0;
+    static uint64_t t0, last_end; /* collector thread only */
     uint64_t now = cog_gc_now_ns();
-    if (!t0) t0 = now; /* collector thread only */
+    if (!t0) t0 = now;
+    uint64_t span = last_end && now > last_end ? now - last_end : ns;
+    last_end = now;
     cog_mem_info mi;
     cog_mem_stats(&mi);
     double heap_mib = (double)(mi.bytes_mapped + mi.large_bytes) / (1024.0 * 1024.0);
@@ -29,10 +35,11 @@ void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t 
     fprintf(stderr,
             "cog gc %lu @%.3fs: gen %d: %zu scanned, %ld collected, %ld uncollectable, "
             "%.3f ms (walk %.3f, subtract %.3f, mark %.3f, verdict %.3f, clear %.3f%s), "
-            "pause %.3f ms, heap %.1f MiB\n",
+            "window %.3f ms, duty %.0f%%, cpu %.3f ms, pause %.3f ms, heap %.1f MiB\n",
             n, (double)(now - t0) / 1e9, gen, r->scanned, r->collected, r->uncollectable,
             (double)ns / 1e6, (double)ph[GC_PH_WALK] / 1e6, (double)ph[GC_PH_SUBTRACT] / 1e6,
             (double)ph[GC_PH_MARK] / 1e6, (double)ph[GC_PH_VERDICT] / 1e6,
             (double)ph[GC_PH_CLEAR] / 1e6, r->parallel ? "; 2 threads" : "",
-            (double)pause_ns / 1e6, heap_mib);
+            (double)r->window_ns / 1e6, span ? 100.0 * (double)r->window_ns / (double)span : 0.0,
+            (double)cpu_ns / 1e6, (double)pause_ns / 1e6, heap_mib);
 }

@@ -19,10 +19,12 @@
 #include "lib/rcu.h"
 #include "lib/thread.h"
 
-static int parity; /* collector thread only */
+static int parity;          /* collector thread only */
+static uint64_t opened_at;  /* collector thread only */
 
 static uint64_t open_with_parity(void) {
     uint64_t bit = parity ? COG_GC_DIRTY1 : COG_GC_DIRTY0;
+    opened_at = cog_gc_now_ns();
     cog_threads_set_barrier((int)bit);
     cog_rcu_synchronize();
     return bit;
@@ -40,8 +42,9 @@ uint64_t cog_gc_window_open(void) {
  * before uncleared, hiding those objects from the next collection. */
 uint64_t cog_gc_window_open_same_bit(void) { return open_with_parity(); }
 
-void cog_gc_window_close(void) {
+uint64_t cog_gc_window_close(void) {
     cog_threads_set_barrier(0);
+    uint64_t open_ns = cog_gc_now_ns() - opened_at;
     cog_rcu_synchronize();
     cog_object *o = cog_gc_take_deferred();
     while (o) {
@@ -49,6 +52,7 @@ void cog_gc_window_close(void) {
         cog_object_free_block(o);
         o = next;
     }
+    return open_ns;
 }
 
 typedef struct walk_ctx {
@@ -67,8 +71,11 @@ void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg
     cog_alloc_visit_all_objects(walk_block, &ctx);
 }
 
-uint64_t cog_gc_now_ns(void) {
+static uint64_t clock_ns(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t cog_gc_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t cog_gc_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }

@@ -132,6 +132,8 @@ static void stats_threshold_enable_gctrace(void **state) {
     expect("stats\n", "enabled 0\nthreshold 2000 10 10\ncount ", "ok\n");
     expect("stats\n", "gen 2: collections ", "ok\n");
     expect("stats\n", "heap_bytes ", "ok\n");
+    expect("stats\n", " window_ms ", "ok\n");
+    expect("stats\n", "\nwindow_duty 0.", "ok\n");
     expect("threshold\n", "threshold 2000 10 10\n", "ok\n");
     expect("threshold 700 5 6\n", NULL, "ok\n");
     long t[3];

@@ -222,6 +222,13 @@ static void automatic_collection_frees_cycles(void **state) {
     cog_gc_get_stats(st);
     assert_true(st[0].collections + st[1].collections + st[2].collections >= before + 5);
     assert_true(st[0].collected > 0);
+    /* Every collection opens a window and costs the collector CPU time;
+     * the window is open for part of each collection's wall time, so the
+     * duty cycle over the run so far is a fraction. */
+    assert_true(st[0].window_ns > 0 && st[0].window_ns <= st[0].total_ns);
+    assert_true(st[0].cpu_ns > 0);
+    uint64_t elapsed = cog_gc_stats_elapsed_ns();
+    assert_true(elapsed >= st[0].total_ns);
     cog_gc_disable();
     cog_gc_collect(2);
     cog_safepoint();

@@ -77,20 +77,32 @@ typedef struct cog_gc_gen_stats {
                                only pacing (cog_gc_set_pacing) ever makes a
                                mutator wait; 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
+    uint64_t window_ns;     /* wall time their collection windows were open
+                               (mutators mark what they touch and defer
+                               frees while one is): the window duty cycle
+                               is the sum over generations / elapsed time */
+    uint64_t cpu_ns;        /* CPU time the collector (and its helper
+                               thread) spent in them */
 } cog_gc_gen_stats;
 
-/* Copy the per-generation statistics (index = generation). */
+/* Copy the per-generation statistics (index = generation). They count
+ * from the first cog_init of the process. */
 void cog_gc_get_stats(cog_gc_gen_stats stats[COG_GC_GENERATIONS]);
+/* Wall time since the statistics began (the first cog_init), so that
+ * (sum of window_ns) / this is the window duty cycle so far; 0 before. */
+uint64_t cog_gc_stats_elapsed_ns(void);
 
 /* gctrace (Go's GODEBUG=gctrace=1): while on, every collection prints one
  * line to stderr:
- *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms,
- *   pause P ms, heap H MiB
+ *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms
+ *   (per-phase ms), window W ms, duty Y%, cpu C ms, pause P ms, heap H MiB
  * (N counts traced collections, T is seconds since the first one, S the
- * candidates examined, D the collection's wall time, P the longest time a
- * mutator waited for the collector (pacing, cog_gc_set_pacing) since the
- * previous collection, 0 when none had to; H is arena memory mapped plus
- * large blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
+ * candidates examined, D the collection's wall time, W how long its window
+ * was open, Y that as a share of the wall time since the previous traced
+ * collection ended (the window duty cycle), C the collector's CPU time for
+ * it, P the longest time a mutator waited for the collector (pacing,
+ * cog_gc_set_pacing) since the previous collection, 0 when none had to;
+ * H is arena memory mapped plus large blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
 void cog_gc_set_trace(int on);
 int cog_gc_get_trace(void);
 
