@@ -41,8 +41,6 @@ typedef struct gc_scan {
     int gen;
     int next_gen;         /* survivors' generation: gen + 1, at most 2 */
     long young_to_old;    /* candidates moved from gen 0/1 into gen 2 */
-    uint64_t dirty_bit; /* this window's DIRTY bit */
-    uint64_t stale_bit; /* the previous window's, cleared during the walk */
     uint64_t epoch;     /* this scan's stamp epoch, already shifted */
     int clear_stamps;   /* the epoch wrapped: the walk erases old stamps */
     cog_object **obj;
@@ -93,43 +91,30 @@ static inline uint64_t gc_load(const cog_object *o) {
     return atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
 }
 
-static inline int gc_gen(uint64_t gc) {
-    return (int)((gc & COG_GC_GEN_MASK) >> COG_GC_GEN_SHIFT);
-}
 
-/* The collector changes only the generation and scratch bits of ob_gc while
- * mutators may set flag bits concurrently, so it writes with a CAS loop
- * that preserves whatever flags are there. */
-static void gc_update(cog_object *o, uint64_t keep_mask, uint64_t set) {
-    uint64_t old = gc_load(o);
-    while (!atomic_compare_exchange_weak_explicit(&o->ob_gc, &old, (old & keep_mask) | set,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-    }
-}
+/* The collector changes only the generation and stamp bits of ob_gc while
+ * mutators may set flag bits concurrently, so it writes with a CAS. */
 
-/* A candidate's stamp in ob_gc: its index + 1 in the scratch bits and the
- * scan's epoch in bits 10..31 (free bits between the generation and the
- * scratch). Only the collector writes them, with CASes that keep the flag
- * bits mutators set concurrently. */
-#define SCRATCH_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
-#define EPOCH_SHIFT 10
-#define EPOCH_MASK ((((uint64_t)1 << (COG_GC_SCRATCH_SHIFT - EPOCH_SHIFT)) - 1) << EPOCH_SHIFT)
-#define STAMP_MASK (SCRATCH_MASK | EPOCH_MASK)
-_Static_assert((COG_GC_GEN_MASK >> EPOCH_SHIFT) == 0, "epoch bits above the generation");
-
-/* Candidate index of o in this scan, or -1. Stamps are not erased after a
- * scan; the epoch tells this scan's from older ones without reading obj[]
- * (a random access per reference, which was most of the cost of steps 3
- * and 4). Exact because a stamp of the current epoch can only be this
- * scan's: every object starts with no stamp (new_object writes all of
- * ob_gc; non-GC objects are never stamped), the epoch is never 0, and when
- * it wraps (every 4 M scans) that scan's walk erases the stamp of every
- * tracked object it does not make a candidate, so no stamp from an earlier
- * use of the same epoch survives it (objects are tracked from birth to
- * death, so the walk sees every stamped live object). */
+/* Candidate index of o in this scan, or -1: its ob_gc carries this scan's
+ * epoch and a non-zero index (a mutator's dirty mark writes the epoch with
+ * index 0). Stamps are not erased after a scan; the epoch tells this
+ * scan's from older ones without reading obj[] (a random access per
+ * reference, which was most of the cost of steps 3 and 4). Exact because
+ * a stamp of the current epoch can only be this scan's: every object
+ * starts with no stamp (new_object writes all of ob_gc; non-GC objects are
+ * never stamped), the epoch is never 0, and when it wraps (every 4 M
+ * scans) that scan walks the whole heap and erases the stamp of every
+ * tracked object it does not make a candidate, so no stamp from an
+ * earlier use of the same epoch survives it (objects are tracked from
+ * birth to death, so that walk sees every stamped live object). o may be
+ * a block freed since we loaded the pointer: pages stay object pages of
+ * the same block size while the window is open (cog_alloc_pin), and a
+ * freed candidate's block is kept until the window closes, so ob_gc is
+ * that of a dead non-candidate (older stamp), a newer object (no stamp) or
+ * a dead candidate (whose decrement is moot: dead candidates are roots). */
 static inline long cand_index_map(const gc_scan *s, const cog_object *o, int two_parts) {
-    uint64_t gc = gc_load(o);
-    if ((gc & EPOCH_MASK) != s->epoch) return -1;
+    uint64_t gc = atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
+    if ((gc & COG_GC_EPOCH_MASK) != s->epoch || !(gc & COG_GC_INDEX_MASK)) return -1;
     size_t raw = (size_t)(gc >> COG_GC_SCRATCH_SHIFT) - 1;
     if (!two_parts) return (long)raw;
     return (long)(raw < PART1 ? raw : raw - PART1 + s->part1_at);
@@ -142,9 +127,9 @@ static inline long cand_index(const gc_scan *s, const cog_object *o) {
 static uint64_t epoch; /* collector thread only (and the test hook) */
 
 static uint64_t next_epoch(int *wrapped) {
-    epoch = (epoch + ((uint64_t)1 << EPOCH_SHIFT)) & EPOCH_MASK;
+    epoch = (epoch + ((uint64_t)1 << COG_GC_EPOCH_SHIFT)) & COG_GC_EPOCH_MASK;
     *wrapped = epoch == 0;
-    if (epoch == 0) epoch = (uint64_t)1 << EPOCH_SHIFT;
+    if (epoch == 0) epoch = (uint64_t)1 << COG_GC_EPOCH_SHIFT;
     return epoch;
 }
 
@@ -152,7 +137,7 @@ static uint64_t next_epoch(int *wrapped) {
  * one after `e` (0 .. 2^22 - 1), so a test can reach the wrap quickly.
  * Call it only while no collection runs: cog_gc_collect's hand-off to the
  * collector thread orders it. */
-void cog_gc_test_set_epoch(uint64_t e) { epoch = (e << EPOCH_SHIFT) & EPOCH_MASK; }
+void cog_gc_test_set_epoch(uint64_t e) { epoch = (e << COG_GC_EPOCH_SHIFT) & COG_GC_EPOCH_MASK; }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 1;
@@ -165,48 +150,67 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 1;
 }
 
-/* Step 2. Clearing the stale bit here is safe: the previous window closed
- * with a grace period, so no mutator sets it any more.
- *
- * One CAS per candidate stores its index in the scratch bits and already
- * moves it to the next generation, as if it survives: the garbage among
- * the candidates is freed, so its generation does not matter, and this
- * saves a second pass (and a second CAS) over the survivors. */
+/* At an epoch wrap: erase a non-candidate's stamp, unless a mutator has
+ * just marked it dirty in this scan (that mark is this scan's). */
+static void erase_stamp(const gc_scan *s, cog_object *o, uint64_t gc) {
+    while ((gc & COG_GC_STAMP_MASK) && (gc & COG_GC_EPOCH_MASK) != s->epoch &&
+           !atomic_compare_exchange_weak_explicit(&o->ob_gc, &gc, gc & ~COG_GC_STAMP_MASK,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+/* Whether ob_gc value gc makes its object a candidate of scan s (the
+ * immortality test reads the count word separately). */
+static int candidate_gc(const gc_scan *s, uint64_t gc) {
+    return (gc & COG_GC_TRACKED) && !(gc & (COG_GC_DEAD | COG_GC_FROZEN)) &&
+           !cog_gc_is_dirty(gc, s->epoch) && cog_gc_generation(gc) <= s->gen;
+}
+
+/* Step 2. One CAS per candidate stores its stamp (index and epoch) and
+ * already moves it to the next generation, as if it survives: the garbage
+ * among the candidates is freed, so its generation does not matter, and
+ * this saves a second pass (and a second CAS) over the survivors. The CAS
+ * expects exactly the value the tests below passed, so it fails if a
+ * mutator marked the object or its free set DEAD in between (we then test
+ * again): a DEAD object is never stamped, which is what lets a freeing
+ * mutator decide from the value its DEAD RMW returns whether we may read
+ * the block (cog_gc_must_defer). Release pairs with that RMW's acquire. */
 static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
     gc_scan *s = p->s;
-    if (gc & s->stale_bit) {
-        atomic_fetch_and_explicit(&o->ob_gc, ~s->stale_bit, memory_order_relaxed);
-        gc &= ~s->stale_bit;
-    }
-    if (p->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen ||
-        atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
-        if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
-        return;
-    }
-    if (p->n == p->cap) {
+    if (p->n == p->cap && !p->oom) {
         size_t cap = p->cap;
         if (p->n + 1 >= PART1 || !grow((void **)&p->obj, &cap, p->n + 1, sizeof *p->obj) ||
-            !grow((void **)&p->refs, &p->cap, p->n + 1, sizeof *p->refs)) {
+            !grow((void **)&p->refs, &p->cap, p->n + 1, sizeof *p->refs))
             p->oom = 1;
-            if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
+    }
+    int32_t refs;
+    for (;;) {
+        if (p->oom || !candidate_gc(s, gc) ||
+            atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
+            if (s->clear_stamps) erase_stamp(s, o, gc);
             return;
         }
+        /* Reading the count now rather than in a later pass saves a trip
+         * through memory; it is the same value: a candidate is quiet (not
+         * dirty) or rescued, and a quiet object's count is constant over
+         * the window (docs/design.md "Why it is sound"). 32 bits halve the
+         * memory traffic of steps 3-4; a larger count saturates at
+         * INT32_MAX, which visit_subtract never decrements, so such an
+         * object is always a root (conservative: at worst garbage
+         * survives, never the reverse). */
+        intptr_t rc = cog_refcount(o);
+        refs = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
+        uint64_t want = (gc & ~(COG_GC_STAMP_MASK | COG_GC_GEN_MASK | COG_GC_DIRTY)) |
+                        ((uint64_t)(p->base + p->n + 1) << COG_GC_SCRATCH_SHIFT) | s->epoch |
+                        ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT);
+        if (atomic_compare_exchange_weak_explicit(&o->ob_gc, &gc, want, memory_order_release,
+                                                  memory_order_relaxed))
+            break;
     }
+    if (cog_gc_generation(gc) < 2 && s->next_gen == 2) p->young_to_old++;
     p->obj[p->n] = o;
-    /* Reading the count now rather than in a later pass saves a trip
-     * through memory; it is the same value: a candidate is quiet (not
-     * dirty) or rescued, and a quiet object's count is constant over the
-     * window (docs/design.md "Why it is sound"). 32 bits halve the memory
-     * traffic of steps 3-4; a larger count saturates at INT32_MAX, which
-     * visit_subtract never decrements, so such an object is always a root
-     * (conservative: at worst garbage survives, never the reverse). */
-    intptr_t rc = cog_refcount(o);
-    p->refs[p->n] = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
+    p->refs[p->n] = refs;
     p->n++;
-    if (gc_gen(gc) < 2 && s->next_gen == 2) p->young_to_old++;
-    gc_update(o, ~(STAMP_MASK | COG_GC_GEN_MASK),
-              ((uint64_t)(p->base + p->n) << COG_GC_SCRATCH_SHIFT) | s->epoch |
-                  ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
 }
 
 static void walk_block(void *block, void *arg) {
@@ -465,7 +469,9 @@ static size_t rescue_dirty(gc_scan *s) {
         if (s->state[i] == C_REACHABLE) continue;
         cog_object *o = s->obj[i];
         uint64_t gc = gc_load(o);
-        if (gc & (s->dirty_bit | COG_GC_DEAD)) {
+        /* A candidate keeps this scan's epoch: its DIRTY bit is this
+         * scan's mark. */
+        if (gc & (COG_GC_DIRTY | COG_GC_DEAD)) {
             mark_from(&c, i);
             continue;
         }
@@ -550,17 +556,15 @@ static void account_promotions(const gc_scan *s, const gc_result *r) {
  * object's whole count into its own biased local count
  * (cog_brc_adopt_unreachable). Its increfs and decrefs below are then plain
  * owner operations: no atomics, no queueing to the mutator that allocated
- * the object, and the objects are freed right here. With the fast path on
- * for this thread (no barrier marks: no rescue decision is left in this
- * collection) and blocks freed by this thread released at once (the
- * collector reads no freed garbage from here on; survivors were promoted
- * already), clearing costs about what freeing the same objects costs a
- * single-threaded program. Mutators' frees are still deferred to G4. */
+ * the object, and the objects are freed right here. The window is closed
+ * (no barrier marks, nothing deferred), and with cog_gc_release_own_frees
+ * the garbage's flag changes are plain stores and frees into other
+ * threads' pools are batched, so clearing costs about what freeing the
+ * same objects costs a single-threaded program. */
 static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
     /* Adopt each object and hold a reference to it while clearing, so none
      * is freed (and its neighbours' fields left dangling) mid-way. */
     cog_brc_adopter adopter = {0};
-    cog_thread_fast_path_in_window(1);
     for (size_t i = 0; i < s->n; i++) {
         if (s->state[i] != C_GARBAGE) continue;
         cog_brc_adopt_unreachable(&adopter, s->obj[i]);
@@ -585,7 +589,6 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
             cog_decref(s->obj[i]);
         }
     cog_gc_release_own_frees(0);
-    cog_thread_fast_path_in_window(0);
 }
 
 /* The scan's arrays outlive a collection (collector thread only). Mapping
@@ -687,13 +690,15 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     out->collected = out->uncollectable = 0;
     out->parallel = 0;
     memset(out->phase_ns, 0, sizeof out->phase_ns);
+    out->window_ns = 0;
+    int window_open;
     uint64_t t = cog_gc_now_ns(), t_next;
 #define PHASE_DONE(ph) (t_next = cog_gc_now_ns(), out->phase_ns[ph] += t_next - t, t = t_next)
 
     /* 1-2 */
     s.epoch = next_epoch(&s.clear_stamps);
-    s.dirty_bit = cog_gc_window_open();
-    s.stale_bit = COG_GC_DIRTY_MASK & ~s.dirty_bit;
+    cog_gc_window_open(gen, s.epoch);
+    window_open = 1;
     out->parallel = walk(&s);
     out->scanned = s.n;
     PHASE_DONE(GC_PH_WALK);
@@ -753,12 +758,17 @@ void cog_gc_run_collection(int gen, gc_result *out) {
         if (rescue_dirty(&s) == 0 || s.oom) goto finish;
     }
 
-    /* The verdict is final. From here on the collector reads no
-     * candidate's header except those of the garbage it holds references
-     * to (which lets step 8 release garbage blocks at once). */
+    /* The verdict is final. From here on the collector reads only the
+     * garbage and what it refers to: no mutator can reach the garbage (so
+     * none frees it or marks it), and what it refers to is alive (the
+     * garbage holds references to it). Neither marks nor kept blocks
+     * matter any more, so the window closes before step 8: mutators pay
+     * the window only for the scan, not for the clearing. */
+    out->window_ns = cog_gc_window_close();
+    window_open = 0;
+    PHASE_DONE(GC_PH_VERDICT);
 
     /* 8 */
-    PHASE_DONE(GC_PH_VERDICT);
     if (uncollectable) out->uncollectable = save_uncollectable(&s, debug);
     /* Out of memory while saving: garbage an uncollectable object refers
      * to may be unmarked; clear nothing (a later collection finds it). */
@@ -766,9 +776,9 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     PHASE_DONE(GC_PH_CLEAR);
 
 finish:
-    /* 9 */
+    /* 9 (when the scan ended early, the window is still open) */
+    if (window_open) out->window_ns = cog_gc_window_close();
     account_promotions(&s, out);
-    out->window_ns = cog_gc_window_close();
     keep_buffers(&s);
     if (!out->phase_ns[GC_PH_CLEAR]) PHASE_DONE(GC_PH_VERDICT); /* ended early */
 #undef PHASE_DONE

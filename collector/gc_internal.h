@@ -86,12 +86,13 @@ int cog_gc_on_collector_thread(void);
 void cog_gc_garbage_append(cog_object *o);
 
 /* Collection windows (gc_window.c). While a window is open, mutators mark
- * what they touch and object blocks are not reused. open returns the
- * window's DIRTY bit. Both wait for a grace period. */
-uint64_t cog_gc_window_open(void);
-/* Open a window with the previous window's DIRTY bit, for windows that
- * ignore marks (see gc_window.c). */
-uint64_t cog_gc_window_open_same_bit(void);
+ * what a scan may consider and keep the blocks the collector may read
+ * (lib/gc_hooks.h). Opening waits for a grace period; closing does not.
+ * open: a collection window for a scan of generations <= gen whose stamps
+ * carry epoch; open_inspect: every object block is kept, nothing marked
+ * (heap walks that read any block). */
+void cog_gc_window_open(int gen, uint64_t epoch);
+void cog_gc_window_open_inspect(void);
 /* Returns how long the window was open (barrier set to barrier cleared). */
 uint64_t cog_gc_window_close(void);
 

@@ -150,7 +150,7 @@ static void count_frozen(cog_object *o, uint64_t gc, void *arg) {
  * the blocks they visit from being freed and reused during the walk. */
 static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
     size_t n = 0;
-    cog_gc_window_open_same_bit();
+    cog_gc_window_open_inspect();
     cog_gc_walk(fn, &n);
     cog_gc_window_close();
     return n;
@@ -162,7 +162,7 @@ static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
  * the requester makes before the window closes and blocks are released. */
 static void serve_window(void) {
     pthread_mutex_unlock(&lock);
-    cog_gc_window_open_same_bit();
+    cog_gc_window_open_inspect();
     pthread_mutex_lock(&lock);
     window_state = WIN_OPEN;
     pthread_cond_broadcast(&done);

@@ -129,6 +129,17 @@ unsigned cog_alloc_walk_arenas(void);
 void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg);
 void cog_alloc_walk_large(void (*visit)(void *block, void *arg), void *arg);
 
+/* Pin object memory: until the matching unpin, no object page is given
+ * back to its arena (an object pool that empties keeps its layout, so its
+ * blocks stay object blocks of the same size at the same addresses) and no
+ * large object block goes back to malloc; both are released at unpin.
+ * Nests. The collector pins while a window is open: it may read ob_gc of
+ * a block freed under it through a pointer it loaded before the free
+ * (collector/gc_collect.c), and with the pin that read finds an object
+ * header, never reused raw memory. */
+void cog_alloc_pin(void);
+void cog_alloc_unpin(void);
+
 /* Fault injection for tests: make the n-th next arena mmap fail (0 = off).
  * One-shot: later mmaps succeed again. */
 void cog_alloc_fail_mmap_after(unsigned n);

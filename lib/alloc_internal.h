@@ -178,6 +178,9 @@ cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout);
 void cog_arena_release_home(cog_heap *h);
 /* Give an empty pool's page back to its arena (may unmap an arena). */
 void cog_arena_give_page(cog_pool *p);
+/* Pinning (cog_alloc_pin): object pages and large object blocks. */
+void cog_arena_pin(int on);
+void cog_large_pin(int on);
 /* Unmap fully free arenas beyond COG_ARENA_KEEP if no walk is running. */
 void cog_arena_trim(void);
 void cog_arena_shutdown(void);

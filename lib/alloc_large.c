@@ -54,15 +54,47 @@ void *cog_large_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
     return hd + 1;
 }
 
+/* Under large_lock[COG_BLOCK_OBJECT]: pins nest (cog_alloc_pin); object
+ * blocks freed while pinned wait on pinned_list (through parked_next),
+ * off the walk's list, until the last unpin. */
+static unsigned pins;
+static cog_large_hdr *pinned_list;
+
+static void drop(cog_large_hdr *hd) {
+    atomic_fetch_sub_explicit(&cog_stat_large_count, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&cog_stat_large_bytes, hd->size, memory_order_relaxed);
+    free(hd);
+}
+
 static void release(cog_large_hdr *hd, unsigned kind) {
     pthread_mutex_lock(&large_lock[kind]);
     if (hd->prev) hd->prev->next = hd->next;
     else large_list[kind] = hd->next;
     if (hd->next) hd->next->prev = hd->prev;
+    int keep = kind == COG_BLOCK_OBJECT && pins;
+    if (keep) {
+        hd->parked_next = pinned_list;
+        pinned_list = hd;
+    }
     pthread_mutex_unlock(&large_lock[kind]);
-    atomic_fetch_sub_explicit(&cog_stat_large_count, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&cog_stat_large_bytes, hd->size, memory_order_relaxed);
-    free(hd);
+    if (!keep) drop(hd);
+}
+
+void cog_large_pin(int on) {
+    cog_large_hdr *release_now = NULL;
+    pthread_mutex_lock(&large_lock[COG_BLOCK_OBJECT]);
+    if (on) {
+        pins++;
+    } else if (--pins == 0) {
+        release_now = pinned_list;
+        pinned_list = NULL;
+    }
+    pthread_mutex_unlock(&large_lock[COG_BLOCK_OBJECT]);
+    while (release_now) {
+        cog_large_hdr *hd = release_now;
+        release_now = hd->parked_next;
+        drop(hd);
+    }
 }
 
 void cog_large_free(cog_heap *self, void *p, cog_block_kind kind) {
@@ -108,6 +140,12 @@ void cog_large_disown(cog_heap *h) {
 }
 
 void cog_large_shutdown(void) {
+    pins = 0;
+    while (pinned_list) {
+        cog_large_hdr *hd = pinned_list;
+        pinned_list = hd->parked_next;
+        free(hd);
+    }
     for (unsigned k = 0; k < COG_NKINDS; k++) {
         pthread_mutex_lock(&large_lock[k]);
         cog_large_hdr *hd = large_list[k];

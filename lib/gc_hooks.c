@@ -12,8 +12,11 @@ atomic_int cog__gc_barrier;
 atomic_long cog__gc_young_count;
 atomic_long cog__gc_young_threshold = 2000;
 atomic_int cog__gc_requested;
+atomic_int cog__gc_scan_gen = -1;
+_Atomic(uint64_t) cog__gc_scan_epoch;
+_Atomic(uint64_t) cog__gc_window_seq, cog__gc_window_done;
 
-static _Atomic(cog_object *) deferred;
+static _Atomic(cog_object *) shared_deferred;
 __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
 __thread int cog__tls_clearing_garbage __attribute__((tls_model("initial-exec")));
 
@@ -26,33 +29,136 @@ static _Atomic(void (*)(void)) wakeup_hook;
 static _Atomic(void (*)(void)) pace_hook;
 atomic_long cog__gc_pace_limit = LONG_MAX;
 
-/* Barrier slow path: cog__gc_barrier holds the DIRTY bit of the open
- * window. Only tracked objects matter to the collector; the load-then-or
- * keeps repeated touches of a hot object to one RMW per window. Relaxed
- * suffices: the collector reads the bit only after a grace period, whose
- * full barriers order this RMW before that read. */
+/* Barrier slow path. Marks matter only on objects the scan in progress may
+ * make (or has made) candidates: tracked objects of its generations, and
+ * objects carrying its stamp (candidates it already promoted). Touching
+ * anything else needs no RMW, so old shared objects (a server's caches,
+ * its interned keys) stay read-only to young collections.
+ *
+ * Why skipping the others is sound: the collector promotes only in the
+ * stamping CAS, so an object seen with a generation above the scan's and
+ * without the scan's stamp was never a candidate and never will be in this
+ * scan; nothing reads marks of non-candidates (docs/design.md "Why it is
+ * sound"). A load that returns an older value (generation not yet raised)
+ * only makes us mark more.
+ *
+ * The mark writes the scan's epoch (index 0 when the object is not a
+ * candidate) with the DIRTY bit, so it never needs erasing: a later scan
+ * ignores a DIRTY bit under another epoch. A CAS, since the collector
+ * stamps concurrently; relaxed, because the collector reads marks only
+ * after a grace period, whose full barriers order this RMW before the
+ * read. An operation that saw the window open before the grace period
+ * that opened it ended finished before the walk began, so a stale scan
+ * epoch or generation read here can only mark objects the walk then
+ * treats as it finds them. */
 void cog__gc_touch(cog_object *o) {
     if (cog__gc_release_own) return; /* the collector past its verdict */
-    uint64_t bit = (uint64_t)atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
+    int gen = atomic_load_explicit(&cog__gc_scan_gen, memory_order_relaxed);
+    if (gen < 0) return; /* an inspection window reads no marks */
+    uint64_t epoch = atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed);
     uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
-    if (bit && (gc & COG_GC_TRACKED) && !(gc & bit))
-        atomic_fetch_or_explicit(&o->ob_gc, bit, memory_order_relaxed);
+    for (;;) {
+        if (!(gc & COG_GC_TRACKED) || cog_gc_is_dirty(gc, epoch)) return;
+        uint64_t want;
+        if ((gc & COG_GC_EPOCH_MASK) == epoch) {
+            want = gc | COG_GC_DIRTY; /* a candidate: keep its index */
+        } else {
+            if (cog_gc_generation(gc) > gen) return;
+            want = (gc & ~COG_GC_STAMP_MASK) | epoch | COG_GC_DIRTY;
+        }
+        if (atomic_compare_exchange_weak_explicit(&o->ob_gc, &gc, want, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return;
+    }
 }
 
-/* Treiber push. Release publishes the block's contents (its ob_type, used
- * to compute the size when it is finally freed) to the collector's acquire
- * exchange in cog_gc_take_deferred. There is no pop of single elements, so
- * no ABA. */
-void cog_gc_defer_block(cog_object *o) {
-    cog_object *head = atomic_load_explicit(&deferred, memory_order_relaxed);
+/* The acquire load of the mode pairs with the collector's stores: the one
+ * that opens the window (a stamp we found was written after it, and the
+ * DEAD RMW that returned the stamp is acquire, the stamping CAS release)
+ * and the one that closes it (after its last read of any block, so a
+ * closed window means the block is ours again). */
+int cog_gc_must_defer(uint64_t gc_at_death) {
+    if (cog__gc_release_own) return 0; /* the collector freeing garbage */
+    int mode = atomic_load_explicit(&cog__gc_barrier, memory_order_acquire);
+    if (mode == COG_WINDOW_CLOSED) return 0;
+    if (mode == COG_WINDOW_INSPECT) return 1;
+    return cog_gc_is_candidate(gc_at_death,
+                               atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed));
+}
+
+/* Each attached thread keeps two lists, each for the windows up to its
+ * tag; a block deferred while both hold other windows joins the newer
+ * one (its tag only grows: a later release is always safe). Owner-only,
+ * plain pointers. */
+typedef struct own_deferred {
+    cog_object *head;
+    uint64_t tag;
+} own_deferred;
+static __thread own_deferred own[2] __attribute__((tls_model("initial-exec")));
+
+static void push(cog_object **head, cog_object *o) {
+    atomic_store_explicit(&o->ob_ref_shared, cog_link_encode(*head), memory_order_relaxed);
+    *head = o;
+}
+
+/* Treiber push onto the shared list. Release publishes the block's
+ * contents (ob_type, for its size) to the collector's acquire exchange in
+ * cog_gc_release_shared_deferred. There is no pop of single elements, so no ABA. */
+static void push_shared(cog_object *first, cog_object *last) {
+    cog_object *head = atomic_load_explicit(&shared_deferred, memory_order_relaxed);
     do {
-        atomic_store_explicit(&o->ob_ref_shared, cog_link_encode(head), memory_order_relaxed);
-    } while (!atomic_compare_exchange_weak_explicit(&deferred, &head, o, memory_order_release,
-                                                    memory_order_relaxed));
+        atomic_store_explicit(&last->ob_ref_shared, cog_link_encode(head), memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&shared_deferred, &head, first,
+                                                    memory_order_release, memory_order_relaxed));
 }
 
-cog_object *cog_gc_take_deferred(void) {
-    return atomic_exchange_explicit(&deferred, NULL, memory_order_acquire);
+void cog_gc_defer_block(cog_object *o) {
+    if (!cog_tstate_current()) {
+        push_shared(o, o);
+        return;
+    }
+    /* The window that made us defer is the latest opened (its opening
+     * store is ordered before our decision, see cog_gc_must_defer). */
+    uint64_t tag = atomic_load_explicit(&cog__gc_window_seq, memory_order_relaxed);
+    own_deferred *d = own[0].tag == tag || !own[0].head ? &own[0]
+                    : own[1].tag == tag || !own[1].head ? &own[1]
+                    : own[0].tag > own[1].tag ? &own[0] : &own[1];
+    if (tag > d->tag) d->tag = tag;
+    push(&d->head, o);
+}
+
+static void release_chain(cog_object *o) {
+    while (o) {
+        cog_object *next = cog_gc_deferred_next(o);
+        cog_object_free_block(o);
+        o = next;
+    }
+}
+
+void cog_gc_release_deferred(void) {
+    if (!own[0].head && !own[1].head) return;
+    uint64_t done = atomic_load_explicit(&cog__gc_window_done, memory_order_acquire);
+    for (int i = 0; i < 2; i++) {
+        if (!own[i].head || own[i].tag > done) continue;
+        cog_object *chain = own[i].head;
+        own[i].head = NULL;
+        release_chain(chain);
+    }
+}
+
+void cog_gc_deferred_thread_exit(void) {
+    cog_gc_release_deferred();
+    for (int i = 0; i < 2; i++) {
+        cog_object *first = own[i].head, *last = first;
+        if (!first) continue;
+        own[i].head = NULL;
+        while (cog_gc_deferred_next(last)) last = cog_gc_deferred_next(last);
+        push_shared(first, last);
+    }
+}
+
+void cog_gc_release_shared_deferred(void) {
+    release_chain(atomic_exchange_explicit(&shared_deferred, NULL, memory_order_acquire));
 }
 
 cog_object *cog_gc_deferred_next(cog_object *o) {

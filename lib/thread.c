@@ -165,9 +165,10 @@ static int claim_slot(cog_tstate **out) {
     return COG_OK;
 }
 
-/* The fast id a thread should use while the barrier is `barrier`. */
+/* The fast id a thread should use while the barrier is `barrier`: only
+ * collection windows need the marks of the slow path. */
 static uint32_t fast_tid_for(const cog_tstate *ts, int barrier) {
-    return barrier ? COG_TID_SLOW : ts->tid;
+    return barrier == COG_WINDOW_COLLECT ? COG_TID_SLOW : ts->tid;
 }
 
 /* Publish the calling thread's fast id. Under registry_lock, so that either
@@ -202,15 +203,6 @@ void cog_threads_set_barrier(int barrier) {
         if (ts->fast_tid)
             atomic_store_explicit(ts->fast_tid, fast_tid_for(ts, barrier), memory_order_relaxed);
     }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-void cog_thread_fast_path_in_window(int on) {
-    cog_tstate *ts = cog__tls_tstate;
-    pthread_mutex_lock(&registry_lock);
-    int barrier = atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
-    atomic_store_explicit(&cog__tls_fast_tid, on ? ts->tid : fast_tid_for(ts, barrier),
-                          memory_order_relaxed);
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -266,6 +258,7 @@ int cog_thread_detach(void) {
      * slot can be reused safely. */
     retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
+    cog_gc_deferred_thread_exit();
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
@@ -298,6 +291,7 @@ void cog_safepoint(void) {
     /* Relaxed hint; the request itself is taken with an acquire exchange. */
     if (__builtin_expect(atomic_load_explicit(&ts->ref_request, memory_order_relaxed) != NULL, 0))
         cog_owner_ref_serve(ts);
+    cog_gc_release_deferred();
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_rcu_quiescent();
@@ -315,6 +309,7 @@ void cog_thread_offline(void) {
     if (!ts || ts->offline) return;
     cog_brc_merge_queued(ts);
     cog_owner_ref_serve(ts);
+    cog_gc_release_deferred();
     /* No cog_gc_flush_young here: it may wake the collector, which takes
      * the collector's lock, and threads go offline while holding it (the
      * collector itself, cog_gc_collect's waiters). The batch is flushed at

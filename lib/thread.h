@@ -77,17 +77,12 @@ cog_tstate *cog_tstate_lookup(uint32_t tid);
 /* Number of attached threads (racy snapshot). */
 int cog_thread_count(void);
 
-/* Store the collector barrier (cog__gc_barrier) and switch every attached
- * thread's fast id to match: COG_TID_SLOW while barrier != 0, so owner
- * count operations take the slow path that marks objects. The caller waits
- * for a grace period before relying on it. */
+/* Store the collector barrier (cog__gc_barrier, a COG_WINDOW_* mode) and
+ * switch every attached thread's fast id to match: COG_TID_SLOW in a
+ * collection window, so owner count operations take the slow path that
+ * marks objects. The caller waits for a grace period before relying on
+ * it opening (closing needs none, see collector/gc_window.c). */
 void cog_threads_set_barrier(int barrier);
-
-/* Collector only, inside its own window: on = count operations of the
- * calling thread take the fast path (and so mark nothing), off = back to
- * what the barrier says. For the stretch of a collection where marks no
- * longer matter (clearing garbage after the last rescue). */
-void cog_thread_fast_path_in_window(int on);
 
 /* Runtime lifecycle hooks used by runtime.c. */
 int cog_threads_init(void);
