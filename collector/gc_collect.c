@@ -159,13 +159,6 @@ static void erase_stamp(const gc_scan *s, cog_object *o, uint64_t gc) {
     }
 }
 
-/* Whether ob_gc value gc makes its object a candidate of scan s (the
- * immortality test reads the count word separately). */
-static int candidate_gc(const gc_scan *s, uint64_t gc) {
-    return (gc & COG_GC_TRACKED) && !(gc & (COG_GC_DEAD | COG_GC_FROZEN)) &&
-           !cog_gc_is_dirty(gc, s->epoch) && cog_gc_generation(gc) <= s->gen;
-}
-
 /* Step 2. One CAS per candidate stores its stamp (index and epoch) and
  * already moves it to the next generation, as if it survives: the garbage
  * among the candidates is freed, so its generation does not matter, and
@@ -174,8 +167,11 @@ static int candidate_gc(const gc_scan *s, uint64_t gc) {
  * mutator marked the object or its free set DEAD in between (we then test
  * again): a DEAD object is never stamped, which is what lets a freeing
  * mutator decide from the value its DEAD RMW returns whether we may read
- * the block (cog_gc_must_defer). Release pairs with that RMW's acquire. */
-static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
+ * the block (cog_gc_must_defer). Release pairs with that RMW's acquire.
+ * Returns the generation the object is left in (gc_walk.c carries its
+ * page), -1 if it is dead or frozen. */
+static int add_candidate(void *arg, cog_object *o, uint64_t gc) {
+    gc_part *p = arg;
     gc_scan *s = p->s;
     if (p->n == p->cap && !p->oom) {
         size_t cap = p->cap;
@@ -185,10 +181,25 @@ static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
     }
     int32_t refs;
     for (;;) {
-        if (p->oom || !candidate_gc(s, gc) ||
-            atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
+        if (!(gc & COG_GC_TRACKED) || (gc & (COG_GC_DEAD | COG_GC_FROZEN))) {
             if (s->clear_stamps) erase_stamp(s, o, gc);
-            return;
+            return -1;
+        }
+        int gen = cog_gc_generation(gc);
+        if (p->oom || gen > s->gen || cog_gc_is_dirty(gc, s->epoch) ||
+            cog_gc_is_candidate(gc, s->epoch)) {
+            if (s->clear_stamps) erase_stamp(s, o, gc);
+            return gen;
+        }
+        if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
+            /* Never garbage: out of the young generations for good. */
+            uint64_t old = gc;
+            while (!atomic_compare_exchange_weak_explicit(
+                &o->ob_gc, &old, (old & ~(COG_GC_GEN_MASK | COG_GC_STAMP_MASK)) |
+                                     (2ull << COG_GC_GEN_SHIFT),
+                memory_order_relaxed, memory_order_relaxed)) {
+            }
+            return 2;
         }
         /* Reading the count now rather than in a later pass saves a trip
          * through memory; it is the same value: a candidate is quiet (not
@@ -211,37 +222,11 @@ static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
     p->obj[p->n] = o;
     p->refs[p->n] = refs;
     p->n++;
+    return s->next_gen;
 }
 
-static void walk_block(void *block, void *arg) {
-    uint64_t gc = cog_gc_tracked_header(block);
-    if (gc) add_candidate(arg, block, gc);
-}
+/* ---- step 2 (collector/gc_walk.c chooses the pages), by one or two threads ---- */
 
-/* ---- step 2, by one or two threads ---- */
-
-typedef struct walk_job {
-    gc_part part[2];
-    _Alignas(128) atomic_uint next_arena; /* arenas are handed out one at a time */
-    unsigned narenas;
-} walk_job;
-
-static void walk_part(walk_job *j, int w) {
-    for (;;) {
-        unsigned a = atomic_fetch_add_explicit(&j->next_arena, 1, memory_order_relaxed);
-        if (a >= j->narenas) break;
-        cog_alloc_walk_arena(a, walk_block, &j->part[w]);
-    }
-}
-
-static void walk_helper(void *arg) {
-    cog_alloc_walk_begin();
-    walk_part(arg, 1);
-    cog_alloc_walk_end();
-}
-
-/* Below this many arenas (about as many MiB of pools) one thread walks. */
-#define PARALLEL_MIN_ARENAS 8
 /* Below this many candidates one thread subtracts. */
 #define PARALLEL_MIN_CANDIDATES 100000
 
@@ -263,22 +248,14 @@ static int helper_for_candidates(const gc_scan *s) {
     return mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES);
 }
 
-static int walk(gc_scan *s) {
-    static walk_job j; /* collector thread (and the helper during a job) */
-    j.part[0] = (gc_part){.s = s, .base = 0, .obj = s->obj, .refs = s->refs, .cap = s->cap};
-    j.part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
-                          .cap = kept1.cap};
-    atomic_store_explicit(&j.next_arena, 0, memory_order_relaxed);
-    cog_alloc_walk_begin();
-    j.narenas = cog_alloc_walk_arenas();
-    int mode = parallel_mode();
-    int helped = mode && (mode == 2 || j.narenas >= PARALLEL_MIN_ARENAS) &&
-                 cog_gc_helper_post(walk_helper, &j);
-    walk_part(&j, 0);
-    cog_alloc_walk_large(walk_block, &j.part[0]);
-    cog_alloc_walk_end();
-    if (helped) cog_gc_helper_wait();
-    gc_part *p0 = &j.part[0], *p1 = &j.part[1];
+static int walk(gc_scan *s, size_t *walked) {
+    static gc_part part[2]; /* collector thread (and the helper during a job) */
+    part[0] = (gc_part){.s = s, .base = 0, .obj = s->obj, .refs = s->refs, .cap = s->cap};
+    part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
+                        .cap = kept1.cap};
+    int helped = cog_gc_walk_run(s->gen, s->clear_stamps, add_candidate, &part[0], &part[1],
+                                 parallel_mode(), walked);
+    gc_part *p0 = &part[0], *p1 = &part[1];
     kept1.obj = p1->obj, kept1.refs = p1->refs, kept1.cap = p1->cap;
     s->obj = p0->obj, s->refs = p0->refs, s->cap = p0->cap;
     s->n = p0->n;
@@ -670,6 +647,7 @@ static void keep_buffers(gc_scan *s) {
 }
 
 void cog_gc_free_scan_buffers(void) {
+    cog_gc_walk_free();
     free(kept1.obj);
     free(kept1.refs);
     free(kept1.dec);
@@ -697,9 +675,10 @@ void cog_gc_run_collection(int gen, gc_result *out) {
 
     /* 1-2 */
     s.epoch = next_epoch(&s.clear_stamps);
+    cog_gc_walk_prepare();
     cog_gc_window_open(gen, s.epoch);
     window_open = 1;
-    out->parallel = walk(&s);
+    out->parallel = walk(&s, &out->walked);
     out->scanned = s.n;
     PHASE_DONE(GC_PH_WALK);
     if (!s.oom) s.state = take_state(s.n ? s.n : 1);

@@ -31,7 +31,8 @@ enum { GC_PH_WALK, GC_PH_SUBTRACT, GC_PH_MARK, GC_PH_VERDICT, GC_PH_CLEAR, GC_NP
 typedef struct gc_result {
     long collected;
     long uncollectable;
-    size_t scanned;
+    size_t scanned;                /* candidates */
+    size_t walked;                 /* tracked blocks the walk visited */
     int parallel;                  /* the helper thread took part */
     uint64_t phase_ns[GC_NPHASES]; /* walk includes opening the window */
     uint64_t window_ns;            /* the window was open this long */
@@ -51,6 +52,24 @@ static inline uint64_t cog_gc_tracked_header(const void *block) {
 /* ob_gc flag: the object has weak references (lib/weakref_internal.h's
  * COG_GC_HAS_WEAKREFS, which the collector does not include). */
 #define COG_GC_HAS_WEAKREFS_FLAG 0x20u
+
+/* Step 2's heap walk (gc_walk.c), collector thread only. prepare: before
+ * the window's grace period (flips the young epoch). run: after it; calls
+ * fn(part, o, gc) for every tracked block of the pages a scan of
+ * generations <= gen visits (all of them if full), on part0 and, if the
+ * helper takes part (parallel: 0 never, 1 for big walks, 2 always), on
+ * part1 from the helper thread; fn returns the generation it leaves the
+ * object in, or -1 for an object that is no candidate of any later young
+ * scan (dead, frozen). Returns whether the helper took part; *walked gets
+ * the number of tracked blocks visited. */
+typedef int (*gc_block_fn)(void *part, cog_object *o, uint64_t gc);
+void cog_gc_walk_prepare(void);
+int cog_gc_walk_run(int gen, int full, gc_block_fn fn, void *part0, void *part1, int parallel,
+                    size_t *walked);
+/* Release the walk's lists (collector stopped; the next scan is full). */
+void cog_gc_walk_free(void);
+/* Below this many pages (about 8 MiB of pools) one thread walks. */
+#define GC_PARALLEL_MIN_PAGES 2048
 
 /* Test hook: the next scan's stamp epoch follows e (see gc_collect.c). */
 void cog_gc_test_set_epoch(uint64_t e);

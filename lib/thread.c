@@ -241,6 +241,10 @@ int cog_thread_attach(void) {
     ts->attached = 1;
     pthread_mutex_unlock(&ts->queue_lock);
     urcu_qsbr_register_thread();
+    /* Registered (online) before the first allocation: either the next
+     * young-epoch flip's grace period waits for us, or we see the flip
+     * here (lib/alloc_young.c). */
+    cog_heap_young_sync(ts->heap);
     ts->urcu_record = cog_rcu_reader_self();
     cog__tls_tstate = ts;
     cog__tls_tid = ts->tid;
@@ -329,6 +333,10 @@ void cog_thread_online(void) {
      * wait for it without delaying grace periods. */
     run_enter(ts);
     cog_rcu_online();
+    /* After going online (a full barrier): a flip of the young epoch
+     * whose grace period did not wait for us is visible here, so we never
+     * append to a list the collector is reading (lib/alloc_young.c). */
+    cog_heap_young_sync(ts->heap);
     ts->offline = 0;
 }
 

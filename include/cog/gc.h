@@ -77,6 +77,9 @@ typedef struct cog_gc_gen_stats {
                                only pacing (cog_gc_set_pacing) ever makes a
                                mutator wait; 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
+    uint64_t last_walked;   /* tracked objects its heap walk visited: the
+                               whole heap for generation 2, only pages that
+                               can hold young objects for 0 and 1 */
     uint64_t window_ns;     /* wall time their collection windows were open
                                (mutators mark what they touch and defer
                                frees while one is): the window duty cycle
@@ -94,10 +97,12 @@ uint64_t cog_gc_stats_elapsed_ns(void);
 
 /* gctrace (Go's GODEBUG=gctrace=1): while on, every collection prints one
  * line to stderr:
- *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms
- *   (per-phase ms), window W ms, duty Y%, cpu C ms, pause P ms, heap H MiB
- * (N counts traced collections, T is seconds since the first one, S the
- * candidates examined, D the collection's wall time, W how long its window
+ *   cog gc N @T s: gen G: K walked, S scanned, C collected, U uncollectable,
+ *   D ms (per-phase ms), window W ms, duty Y%, cpu C ms, pause P ms,
+ *   heap H MiB
+ * (N counts traced collections, T is seconds since the first one, K the
+ * tracked objects the heap walk visited, S the candidates examined, D the
+ * collection's wall time, W how long its window
  * was open, Y that as a share of the wall time since the previous traced
  * collection ended (the window duty cycle), C the collector's CPU time for
  * it, P the longest time a mutator waited for the collector (pacing,
