@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collector/gc_internal.h"
 #include "lib/brc.h"
@@ -35,13 +36,14 @@
 
 /* Per-candidate state, indexed by the candidate number stored (+1) in the
  * scratch bits of ob_gc. */
-enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4 };
+enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4, C_HANDED = 5 };
 
 typedef struct gc_scan {
     int gen;
     int next_gen;         /* survivors' generation: gen + 1, at most 2 */
     long young_to_old;    /* candidates moved from gen 0/1 into gen 2 */
     uint64_t epoch;     /* this scan's stamp epoch, already shifted */
+    int parallel;       /* helper mode: 0 alone, 1 big steps, 2 always */
     int clear_stamps;   /* the epoch wrapped: the walk erases old stamps */
     cog_object **obj;
     int32_t *refs;      /* counts minus internal references (clamped) */
@@ -150,6 +152,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 1;
 }
 
+/* A tracked object's reference count (cog_refcount without its case for
+ * interned strings, which are never tracked). Atomic loads only: until
+ * our stamp is on it, the object may die and its block be reused under
+ * us (its page stays an object page, see cog_alloc_pin), and then this
+ * value is discarded because the stamping CAS fails. */
+static intptr_t count_of(cog_object *o) {
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    return (intptr_t)local + (shared >> COG_REF_SHARED_SHIFT);
+}
+
 /* At an epoch wrap: erase a non-candidate's stamp, unless a mutator has
  * just marked it dirty in this scan (that mark is this scan's). */
 static void erase_stamp(const gc_scan *s, cog_object *o, uint64_t gc) {
@@ -181,7 +194,7 @@ static int add_candidate(void *arg, cog_object *o, uint64_t gc) {
     }
     int32_t refs;
     for (;;) {
-        if (!(gc & COG_GC_TRACKED) || (gc & (COG_GC_DEAD | COG_GC_FROZEN))) {
+        if (!(gc & COG_GC_TRACKED) || (gc & (COG_GC_DEAD | COG_GC_FROZEN | COG_GC_PENDING))) {
             if (s->clear_stamps) erase_stamp(s, o, gc);
             return -1;
         }
@@ -209,7 +222,7 @@ static int add_candidate(void *arg, cog_object *o, uint64_t gc) {
          * INT32_MAX, which visit_subtract never decrements, so such an
          * object is always a root (conservative: at worst garbage
          * survives, never the reverse). */
-        intptr_t rc = cog_refcount(o);
+        intptr_t rc = count_of(o);
         refs = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
         uint64_t want = (gc & ~(COG_GC_STAMP_MASK | COG_GC_GEN_MASK | COG_GC_DIRTY)) |
                         ((uint64_t)(p->base + p->n + 1) << COG_GC_SCRATCH_SHIFT) | s->epoch |
@@ -242,10 +255,26 @@ static int parallel_mode(void) {
     return mode;
 }
 
+/* The split mode for this scan. By default the helper thread takes the
+ * second halves only while a core is left over by the threads that are
+ * online (the collector among them): on a machine whose mutators keep
+ * every core busy, one more runnable thread only makes them wait for a
+ * CPU. Then the halves are posted only if pacing has assistants, which
+ * take them at their safe points (gc_helper.c). */
+static int scan_parallel_mode(void) {
+    static long cores;
+    int mode = parallel_mode();
+    if (!cores) cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int spare = cog_threads_online() < cores;
+    uint32_t who;
+    cog_gc_helper_use_thread(mode == 2 || (mode == 1 && spare));
+    if (mode != 1) return mode;
+    return spare || cog_gc_pacing_assistants(&who, 1) ? 1 : 0;
+}
+
 /* Whether steps 3 and 4 of a scan of s->n candidates share the work. */
 static int helper_for_candidates(const gc_scan *s) {
-    int mode = parallel_mode();
-    return mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES);
+    return s->parallel && s->n > 1 && (s->parallel == 2 || s->n >= PARALLEL_MIN_CANDIDATES);
 }
 
 static int walk(gc_scan *s, size_t *walked) {
@@ -254,7 +283,7 @@ static int walk(gc_scan *s, size_t *walked) {
     part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
                         .cap = kept1.cap};
     int helped = cog_gc_walk_run(s->gen, s->clear_stamps, add_candidate, &part[0], &part[1],
-                                 parallel_mode(), walked);
+                                 s->parallel, walked);
     gc_part *p0 = &part[0], *p1 = &part[1];
     kept1.obj = p1->obj, kept1.refs = p1->refs, kept1.cap = p1->cap;
     s->obj = p0->obj, s->refs = p0->refs, s->cap = p0->cap;
@@ -285,7 +314,6 @@ static inline int subtract_one(gc_scan *s, cog_object *child, int two_parts) {
 }
 static int visit_subtract(cog_object *child, void *arg) { return subtract_one(arg, child, 1); }
 static int visit_subtract_1(cog_object *child, void *arg) { return subtract_one(arg, child, 0); }
-
 /* ---- step 3, by one or two threads: the helper counts its half's
  * internal references in dec[] (no shared writes), merged afterwards ---- */
 
@@ -539,6 +567,13 @@ static void account_promotions(const gc_scan *s, const gc_result *r) {
  * threads' pools are batched, so clearing costs about what freeing the
  * same objects costs a single-threaded program. */
 static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
+    if (debug & COG_GC_DEBUG_COLLECTABLE)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->state[i] == C_GARBAGE) print_object("collectable", s->obj[i]);
+    /* Pacing assist: garbage owned by threads that outran us goes back to
+     * them (gc_assist.c). */
+    out->assisted = cog_gc_assist_hand_out(s->obj, s->state, s->n, C_GARBAGE, C_HANDED);
+    out->collected += (long)out->assisted;
     /* Adopt each object and hold a reference to it while clearing, so none
      * is freed (and its neighbours' fields left dangling) mid-way. */
     cog_brc_adopter adopter = {0};
@@ -552,7 +587,6 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
     for (size_t i = 0; i < s->n; i++) {
         cog_object *o = s->obj[i];
         if (s->state[i] != C_GARBAGE) continue;
-        if (debug & COG_GC_DEBUG_COLLECTABLE) print_object("collectable", o);
         if (o->ob_type->clear) {
             cog__tls_clearing_garbage = 1; /* only we can reach o: see cog_ref_take */
             o->ob_type->clear(o);
@@ -662,10 +696,11 @@ void cog_gc_free_scan_buffers(void) {
 }
 
 void cog_gc_run_collection(int gen, gc_result *out) {
-    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2};
+    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2, .parallel = scan_parallel_mode()};
     take_buffers(&s);
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
+    out->assisted = 0;
     out->parallel = 0;
     memset(out->phase_ns, 0, sizeof out->phase_ns);
     out->window_ns = 0;

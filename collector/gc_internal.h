@@ -33,6 +33,7 @@ typedef struct gc_result {
     long uncollectable;
     size_t scanned;                /* candidates */
     size_t walked;                 /* tracked blocks the walk visited */
+    size_t assisted;               /* garbage handed to its threads */
     int parallel;                  /* the helper thread took part */
     uint64_t phase_ns[GC_NPHASES]; /* walk includes opening the window */
     uint64_t window_ns;            /* the window was open this long */
@@ -74,13 +75,18 @@ void cog_gc_walk_free(void);
 /* Test hook: the next scan's stamp epoch follows e (see gc_collect.c). */
 void cog_gc_test_set_epoch(uint64_t e);
 void cog_gc_run_collection(int gen, gc_result *out);
-/* The scan helper thread (gc_helper.c), collector thread only: run
- * fn(arg) on it (started on first use) and return 1, or return 0 if it
- * cannot run (the caller does the work); wait for the posted job; stop it
- * (when the collector thread exits). */
+/* The second half of big scan steps (gc_helper.c). Collector thread:
+ * post fn(arg) as a job (returns 1: someone runs it), wait until it ran
+ * (running it itself if nobody took it), stop the helper thread (when the
+ * collector thread exits); use_thread: whether posting wakes the helper
+ * thread (only while a core is idle) or leaves the job to assistants.
+ * Assistants (pacing): run the open job if there is one; returns 1 if it
+ * ran one. */
 int cog_gc_helper_post(void (*fn)(void *), void *arg);
 void cog_gc_helper_wait(void);
 void cog_gc_helper_stop(void);
+void cog_gc_helper_use_thread(int on);
+int cog_gc_helper_assist(void);
 /* Release the arrays collections keep between runs (collector stopped). */
 void cog_gc_free_scan_buffers(void);
 
@@ -99,6 +105,19 @@ void cog_gc_pacing_sync(void);
 void cog_gc_pacing_collection_start(int gen);
 void cog_gc_pacing_collection_done(void);
 void cog_gc_pacing_after_fork_child(void);
+/* The threads pacing has made assistants (up to cap ids into out). */
+int cog_gc_pacing_assistants(uint32_t *out, int cap);
+/* Give batch b to assistant tid; 0 (b not taken) if tid is no longer an
+ * assistant. */
+int cog_gc_pacing_hand_out(uint32_t tid, cog_gc_batch *b);
+
+/* Pacing assist (gc_assist.c): after the verdict, give this collection's
+ * garbage to the assistant that owns all of it, if one does. obj/state/n
+ * are the scan's candidates and states; entries in state `garbage` are
+ * the garbage, set to `handed` if handed out. Returns the number of
+ * objects handed out. */
+size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
+                              unsigned char garbage, unsigned char handed);
 int cog_gc_on_collector_thread(void);
 
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */

@@ -3,6 +3,7 @@
 #include "lib/gc_hooks.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 #include "lib/alloc.h"
 #include "lib/object_internal.h"
@@ -26,7 +27,7 @@ void cog_gc_release_own_frees(int on) {
     if (ts && ts->heap) cog_heap_batch_remote_frees(ts->heap, on);
 }
 static _Atomic(void (*)(void)) wakeup_hook;
-static _Atomic(void (*)(void)) pace_hook;
+static _Atomic(int (*)(int)) pace_hook;
 atomic_long cog__gc_pace_limit = LONG_MAX;
 
 /* Barrier slow path. Marks matter only on objects the scan in progress may
@@ -157,6 +158,86 @@ void cog_gc_deferred_thread_exit(void) {
     }
 }
 
+void cog_gc_inbox_push(cog_tstate *ts, cog_gc_batch *b) {
+    cog_gc_batch *head = atomic_load_explicit(&ts->gc_inbox, memory_order_relaxed);
+    do {
+        b->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&ts->gc_inbox, &head, b, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Batches taken from the inbox and not yet freed, and how far the
+ * oldest one has got (owner-only). */
+static __thread cog_gc_batch *taken __attribute__((tls_model("initial-exec")));
+static __thread size_t taken_at __attribute__((tls_model("initial-exec")));
+static __thread int taken_phase __attribute__((tls_model("initial-exec")));
+
+int cog_gc_inbox_pending(const cog_tstate *ts) {
+    return taken || atomic_load_explicit(&((cog_tstate *)ts)->gc_inbox, memory_order_relaxed);
+}
+
+/* A batch's objects are ours alone (garbage we allocated, closed under
+ * references), so it is freed as the collector's clear_garbage frees:
+ * first a reference to each (none is freed while its neighbours still
+ * point at it), then each clear with the exclusive-take rule of
+ * cog_ref_take, then the references go and reference counting frees
+ * everything, on our own fast paths and into our own pools. The three
+ * passes may each stop and resume at a later safe point, so the time
+ * between quiescent states stays bounded: until the last pass every
+ * object is still held by us. */
+enum { PASS_HOLD, PASS_CLEAR, PASS_DROP };
+
+static size_t advance(cog_gc_batch *b, size_t budget) {
+    size_t done = 0;
+    for (; taken_at < b->n && done < budget; taken_at++, done++) {
+        cog_object *o = b->obj[taken_at];
+        if (taken_phase == PASS_HOLD) {
+            cog_incref(o);
+        } else if (taken_phase == PASS_CLEAR) {
+            if (!o->ob_type->clear) continue;
+            cog__tls_clearing_garbage = 1;
+            o->ob_type->clear(o);
+            cog__tls_clearing_garbage = 0;
+        } else {
+            cog_decref(o);
+        }
+    }
+    return done;
+}
+
+size_t cog_gc_inbox_process(size_t budget) {
+    cog_tstate *ts = cog_tstate_current();
+    if (!ts) return 0;
+    if (atomic_load_explicit(&ts->gc_inbox, memory_order_relaxed)) {
+        /* Acquire pairs with the collector's release push: the batches and
+         * the flags it set on their objects are visible. Appended after
+         * the batch in progress, oldest first. */
+        cog_gc_batch *b = atomic_exchange_explicit(&ts->gc_inbox, NULL, memory_order_acquire);
+        cog_gc_batch *fifo = NULL;
+        while (b) {
+            cog_gc_batch *next = b->next;
+            b->next = fifo;
+            fifo = b;
+            b = next;
+        }
+        cog_gc_batch **end = &taken;
+        while (*end) end = &(*end)->next;
+        *end = fifo;
+    }
+    size_t done = 0;
+    while (taken && done < budget) {
+        cog_gc_batch *b = taken;
+        done += advance(b, budget - done);
+        if (taken_at < b->n) break;
+        taken_at = 0;
+        if (taken_phase++ < PASS_DROP) continue;
+        taken_phase = PASS_HOLD;
+        taken = b->next;
+        free(b);
+    }
+    return done;
+}
+
 void cog_gc_release_shared_deferred(void) {
     release_chain(atomic_exchange_explicit(&shared_deferred, NULL, memory_order_acquire));
 }
@@ -165,17 +246,28 @@ cog_object *cog_gc_deferred_next(cog_object *o) {
     return cog_link_decode(atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed));
 }
 
-void cog_gc_set_pace_hook(void (*hook)(void)) {
+void cog_gc_set_pace_hook(int (*hook)(int how)) {
     atomic_store_explicit(&pace_hook, hook, memory_order_release);
+}
+
+/* Whether this thread is one of pacing's assistants (collector/gc_pacing.c
+ * keeps the list; this keeps other safe points off its lock). */
+static __thread int assisting __attribute__((tls_model("initial-exec")));
+
+static void call_pace_hook(int how) {
+    int (*hook)(int) = atomic_load_explicit(&pace_hook, memory_order_acquire);
+    assisting = hook ? hook(how) : 0;
 }
 
 /* Two relaxed loads; both values are heuristics (see gc_pacing.c). */
 void cog_gc_maybe_pace(void) {
-    if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) <=
-        atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed))
-        return;
-    void (*hook)(void) = atomic_load_explicit(&pace_hook, memory_order_acquire);
-    if (hook) hook();
+    int over = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) >
+               atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
+    if (over || assisting) call_pace_hook(over);
+}
+
+void cog_gc_pace_thread_exit(void) {
+    if (assisting) call_pace_hook(-1);
 }
 
 void cog_gc_set_wakeup_hook(void (*hook)(void)) {

@@ -66,6 +66,32 @@ void cog_gc_release_shared_deferred(void);
 /* Next block in a deferred chain (linked through ob_ref_shared). */
 cog_object *cog_gc_deferred_next(cog_object *o);
 
+/* Pacing assist: cyclic garbage handed to the thread that allocated it.
+ * A batch is a set of garbage objects owned by that thread (ob_tid) and
+ * closed under references (whole weakly connected components of the
+ * garbage), so the thread can free it on its own fast paths: take a
+ * reference to each, clear each, drop the references. Nothing else can
+ * reach a batch's objects (they are garbage, marked COG_GC_PENDING so no
+ * scan or introspection takes them for live ones). */
+typedef struct cog_gc_batch {
+    struct cog_gc_batch *next;
+    size_t n;
+    cog_object *obj[];
+} cog_gc_batch;
+struct cog_tstate;
+/* Collector: hand batch b to thread ts (release: the batch and the flags
+ * of its objects happen-before the owner's acquire take). */
+void cog_gc_inbox_push(struct cog_tstate *ts, cog_gc_batch *b);
+/* Whether ts has garbage waiting (a relaxed hint). */
+int cog_gc_inbox_pending(const struct cog_tstate *ts);
+/* Calling thread (attached, online): clear and free garbage handed to it,
+ * whole batches until at least `budget` objects (all with SIZE_MAX).
+ * Returns the number of objects it freed (0 if none was waiting). Safe
+ * points call it with COG_GC_ASSIST_BUDGET (a bounded time between
+ * quiescent states), detach with SIZE_MAX. */
+#define COG_GC_ASSIST_BUDGET 2048
+size_t cog_gc_inbox_process(size_t budget);
+
 /* Allocation accounting that drives collection thresholds: number of GC
  * objects allocated minus deallocated since the last collection, per
  * thread batched into a global counter (cog_gc_flush_young adds the calling
@@ -83,10 +109,15 @@ void cog_gc_note_dealloc(void);
 void cog_gc_flush_young(void);
 /* Pacing: when cog__gc_young_count exceeds cog__gc_pace_limit (LONG_MAX:
  * off), cog_gc_maybe_pace, called at safe points, calls the collector's
- * pace hook, which waits for the collection in progress. */
+ * pace hook with how = 1: the thread becomes an assistant and assists (it
+ * frees its own garbage, which the collector hands it) or waits, at most
+ * 1 ms. While the hook says the thread is still an assistant, its later
+ * safe points call it with how = 0, and its detach with how = -1
+ * (cog_gc_pace_thread_exit), so the collector stops handing it garbage. */
 extern atomic_long cog__gc_pace_limit;
-void cog_gc_set_pace_hook(void (*hook)(void));
+void cog_gc_set_pace_hook(int (*hook)(int how));
 void cog_gc_maybe_pace(void);
+void cog_gc_pace_thread_exit(void);
 /* The calling thread's batch not yet in cog__gc_young_count. */
 long cog_gc_young_unflushed(void);
 #endif /* COG_LIB_GC_HOOKS_H */

@@ -235,7 +235,10 @@ static void free_object(cog_object *o, cog_tstate *ts) {
          * candidate. It stays TRACKED-visible until its block is really
          * released. */
         gc_at_death = set_gc_flag(o, COG_GC_DEAD);
-        cog_gc_note_dealloc();
+        /* Garbage handed back by the collector (pacing assist) was counted
+         * out of the young generation when the collection that found it
+         * ended, like all the garbage it found. */
+        if (!(gc_at_death & COG_GC_PENDING)) cog_gc_note_dealloc();
     }
     /* Weak references must stop seeing the object before its fields are
      * torn down and its block can be reused (cog_weakref_get would

@@ -22,7 +22,12 @@
 #define COG_GC_DIRTY 0x4u
 #define COG_GC_DEAD 0x8u      /* refcount reached 0: being deallocated */
 #define COG_GC_FROZEN 0x10u   /* cog_gc_freeze: ignored by collections */
-/* 0x20: COG_GC_HAS_WEAKREFS (lib/weakref_internal.h); 0x40, 0x80 free. */
+/* 0x20: COG_GC_HAS_WEAKREFS (lib/weakref_internal.h). */
+/* Cyclic garbage handed to the thread that allocated it, which clears and
+ * frees it at its next safe point (pacing assist, lib/gc_hooks.h): no
+ * later scan or heap introspection may take it for a live object. */
+#define COG_GC_PENDING 0x40u
+/* 0x80 free. */
 #define COG_GC_GEN_SHIFT 8
 #define COG_GC_GEN_MASK (0x3ull << COG_GC_GEN_SHIFT)
 #define COG_GC_EPOCH_SHIFT 10

@@ -2,6 +2,7 @@
 #include "lib/thread.h"
 
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,8 @@ static void gate_enter(void) {
 }
 
 static void gate_leave(void) { atomic_fetch_sub_explicit(&running, 1, memory_order_seq_cst); }
+
+int cog_threads_online(void) { return atomic_load_explicit(&running, memory_order_relaxed); }
 
 /* Detaches threads that exit while attached. */
 static pthread_key_t exit_key;
@@ -260,6 +263,10 @@ int cog_thread_detach(void) {
     cog_owner_ref_serve(ts);
     /* Merge every count we own: afterwards no object carries our id, so the
      * slot can be reused safely. */
+    /* Garbage the collector handed us is ours to free, while we still own
+     * it: pacing stops handing us more once we leave its assistants. */
+    cog_gc_pace_thread_exit();
+    cog_gc_inbox_process(SIZE_MAX);
     retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
     cog_gc_deferred_thread_exit();
@@ -296,6 +303,7 @@ void cog_safepoint(void) {
     if (__builtin_expect(atomic_load_explicit(&ts->ref_request, memory_order_relaxed) != NULL, 0))
         cog_owner_ref_serve(ts);
     cog_gc_release_deferred();
+    cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_rcu_quiescent();

@@ -61,6 +61,11 @@ typedef struct cog_tstate {
     /* The thread's liburcu reader record (in its TLS), so a forked child
      * can unlink the records of threads that do not exist there. */
     void *urcu_record;
+
+    /* Cyclic garbage the collector handed to this thread to clear and free
+     * (lib/gc_hooks.h, pacing assist): a lock-free stack of batches,
+     * pushed by the collector, taken whole by the owner. */
+    _Atomic(struct cog_gc_batch *) gc_inbox;
 } cog_tstate;
 
 enum { COG_RUN_OFFLINE = 0, COG_RUN_ONLINE = 1, COG_RUN_BORROWED = 2 };
@@ -76,6 +81,8 @@ cog_tstate *cog_tstate_lookup(uint32_t tid);
 
 /* Number of attached threads (racy snapshot). */
 int cog_thread_count(void);
+/* Number of attached threads that are online now (racy snapshot). */
+int cog_threads_online(void);
 
 /* Store the collector barrier (cog__gc_barrier, a COG_WINDOW_* mode) and
  * switch every attached thread's fast id to match: COG_TID_SLOW in a

@@ -57,13 +57,18 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
 
 /* Pacing (back-pressure). The collector never stops mutators to do its
  * work, but one collector thread has a throughput limit. When the young
- * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator that
- * reaches cog_safepoint waits (offline) until the collection in progress
- * completes, so threads creating garbage faster than it can be collected
- * cannot grow the heap without bound. The wait is reported as the
- * generation's max_pause_ns. Default factor 64 (128000 objects with the
- * default threshold0); 0 turns pacing off. No effect while automatic
- * collection is disabled. COG_EINVAL for a negative factor. */
+ * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator
+ * that reaches cog_safepoint pays for what it allocated: the collector
+ * hands it the cyclic garbage it allocated (whole garbage components that
+ * only it owns) and it frees that garbage itself at its safe points,
+ * while the collector goes on scanning; with nothing to free yet it waits
+ * (offline) for its garbage or for the collection in progress, at most
+ * 1 ms per safe point. So threads creating garbage faster than it can be
+ * collected cannot grow the heap without bound, and no wait is longer
+ * than 1 ms. Waits are reported as the generation's max_pause_ns, garbage
+ * freed this way as its `assisted`. Default factor 64 (128000 objects
+ * with the default threshold0); 0 turns pacing off. No effect while
+ * automatic collection is disabled. COG_EINVAL for a negative factor. */
 int cog_gc_set_pacing(long factor);
 long cog_gc_get_pacing(void);
 
@@ -75,7 +80,7 @@ typedef struct cog_gc_gen_stats {
     uint64_t max_ns;        /* longest one */
     uint64_t max_pause_ns;  /* longest time a mutator waited for one of them:
                                only pacing (cog_gc_set_pacing) ever makes a
-                               mutator wait; 0 if none did */
+                               mutator wait, at most 1 ms; 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
     uint64_t last_walked;   /* tracked objects its heap walk visited: the
                                whole heap for generation 2, only pages that
@@ -86,6 +91,9 @@ typedef struct cog_gc_gen_stats {
                                is the sum over generations / elapsed time */
     uint64_t cpu_ns;        /* CPU time the collector (and its helper
                                thread) spent in them */
+    uint64_t assisted;      /* of `collected`, objects handed back to the
+                               threads that allocated them to free
+                               (pacing assist) */
 } cog_gc_gen_stats;
 
 /* Copy the per-generation statistics (index = generation). They count
