@@ -158,13 +158,14 @@ void cog_alloc_unpin(void);
  * A pool only receives allocations while it is its owner's current pool
  * of a class, and it becomes current only in the allocation slow path.
  * So each heap lists (once per young epoch) the object pages that became
- * current, and at each safe point after the epoch changes it lists its
- * current pools again under the new epoch. The collector flips the epoch
- * before the grace period that opens a window; after it, every attached
- * thread has passed a safe point (or is offline, and lists its current
- * pools again when it comes online), so nothing is appended to the old
- * epoch's lists any more and they hold every page that received an
- * allocation before the flip. */
+ * current, and right after the quiescent state of a safe point that finds
+ * the epoch changed it lists its current pools again under the new epoch.
+ * The collector flips the epoch before the grace period that opens a
+ * window; after it, every attached thread has passed a quiescent state
+ * and seen the flip (or is offline, and lists its current pools again
+ * when it comes online), so nothing is appended to the old epoch's lists
+ * any more and they hold every page that received an allocation before
+ * the flip. */
 
 /* Collector: start a new young epoch; returns the old one. */
 uint32_t cog_alloc_young_flip(void);
@@ -174,7 +175,8 @@ uint32_t cog_alloc_young_flip(void);
  * list overflowed or *out could not grow (then the caller must walk the
  * whole heap: pages were lost). */
 int cog_alloc_young_gather(uint32_t old, cog_page_list *out);
-/* Owner, at safe points and when coming online: follow an epoch flip. */
+/* Owner, right after the quiescent state of a safe point, after coming
+ * online and after attaching: follow an epoch flip. */
 void cog_heap_young_sync(cog_heap *h);
 
 /* Between cog_alloc_walk_begin/end: the blocks of page id, if it is a

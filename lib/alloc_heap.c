@@ -319,7 +319,6 @@ void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
 /* ---- safe points, visiting, detach ---- */
 
 void cog_heap_collect(cog_heap *h) {
-    cog_heap_young_sync(h);
     cog_defer_flush(h);
     if (h->visiting) {
         h->visiting = 0;

@@ -307,6 +307,15 @@ void cog_safepoint(void) {
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_rcu_quiescent();
+    /* Right after the quiescent state, before any allocation: a grace
+     * period that counts this quiescent state began after a flip of the
+     * young epoch, and the quiescent state read the grace-period counter
+     * the collector wrote after flipping, so we see the flip here; our
+     * allocations before the quiescent state listed their pages under the
+     * old epoch, which the collector reads only after that grace period
+     * (lib/alloc_young.c). Syncing before the quiescent state would miss
+     * a flip that lands between the two. */
+    cog_heap_young_sync(ts->heap);
     cog_gc_maybe_pace();
     /* A fork is waiting for us: park offline until it is done. Relaxed: a
      * late look only delays the fork to our next safe point. */
