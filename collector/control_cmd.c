@@ -86,6 +86,7 @@ static int cmd_stats(reply *r, int argc, char **argv) {
     /* Since cog_init: share of wall time a collection window was open. */
     uint64_t up = cog_gc_stats_elapsed_ns();
     put(r, "window_duty %.4f\n", up ? (double)window_ns / (double)up : 0.0);
+    put(r, "duty_cap %d\n", cog_gc_get_duty_cap());
     cog_mem_info mi;
     cog_mem_stats(&mi);
     put(r, "heap_bytes %llu\n", (unsigned long long)(mi.bytes_mapped + mi.large_bytes));

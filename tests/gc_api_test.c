@@ -307,6 +307,70 @@ static void pacing_bounds_the_young_generation(void **state) {
     cog_gc_collect(2);
 }
 
+/* The duty cap spaces automatic collections: after one whose window was
+ * open W, the next starts no sooner than W x (100 - cap) / cap later (with
+ * cap 25: 3 W). Recorded from the collector's callbacks: each STOP notes
+ * its time and the window it just had (from the stats), each START checks
+ * the gap since the previous STOP. */
+typedef struct gap_probe {
+    uint64_t stop_ns, window_total, last_window;
+    long starts, early;
+} gap_probe;
+
+static uint64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void probe_gaps(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    gap_probe *g = arg;
+    uint64_t now = mono_ns();
+    if (phase == COG_GC_START) {
+        /* 3 W after the window closed, which is before STOP: allow 20%.
+         * Past 16 x threshold0 young objects the cap gives way. */
+        long c[3];
+        cog_gc_get_count(c);
+        if (g->stop_ns && now - g->stop_ns < g->last_window * 3 * 8 / 10 && c[0] <= 16 * 100)
+            g->early++;
+        g->starts++;
+        return;
+    }
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    uint64_t total = st[0].window_ns + st[1].window_ns + st[2].window_ns;
+    g->last_window = total - g->window_total;
+    g->window_total = total;
+    g->stop_ns = now;
+}
+
+static void duty_cap_spaces_automatic_collections(void **state) {
+    (void)state;
+    static gap_probe g;
+    assert_int_equal(cog_gc_set_duty_cap(-1), COG_EINVAL);
+    assert_int_equal(cog_gc_set_duty_cap(25), COG_OK);
+    assert_int_equal(cog_gc_get_duty_cap(), 25);
+    cog_gc_set_threshold(100, 10, 10);
+    cog_gc_set_pacing(0); /* the cap yields to pacing: keep it out */
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    g.window_total = st[0].window_ns + st[1].window_ns + st[2].window_ns;
+    assert_int_equal(cog_gc_callback_add(probe_gaps, &g), COG_OK);
+    cog_gc_enable();
+    for (long i = 0; i < 200000; i++) {
+        make_cycle(&test_node_type, &test_node_type);
+        if ((i & 63) == 0) cog_safepoint();
+    }
+    cog_gc_disable();
+    assert_int_equal(cog_gc_callback_remove(probe_gaps, &g), COG_OK);
+    assert_true(g.starts >= 3);
+    assert_int_equal(g.early, 0);
+    assert_int_equal(cog_gc_set_duty_cap(20), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(64), COG_OK);
+    cog_gc_collect(2);
+}
+
 static void freeze_hides_objects_from_collections(void **state) {
     (void)state;
     long before = atomic_load(&test_node_deallocs);
@@ -355,6 +419,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(thresholds_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(automatic_collection_frees_cycles, setup, teardown),
         cmocka_unit_test_setup_teardown(pacing_bounds_the_young_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(duty_cap_spaces_automatic_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(freeze_hides_objects_from_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(tracking_queries, setup, teardown),
     };

@@ -38,7 +38,10 @@ int cog_gc_is_enabled(void);
  * uncollectable) or a negative cog_status: COG_EINVAL for a bad generation,
  * COG_ESTATE when called from a finalizer/callback on the collector thread
  * or when the runtime is not running. The caller, if attached, goes offline
- * while it waits (so it never delays the grace periods it waits for). */
+ * while it waits (so it never delays the grace periods it waits for).
+ * Garbage is freed before the call returns, except garbage that pacing
+ * handed back to another thread (cog_gc_set_pacing), which that thread
+ * frees at its next safe points. */
 long cog_gc_collect(int generation);
 
 /* Thresholds (CPython's defaults: 2000, 10, 10). threshold0 is the number
@@ -71,6 +74,19 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
  * automatic collection is disabled. COG_EINVAL for a negative factor. */
 int cog_gc_set_pacing(long factor);
 long cog_gc_get_pacing(void);
+
+/* Window duty cap: the most, in percent of wall time, that collection
+ * windows may be open because of automatic collections (while a window
+ * is open every reference-count operation of the mutators takes its slow
+ * path). After a collection whose window lasted W, the next automatic
+ * collection waits until W x (100 - cap) / cap has passed: a heap that
+ * produces garbage fast gets fewer, larger young collections instead of
+ * back-to-back ones. It stops waiting once the young count passes 16 x
+ * threshold0 or the pacing limit (the heap's bound comes first), and
+ * cog_gc_collect never waits for it. Default 20; 0 or 100: no cap.
+ * COG_EINVAL outside 0..100. */
+int cog_gc_set_duty_cap(int percent);
+int cog_gc_get_duty_cap(void);
 
 typedef struct cog_gc_gen_stats {
     uint64_t collections;   /* collections of this generation */
@@ -123,6 +139,8 @@ int cog_gc_get_trace(void);
  *   COG_GC_THRESHOLD=t0[,t1[,t2]]  as cog_gc_set_threshold; omitted values
  *                                  keep their current setting
  *   COG_GC_ENABLE=0|1              cog_gc_disable / cog_gc_enable
+ *   COG_GC_PACING=factor           cog_gc_set_pacing
+ *   COG_GC_DUTY_CAP=percent        cog_gc_set_duty_cap
  *   COG_GCTRACE=0|1                cog_gc_set_trace
  *   COG_CONTROL_SOCKET=path        cog_control_start(path) (cog/control.h)
  * A malformed or out-of-range value is ignored with a warning on stderr
