@@ -236,8 +236,14 @@ static void *collector_main(void *arg) {
                 break;
             cog_thread_offline();
             if (until) {
-                /* The duty cap: requests and a mutator over the pacing
-                 * limit (its flush signals us) still get through. */
+                /* The duty cap: requests, and the flush that takes the
+                 * young count past the bound where the cap gives way,
+                 * wake us early. */
+                long t0 = atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed);
+                atomic_store_explicit(&cog__gc_wake_above,
+                                      t0 <= LONG_MAX / DUTY_CAP_YIELD ? t0 * DUTY_CAP_YIELD
+                                                                      : LONG_MAX,
+                                      memory_order_relaxed);
                 struct timespec t;
                 clock_gettime(CLOCK_REALTIME, &t);
                 uint64_t d = until - cog_gc_now_ns();
@@ -247,6 +253,7 @@ static void *collector_main(void *arg) {
                     if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
                     pthread_cond_timedwait(&wake, &lock, &t);
                 }
+                atomic_store_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed);
             } else {
                 pthread_cond_wait(&wake, &lock);
             }

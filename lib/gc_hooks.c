@@ -29,6 +29,7 @@ void cog_gc_release_own_frees(int on) {
 static _Atomic(void (*)(void)) wakeup_hook;
 static _Atomic(int (*)(int)) pace_hook;
 atomic_long cog__gc_pace_limit = LONG_MAX;
+atomic_long cog__gc_wake_above = LONG_MAX;
 
 /* Barrier slow path. Marks matter only on objects the scan in progress may
  * make (or has made) candidates: tracked objects of its generations, and
@@ -283,16 +284,26 @@ void cog_gc_set_wakeup_hook(void (*hook)(void)) {
 #define COG_GC_COUNT_BATCH 64
 static __thread long young_batch __attribute__((tls_model("initial-exec")));
 
+static void wake(void) {
+    void (*hook)(void) = atomic_load_explicit(&wakeup_hook, memory_order_acquire);
+    if (hook) hook();
+}
+
 static void flush_young(void) {
     long delta = young_batch;
     young_batch = 0;
     long n = atomic_fetch_add_explicit(&cog__gc_young_count, delta, memory_order_relaxed) + delta;
-    if (delta > 0 && n > atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed) &&
+    if (delta <= 0) return;
+    if (n > atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed) &&
         !atomic_load_explicit(&cog__gc_requested, memory_order_relaxed) &&
-        !atomic_exchange_explicit(&cog__gc_requested, 1, memory_order_relaxed)) {
-        void (*hook)(void) = atomic_load_explicit(&wakeup_hook, memory_order_acquire);
-        if (hook) hook();
-    }
+        !atomic_exchange_explicit(&cog__gc_requested, 1, memory_order_relaxed))
+        wake();
+    /* A collector holding back for its duty cap is woken once when the
+     * count passes the bound at which the cap gives way. */
+    else if (n > atomic_load_explicit(&cog__gc_wake_above, memory_order_relaxed) &&
+             atomic_exchange_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed) !=
+                 LONG_MAX)
+        wake();
 }
 
 void cog_gc_note_alloc(void) {

@@ -104,6 +104,10 @@ extern atomic_long cog__gc_young_threshold;
  * starts a collection, so the hook runs once per crossing, not per alloc. */
 extern atomic_int cog__gc_requested;
 void cog_gc_set_wakeup_hook(void (*hook)(void));
+/* While the collector holds an automatic collection back (its duty cap),
+ * the count past which the flush that crosses it calls the hook again
+ * (once: the flush resets it to LONG_MAX). */
+extern atomic_long cog__gc_wake_above;
 void cog_gc_note_alloc(void);
 void cog_gc_note_dealloc(void);
 void cog_gc_flush_young(void);
