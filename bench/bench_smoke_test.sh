@@ -7,6 +7,8 @@
 set -euo pipefail
 gc_bench=$1
 pause_bench=$2
+server_bench=$3
+young_bench=$4
 out=$("$gc_bench" 2 20000 50000)
 echo "$out"
 for what in garbage live; do
@@ -20,4 +22,19 @@ echo "$out"
 grep -Eq '^PAUSE 20000 idle [1-9][0-9]* ' <<<"$out" || { echo "FAIL: idle phase recorded nothing"; exit 1; }
 grep -Eq '^PAUSE 20000 gc [1-9][0-9]* ' <<<"$out" || { echo "FAIL: gc phase recorded nothing"; exit 1; }
 grep -Eq '^GCTIME 20000 [1-9][0-9]* ' <<<"$out" || { echo "FAIL: no collection ran"; exit 1; }
+# The server loop, every shape and worker count, collection on and off; it
+# exits non-zero if a request fails or a phase dies.
+out=$("$server_bench" -t 0.2)
+echo "$out"
+for shape in tree cyclic; do
+    for w in 1 2; do
+        grep -Eq "^RESULT server $shape $w [0-9.]+ [0-9.]+ [0-9.]+ [0-9.]+ [0-9.]+ [0-9.]+$" <<<"$out" ||
+            { echo "FAIL: no RESULT line for $shape $w"; exit 1; }
+    done
+done
+grep -Eq '^PHASE tree 1 on [1-9][0-9]* ' <<<"$out" || { echo "FAIL: no requests served"; exit 1; }
+# A young collection beside an old heap; it checks what each collection found.
+out=$("$young_bench" 1 0 20000)
+echo "$out"
+grep -Eq '^YOUNG cog 20000 [0-9.]+ ' <<<"$out" || { echo "FAIL: no YOUNG line"; exit 1; }
 echo PASS

@@ -41,14 +41,20 @@ echo "cog benchmarks: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cpus," \
 step() { echo; echo "==== $1"; }
 if ((quick)); then
     rc_args=(3 50000000 5000000); gc_args=(3 1000000); pause_args=(1 100000 1000000)
+    server_args=(-t 2 -r 1); young_args=(3)
 else
     rc_args=(); gc_args=(5 1000000); pause_args=(3 100000 1000000)
+    server_args=(-t 5 -r 3); young_args=(7)
 fi
 step "refcount";  "$(bin refcount_bench)" "${rc_args[@]}" | tee "$out/refcount.txt"
 step "allocator"; "$(bin alloc_bench)" | tee "$out/alloc.txt"
 step "intern";    "$(bin intern_bench)" | tee "$out/intern.txt"
 step "collector"; GC_BENCH_OUT="$out/gc.raw" "$(bin gc_bench)" "${gc_args[@]}" | tee "$out/gc.txt"
 step "pause";     PAUSE_HIST="$out/pause.hist" "$(bin gc_pause_bench)" "${pause_args[@]}" | tee "$out/pause.txt"
+step "young";     GC_YOUNG_OUT="$out/young.raw" "$(bin gc_young_bench)" "${young_args[@]}" | tee "$out/young.txt"
+step "server";    "$(bin server_bench)" "${server_args[@]}" | tee "$out/server.txt"
+step "server (CPython)"
+python3 "$(src server_bench.py)" -s tree,cyclic "${server_args[@]}" | tee "$out/server_py.txt"
 
 step "summary (medians; speedup = how many times faster cog is, <1 slower)"
 python3 "$(src summary.py)" "$out" | tee "$out/summary.txt"

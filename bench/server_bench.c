@@ -17,8 +17,10 @@
  * collector's CPU time as a share of one core, collections per
  * generation and the longest paced wait.
  *
- * usage: server_bench [-t seconds] [-r rounds] [-s tree,cyclic] [-w 1,2]
- *        (defaults 5 s, 1 round, both shapes, 1 and 2 workers)
+ * usage: server_bench [-t seconds] [-r rounds] [-s tree,cyclic] [-w 1,2] [-g on|off]
+ *        (defaults 5 s, 1 round, both shapes, 1 and 2 workers; -g runs only
+ *        the phases with collection on or off, e.g. under a profiler, and
+ *        prints no ratios)
  * Output: one "PHASE" line per phase, then per (shape, workers) a
  * "RESULT server <shape> <workers> <on/off throughput, median over
  * rounds> <p99.99 on us> <max on us> <rss on MiB> <duty on> <max paced
@@ -241,19 +243,22 @@ int main(int argc, char **argv) {
     double seconds = 5;
     int rounds = 1, shapes[2] = {SHAPE_TREE, SHAPE_CYCLIC}, nshapes = 2;
     int workers[MAX_WORKERS] = {1, 2}, nworkers = 2;
+    int only = -1; /* -g: 0 off, 1 on */
     int opt;
-    while ((opt = getopt(argc, argv, "t:r:s:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "t:r:s:w:g:")) != -1) {
         switch (opt) {
         case 't': seconds = atof(optarg); break;
         case 'r': rounds = atoi(optarg); break;
         case 's': nshapes = parse_list(optarg, shapes, 2, conv_shape); break;
         case 'w': nworkers = parse_list(optarg, workers, MAX_WORKERS, conv_workers); break;
+        case 'g': only = !strcmp(optarg, "on") ? 1 : !strcmp(optarg, "off") ? 0 : -2; break;
         default: nshapes = -1;
         }
     }
-    if (seconds <= 0 || rounds < 1 || rounds > MAX_ROUNDS || nshapes < 1 || nworkers < 1) {
+    if (seconds <= 0 || rounds < 1 || rounds > MAX_ROUNDS || nshapes < 1 || nworkers < 1 ||
+        only == -2) {
         fprintf(stderr, "usage: server_bench [-t seconds] [-r rounds 1..%d] [-s tree,cyclic] "
-                        "[-w 1,2]\n", MAX_ROUNDS);
+                        "[-w 1,2] [-g on|off]\n", MAX_ROUNDS);
         return 2;
     }
     printf("server_bench: %.3g s per phase, %d round(s); PHASE shape workers gc rps p50 p99 "
@@ -265,6 +270,7 @@ int main(int argc, char **argv) {
         for (int s = 0; s < nshapes; s++)
             for (int k = 0; k < nworkers; k++)
                 for (int on = 0; on <= 1; on++) {
+                    if (only >= 0 && on != only) continue;
                     phase_result *p = &res[s][k][on][r];
                     *p = run_child((server_shape)shapes[s], workers[k], on, seconds);
                     if (!p->ok) {
@@ -285,6 +291,7 @@ int main(int argc, char **argv) {
                     fflush(stdout);
                 }
     if (failed) return 1;
+    if (only >= 0) return 0;
     printf("\n%-7s %7s %9s %9s %9s %9s %9s %8s %6s %7s %9s\n", "shape", "workers",
            "on/off", "p50 us", "p99.99", "max us", "off p99.99", "rss MiB", "duty", "gc cpu",
            "paced us");

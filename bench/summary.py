@@ -99,6 +99,36 @@ for line in t.splitlines():
     if len(f) == 4 and f[0] == "GCTIME":
         rows.append(("pause", f"full collection, heap {f[1]} live", "ms", f[3], f"({f[2]} collections)"))
 
+# young: "YOUNG impl n median min max" (ms), gc_young_bench.sh's aggregate
+t = read("young.raw")
+young = {}
+for line in t.splitlines():
+    f = line.split()
+    if len(f) == 6 and f[0] == "YOUNG":
+        young[(f[1], int(f[2]))] = float(f[3])
+for (impl, n) in sorted(k for k in young if k[0] == "cog"):
+    base = young.get(("cog", 0))
+    growth = f"  ({young[(impl, n)] / base:.2f}x the empty heap's)" if base else ""
+    row("gc", f"young collection, 10k beside {n} old", "ms", young[(impl, n)],
+        [("cpython", young.get(("cpython", n)))])
+    if growth:
+        rows[-1] = rows[-1][:4] + (rows[-1][4] + growth,)
+
+# server: "RESULT server|cpython shape workers ratio p9999 max rss duty paced"
+srv = {}
+for name in ("server.txt", "server_py.txt"):
+    for line in read(name).splitlines():
+        f = line.split()
+        if len(f) == 10 and f[0] == "RESULT" and f[1] in ("server", "cpython"):
+            srv[(f[1], f[2], int(f[3]))] = [float(x) for x in f[4:]]
+for (impl, shape, w) in sorted(k for k in srv if k[0] == "server"):
+    ratio, p9999, mx, rss, duty, paced = srv[(impl, shape, w)]
+    py = srv.get(("cpython", shape, w))
+    peer = f"cpython {py[0]:.3f}" if py else ""
+    rows.append(("server", f"{shape}, {w} worker(s): gc on/off", "ratio", f"{ratio:.3f}",
+                 f"{peer}  p99.99 {p9999:g} us  max {mx:g} us  rss {rss:g} MiB  "
+                 f"duty {100 * duty:.1f}%  paced {paced:g} us"))
+
 w = [max(len(r[i]) for r in rows + [("bench", "workload", "unit", "cog", "")]) for i in range(4)]
 print(f"{'bench':<{w[0]}}  {'workload':<{w[1]}}  {'unit':<{w[2]}}  {'cog':>{w[3]}}  peers: median (cog speedup)")
 for r in rows:

@@ -73,17 +73,20 @@ static int cmd_stats(reply *r, int argc, char **argv) {
     for (int g = 0; g < COG_GC_GENERATIONS; g++) {
         put(r,
             "gen %d: collections %llu collected %llu uncollectable %llu total_ms %.3f "
-            "max_ms %.3f max_pause_ms %.3f last_scanned %llu window_ms %.3f cpu_ms %.3f\n",
+            "max_ms %.3f max_pause_ms %.3f last_scanned %llu last_walked %llu window_ms %.3f "
+            "cpu_ms %.3f assisted %llu\n",
             g, (unsigned long long)st[g].collections, (unsigned long long)st[g].collected,
             (unsigned long long)st[g].uncollectable, (double)st[g].total_ns / 1e6,
             (double)st[g].max_ns / 1e6, (double)st[g].max_pause_ns / 1e6,
-            (unsigned long long)st[g].last_scanned, (double)st[g].window_ns / 1e6,
-            (double)st[g].cpu_ns / 1e6);
+            (unsigned long long)st[g].last_scanned, (unsigned long long)st[g].last_walked,
+            (double)st[g].window_ns / 1e6,
+            (double)st[g].cpu_ns / 1e6, (unsigned long long)st[g].assisted);
         window_ns += st[g].window_ns;
     }
     /* Since cog_init: share of wall time a collection window was open. */
     uint64_t up = cog_gc_stats_elapsed_ns();
     put(r, "window_duty %.4f\n", up ? (double)window_ns / (double)up : 0.0);
+    put(r, "duty_cap %d\n", cog_gc_get_duty_cap());
     cog_mem_info mi;
     cog_mem_stats(&mi);
     put(r, "heap_bytes %llu\n", (unsigned long long)(mi.bytes_mapped + mi.large_bytes));

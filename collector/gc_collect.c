@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collector/gc_internal.h"
 #include "lib/brc.h"
@@ -35,15 +36,14 @@
 
 /* Per-candidate state, indexed by the candidate number stored (+1) in the
  * scratch bits of ob_gc. */
-enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4 };
+enum { C_UNKNOWN = 0, C_REACHABLE = 1, C_GARBAGE = 2, C_SAVED = 3, C_FREED = 4, C_HANDED = 5 };
 
 typedef struct gc_scan {
     int gen;
     int next_gen;         /* survivors' generation: gen + 1, at most 2 */
     long young_to_old;    /* candidates moved from gen 0/1 into gen 2 */
-    uint64_t dirty_bit; /* this window's DIRTY bit */
-    uint64_t stale_bit; /* the previous window's, cleared during the walk */
     uint64_t epoch;     /* this scan's stamp epoch, already shifted */
+    int parallel;       /* helper mode: 0 alone, 1 big steps, 2 always */
     int clear_stamps;   /* the epoch wrapped: the walk erases old stamps */
     cog_object **obj;
     int32_t *refs;      /* counts minus internal references (clamped) */
@@ -93,43 +93,30 @@ static inline uint64_t gc_load(const cog_object *o) {
     return atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
 }
 
-static inline int gc_gen(uint64_t gc) {
-    return (int)((gc & COG_GC_GEN_MASK) >> COG_GC_GEN_SHIFT);
-}
 
-/* The collector changes only the generation and scratch bits of ob_gc while
- * mutators may set flag bits concurrently, so it writes with a CAS loop
- * that preserves whatever flags are there. */
-static void gc_update(cog_object *o, uint64_t keep_mask, uint64_t set) {
-    uint64_t old = gc_load(o);
-    while (!atomic_compare_exchange_weak_explicit(&o->ob_gc, &old, (old & keep_mask) | set,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-    }
-}
+/* The collector changes only the generation and stamp bits of ob_gc while
+ * mutators may set flag bits concurrently, so it writes with a CAS. */
 
-/* A candidate's stamp in ob_gc: its index + 1 in the scratch bits and the
- * scan's epoch in bits 10..31 (free bits between the generation and the
- * scratch). Only the collector writes them, with CASes that keep the flag
- * bits mutators set concurrently. */
-#define SCRATCH_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
-#define EPOCH_SHIFT 10
-#define EPOCH_MASK ((((uint64_t)1 << (COG_GC_SCRATCH_SHIFT - EPOCH_SHIFT)) - 1) << EPOCH_SHIFT)
-#define STAMP_MASK (SCRATCH_MASK | EPOCH_MASK)
-_Static_assert((COG_GC_GEN_MASK >> EPOCH_SHIFT) == 0, "epoch bits above the generation");
-
-/* Candidate index of o in this scan, or -1. Stamps are not erased after a
- * scan; the epoch tells this scan's from older ones without reading obj[]
- * (a random access per reference, which was most of the cost of steps 3
- * and 4). Exact because a stamp of the current epoch can only be this
- * scan's: every object starts with no stamp (new_object writes all of
- * ob_gc; non-GC objects are never stamped), the epoch is never 0, and when
- * it wraps (every 4 M scans) that scan's walk erases the stamp of every
- * tracked object it does not make a candidate, so no stamp from an earlier
- * use of the same epoch survives it (objects are tracked from birth to
- * death, so the walk sees every stamped live object). */
+/* Candidate index of o in this scan, or -1: its ob_gc carries this scan's
+ * epoch and a non-zero index (a mutator's dirty mark writes the epoch with
+ * index 0). Stamps are not erased after a scan; the epoch tells this
+ * scan's from older ones without reading obj[] (a random access per
+ * reference, which was most of the cost of steps 3 and 4). Exact because
+ * a stamp of the current epoch can only be this scan's: every object
+ * starts with no stamp (new_object writes all of ob_gc; non-GC objects are
+ * never stamped), the epoch is never 0, and when it wraps (every 4 M
+ * scans) that scan walks the whole heap and erases the stamp of every
+ * tracked object it does not make a candidate, so no stamp from an
+ * earlier use of the same epoch survives it (objects are tracked from
+ * birth to death, so that walk sees every stamped live object). o may be
+ * a block freed since we loaded the pointer: pages stay object pages of
+ * the same block size while the window is open (cog_alloc_pin), and a
+ * freed candidate's block is kept until the window closes, so ob_gc is
+ * that of a dead non-candidate (older stamp), a newer object (no stamp) or
+ * a dead candidate (whose decrement is moot: dead candidates are roots). */
 static inline long cand_index_map(const gc_scan *s, const cog_object *o, int two_parts) {
-    uint64_t gc = gc_load(o);
-    if ((gc & EPOCH_MASK) != s->epoch) return -1;
+    uint64_t gc = atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
+    if ((gc & COG_GC_EPOCH_MASK) != s->epoch || !(gc & COG_GC_INDEX_MASK)) return -1;
     size_t raw = (size_t)(gc >> COG_GC_SCRATCH_SHIFT) - 1;
     if (!two_parts) return (long)raw;
     return (long)(raw < PART1 ? raw : raw - PART1 + s->part1_at);
@@ -142,9 +129,9 @@ static inline long cand_index(const gc_scan *s, const cog_object *o) {
 static uint64_t epoch; /* collector thread only (and the test hook) */
 
 static uint64_t next_epoch(int *wrapped) {
-    epoch = (epoch + ((uint64_t)1 << EPOCH_SHIFT)) & EPOCH_MASK;
+    epoch = (epoch + ((uint64_t)1 << COG_GC_EPOCH_SHIFT)) & COG_GC_EPOCH_MASK;
     *wrapped = epoch == 0;
-    if (epoch == 0) epoch = (uint64_t)1 << EPOCH_SHIFT;
+    if (epoch == 0) epoch = (uint64_t)1 << COG_GC_EPOCH_SHIFT;
     return epoch;
 }
 
@@ -152,7 +139,7 @@ static uint64_t next_epoch(int *wrapped) {
  * one after `e` (0 .. 2^22 - 1), so a test can reach the wrap quickly.
  * Call it only while no collection runs: cog_gc_collect's hand-off to the
  * collector thread orders it. */
-void cog_gc_test_set_epoch(uint64_t e) { epoch = (e << EPOCH_SHIFT) & EPOCH_MASK; }
+void cog_gc_test_set_epoch(uint64_t e) { epoch = (e << COG_GC_EPOCH_SHIFT) & COG_GC_EPOCH_MASK; }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return 1;
@@ -165,79 +152,94 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 1;
 }
 
-/* Step 2. Clearing the stale bit here is safe: the previous window closed
- * with a grace period, so no mutator sets it any more.
- *
- * One CAS per candidate stores its index in the scratch bits and already
- * moves it to the next generation, as if it survives: the garbage among
- * the candidates is freed, so its generation does not matter, and this
- * saves a second pass (and a second CAS) over the survivors. */
-static void add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
+/* A tracked object's reference count (cog_refcount without its case for
+ * interned strings, which are never tracked). Atomic loads only: until
+ * our stamp is on it, the object may die and its block be reused under
+ * us (its page stays an object page, see cog_alloc_pin), and then this
+ * value is discarded because the stamping CAS fails. */
+static intptr_t count_of(cog_object *o) {
+    uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
+    intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);
+    return (intptr_t)local + (shared >> COG_REF_SHARED_SHIFT);
+}
+
+/* At an epoch wrap: erase a non-candidate's stamp, unless a mutator has
+ * just marked it dirty in this scan (that mark is this scan's). */
+static void erase_stamp(const gc_scan *s, cog_object *o, uint64_t gc) {
+    while ((gc & COG_GC_STAMP_MASK) && (gc & COG_GC_EPOCH_MASK) != s->epoch &&
+           !atomic_compare_exchange_weak_explicit(&o->ob_gc, &gc, gc & ~COG_GC_STAMP_MASK,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+/* Step 2. One CAS per candidate stores its stamp (index and epoch) and
+ * already moves it to the next generation, as if it survives: the garbage
+ * among the candidates is freed, so its generation does not matter, and
+ * this saves a second pass (and a second CAS) over the survivors. The CAS
+ * expects exactly the value the tests below passed, so it fails if a
+ * mutator marked the object or its free set DEAD in between (we then test
+ * again): a DEAD object is never stamped, which is what lets a freeing
+ * mutator decide from the value its DEAD RMW returns whether we may read
+ * the block (cog_gc_must_defer). Release pairs with that RMW's acquire.
+ * Returns the generation the object is left in (gc_walk.c carries its
+ * page), -1 if it is dead or frozen. */
+static int add_candidate(void *arg, cog_object *o, uint64_t gc) {
+    gc_part *p = arg;
     gc_scan *s = p->s;
-    if (gc & s->stale_bit) {
-        atomic_fetch_and_explicit(&o->ob_gc, ~s->stale_bit, memory_order_relaxed);
-        gc &= ~s->stale_bit;
-    }
-    if (p->oom || (gc & (COG_GC_DEAD | COG_GC_FROZEN | s->dirty_bit)) || gc_gen(gc) > s->gen ||
-        atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
-        if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
-        return;
-    }
-    if (p->n == p->cap) {
+    if (p->n == p->cap && !p->oom) {
         size_t cap = p->cap;
         if (p->n + 1 >= PART1 || !grow((void **)&p->obj, &cap, p->n + 1, sizeof *p->obj) ||
-            !grow((void **)&p->refs, &p->cap, p->n + 1, sizeof *p->refs)) {
+            !grow((void **)&p->refs, &p->cap, p->n + 1, sizeof *p->refs))
             p->oom = 1;
-            if (s->clear_stamps && (gc & STAMP_MASK)) gc_update(o, ~STAMP_MASK, 0);
-            return;
-        }
     }
-    p->obj[p->n] = o;
-    /* Reading the count now rather than in a later pass saves a trip
-     * through memory; it is the same value: a candidate is quiet (not
-     * dirty) or rescued, and a quiet object's count is constant over the
-     * window (docs/design.md "Why it is sound"). 32 bits halve the memory
-     * traffic of steps 3-4; a larger count saturates at INT32_MAX, which
-     * visit_subtract never decrements, so such an object is always a root
-     * (conservative: at worst garbage survives, never the reverse). */
-    intptr_t rc = cog_refcount(o);
-    p->refs[p->n] = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
-    p->n++;
-    if (gc_gen(gc) < 2 && s->next_gen == 2) p->young_to_old++;
-    gc_update(o, ~(STAMP_MASK | COG_GC_GEN_MASK),
-              ((uint64_t)(p->base + p->n) << COG_GC_SCRATCH_SHIFT) | s->epoch |
-                  ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT));
-}
-
-static void walk_block(void *block, void *arg) {
-    uint64_t gc = cog_gc_tracked_header(block);
-    if (gc) add_candidate(arg, block, gc);
-}
-
-/* ---- step 2, by one or two threads ---- */
-
-typedef struct walk_job {
-    gc_part part[2];
-    _Alignas(128) atomic_uint next_arena; /* arenas are handed out one at a time */
-    unsigned narenas;
-} walk_job;
-
-static void walk_part(walk_job *j, int w) {
+    int32_t refs;
     for (;;) {
-        unsigned a = atomic_fetch_add_explicit(&j->next_arena, 1, memory_order_relaxed);
-        if (a >= j->narenas) break;
-        cog_alloc_walk_arena(a, walk_block, &j->part[w]);
+        if (!(gc & COG_GC_TRACKED) || (gc & (COG_GC_DEAD | COG_GC_FROZEN | COG_GC_PENDING))) {
+            if (s->clear_stamps) erase_stamp(s, o, gc);
+            return -1;
+        }
+        int gen = cog_gc_generation(gc);
+        if (p->oom || gen > s->gen || cog_gc_is_dirty(gc, s->epoch) ||
+            cog_gc_is_candidate(gc, s->epoch)) {
+            if (s->clear_stamps) erase_stamp(s, o, gc);
+            return gen;
+        }
+        if (atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed) == COG_IMMORTAL) {
+            /* Never garbage: out of the young generations for good. */
+            uint64_t old = gc;
+            while (!atomic_compare_exchange_weak_explicit(
+                &o->ob_gc, &old, (old & ~(COG_GC_GEN_MASK | COG_GC_STAMP_MASK)) |
+                                     (2ull << COG_GC_GEN_SHIFT),
+                memory_order_relaxed, memory_order_relaxed)) {
+            }
+            return 2;
+        }
+        /* Reading the count now rather than in a later pass saves a trip
+         * through memory; it is the same value: a candidate is quiet (not
+         * dirty) or rescued, and a quiet object's count is constant over
+         * the window (docs/design.md "Why it is sound"). 32 bits halve the
+         * memory traffic of steps 3-4; a larger count saturates at
+         * INT32_MAX, which visit_subtract never decrements, so such an
+         * object is always a root (conservative: at worst garbage
+         * survives, never the reverse). */
+        intptr_t rc = count_of(o);
+        refs = rc > INT32_MAX ? INT32_MAX : (int32_t)rc;
+        uint64_t want = (gc & ~(COG_GC_STAMP_MASK | COG_GC_GEN_MASK | COG_GC_DIRTY)) |
+                        ((uint64_t)(p->base + p->n + 1) << COG_GC_SCRATCH_SHIFT) | s->epoch |
+                        ((uint64_t)s->next_gen << COG_GC_GEN_SHIFT);
+        if (atomic_compare_exchange_weak_explicit(&o->ob_gc, &gc, want, memory_order_release,
+                                                  memory_order_relaxed))
+            break;
     }
+    if (cog_gc_generation(gc) < 2 && s->next_gen == 2) p->young_to_old++;
+    p->obj[p->n] = o;
+    p->refs[p->n] = refs;
+    p->n++;
+    return s->next_gen;
 }
 
-static void walk_helper(void *arg) {
-    cog_alloc_walk_begin();
-    walk_part(arg, 1);
-    cog_alloc_walk_end();
-}
+/* ---- step 2 (collector/gc_walk.c chooses the pages), by one or two threads ---- */
 
-/* Below this many arenas (about as many MiB of pools) one thread walks. */
-#define PARALLEL_MIN_ARENAS 8
 /* Below this many candidates one thread subtracts. */
 #define PARALLEL_MIN_CANDIDATES 100000
 
@@ -253,28 +255,36 @@ static int parallel_mode(void) {
     return mode;
 }
 
-/* Whether steps 3 and 4 of a scan of s->n candidates share the work. */
-static int helper_for_candidates(const gc_scan *s) {
+/* The split mode for this scan. By default the helper thread takes the
+ * second halves only while a core is left over by the threads that are
+ * online (the collector among them): on a machine whose mutators keep
+ * every core busy, one more runnable thread only makes them wait for a
+ * CPU. Then the halves are posted only if pacing has assistants, which
+ * take them at their safe points (gc_helper.c). */
+static int scan_parallel_mode(void) {
+    static long cores;
     int mode = parallel_mode();
-    return mode && s->n > 1 && (mode == 2 || s->n >= PARALLEL_MIN_CANDIDATES);
+    if (!cores) cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int spare = cog_threads_online() < cores;
+    uint32_t who;
+    cog_gc_helper_use_thread(mode == 2 || (mode == 1 && spare));
+    if (mode != 1) return mode;
+    return spare || cog_gc_pacing_assistants(&who, 1) ? 1 : 0;
 }
 
-static int walk(gc_scan *s) {
-    static walk_job j; /* collector thread (and the helper during a job) */
-    j.part[0] = (gc_part){.s = s, .base = 0, .obj = s->obj, .refs = s->refs, .cap = s->cap};
-    j.part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
-                          .cap = kept1.cap};
-    atomic_store_explicit(&j.next_arena, 0, memory_order_relaxed);
-    cog_alloc_walk_begin();
-    j.narenas = cog_alloc_walk_arenas();
-    int mode = parallel_mode();
-    int helped = mode && (mode == 2 || j.narenas >= PARALLEL_MIN_ARENAS) &&
-                 cog_gc_helper_post(walk_helper, &j);
-    walk_part(&j, 0);
-    cog_alloc_walk_large(walk_block, &j.part[0]);
-    cog_alloc_walk_end();
-    if (helped) cog_gc_helper_wait();
-    gc_part *p0 = &j.part[0], *p1 = &j.part[1];
+/* Whether steps 3 and 4 of a scan of s->n candidates share the work. */
+static int helper_for_candidates(const gc_scan *s) {
+    return s->parallel && s->n > 1 && (s->parallel == 2 || s->n >= PARALLEL_MIN_CANDIDATES);
+}
+
+static int walk(gc_scan *s, size_t *walked) {
+    static gc_part part[2]; /* collector thread (and the helper during a job) */
+    part[0] = (gc_part){.s = s, .base = 0, .obj = s->obj, .refs = s->refs, .cap = s->cap};
+    part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
+                        .cap = kept1.cap};
+    int helped = cog_gc_walk_run(s->gen, s->clear_stamps, add_candidate, &part[0], &part[1],
+                                 s->parallel, walked);
+    gc_part *p0 = &part[0], *p1 = &part[1];
     kept1.obj = p1->obj, kept1.refs = p1->refs, kept1.cap = p1->cap;
     s->obj = p0->obj, s->refs = p0->refs, s->cap = p0->cap;
     s->n = p0->n;
@@ -304,7 +314,6 @@ static inline int subtract_one(gc_scan *s, cog_object *child, int two_parts) {
 }
 static int visit_subtract(cog_object *child, void *arg) { return subtract_one(arg, child, 1); }
 static int visit_subtract_1(cog_object *child, void *arg) { return subtract_one(arg, child, 0); }
-
 /* ---- step 3, by one or two threads: the helper counts its half's
  * internal references in dec[] (no shared writes), merged afterwards ---- */
 
@@ -465,7 +474,9 @@ static size_t rescue_dirty(gc_scan *s) {
         if (s->state[i] == C_REACHABLE) continue;
         cog_object *o = s->obj[i];
         uint64_t gc = gc_load(o);
-        if (gc & (s->dirty_bit | COG_GC_DEAD)) {
+        /* A candidate keeps this scan's epoch: its DIRTY bit is this
+         * scan's mark. */
+        if (gc & (COG_GC_DIRTY | COG_GC_DEAD)) {
             mark_from(&c, i);
             continue;
         }
@@ -550,17 +561,22 @@ static void account_promotions(const gc_scan *s, const gc_result *r) {
  * object's whole count into its own biased local count
  * (cog_brc_adopt_unreachable). Its increfs and decrefs below are then plain
  * owner operations: no atomics, no queueing to the mutator that allocated
- * the object, and the objects are freed right here. With the fast path on
- * for this thread (no barrier marks: no rescue decision is left in this
- * collection) and blocks freed by this thread released at once (the
- * collector reads no freed garbage from here on; survivors were promoted
- * already), clearing costs about what freeing the same objects costs a
- * single-threaded program. Mutators' frees are still deferred to G4. */
+ * the object, and the objects are freed right here. The window is closed
+ * (no barrier marks, nothing deferred), and with cog_gc_release_own_frees
+ * the garbage's flag changes are plain stores and frees into other
+ * threads' pools are batched, so clearing costs about what freeing the
+ * same objects costs a single-threaded program. */
 static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
+    if (debug & COG_GC_DEBUG_COLLECTABLE)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->state[i] == C_GARBAGE) print_object("collectable", s->obj[i]);
+    /* Pacing assist: garbage owned by threads that outran us goes back to
+     * them (gc_assist.c). */
+    out->assisted = cog_gc_assist_hand_out(s->obj, s->state, s->n, C_GARBAGE, C_HANDED);
+    out->collected += (long)out->assisted;
     /* Adopt each object and hold a reference to it while clearing, so none
      * is freed (and its neighbours' fields left dangling) mid-way. */
     cog_brc_adopter adopter = {0};
-    cog_thread_fast_path_in_window(1);
     for (size_t i = 0; i < s->n; i++) {
         if (s->state[i] != C_GARBAGE) continue;
         cog_brc_adopt_unreachable(&adopter, s->obj[i]);
@@ -571,7 +587,6 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
     for (size_t i = 0; i < s->n; i++) {
         cog_object *o = s->obj[i];
         if (s->state[i] != C_GARBAGE) continue;
-        if (debug & COG_GC_DEBUG_COLLECTABLE) print_object("collectable", o);
         if (o->ob_type->clear) {
             cog__tls_clearing_garbage = 1; /* only we can reach o: see cog_ref_take */
             o->ob_type->clear(o);
@@ -585,7 +600,6 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
             cog_decref(s->obj[i]);
         }
     cog_gc_release_own_frees(0);
-    cog_thread_fast_path_in_window(0);
 }
 
 /* The scan's arrays outlive a collection (collector thread only). Mapping
@@ -667,6 +681,7 @@ static void keep_buffers(gc_scan *s) {
 }
 
 void cog_gc_free_scan_buffers(void) {
+    cog_gc_walk_free();
     free(kept1.obj);
     free(kept1.refs);
     free(kept1.dec);
@@ -681,20 +696,24 @@ void cog_gc_free_scan_buffers(void) {
 }
 
 void cog_gc_run_collection(int gen, gc_result *out) {
-    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2};
+    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2, .parallel = scan_parallel_mode()};
     take_buffers(&s);
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
+    out->assisted = 0;
     out->parallel = 0;
     memset(out->phase_ns, 0, sizeof out->phase_ns);
+    out->window_ns = 0;
+    int window_open;
     uint64_t t = cog_gc_now_ns(), t_next;
 #define PHASE_DONE(ph) (t_next = cog_gc_now_ns(), out->phase_ns[ph] += t_next - t, t = t_next)
 
     /* 1-2 */
     s.epoch = next_epoch(&s.clear_stamps);
-    s.dirty_bit = cog_gc_window_open();
-    s.stale_bit = COG_GC_DIRTY_MASK & ~s.dirty_bit;
-    out->parallel = walk(&s);
+    cog_gc_walk_prepare();
+    cog_gc_window_open(gen, s.epoch);
+    window_open = 1;
+    out->parallel = walk(&s, &out->walked);
     out->scanned = s.n;
     PHASE_DONE(GC_PH_WALK);
     if (!s.oom) s.state = take_state(s.n ? s.n : 1);
@@ -753,12 +772,17 @@ void cog_gc_run_collection(int gen, gc_result *out) {
         if (rescue_dirty(&s) == 0 || s.oom) goto finish;
     }
 
-    /* The verdict is final. From here on the collector reads no
-     * candidate's header except those of the garbage it holds references
-     * to (which lets step 8 release garbage blocks at once). */
+    /* The verdict is final. From here on the collector reads only the
+     * garbage and what it refers to: no mutator can reach the garbage (so
+     * none frees it or marks it), and what it refers to is alive (the
+     * garbage holds references to it). Neither marks nor kept blocks
+     * matter any more, so the window closes before step 8: mutators pay
+     * the window only for the scan, not for the clearing. */
+    out->window_ns = cog_gc_window_close();
+    window_open = 0;
+    PHASE_DONE(GC_PH_VERDICT);
 
     /* 8 */
-    PHASE_DONE(GC_PH_VERDICT);
     if (uncollectable) out->uncollectable = save_uncollectable(&s, debug);
     /* Out of memory while saving: garbage an uncollectable object refers
      * to may be unmarked; clear nothing (a later collection finds it). */
@@ -766,9 +790,9 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     PHASE_DONE(GC_PH_CLEAR);
 
 finish:
-    /* 9 */
+    /* 9 (when the scan ended early, the window is still open) */
+    if (window_open) out->window_ns = cog_gc_window_close();
     account_promotions(&s, out);
-    out->window_ns = cog_gc_window_close();
     keep_buffers(&s);
     if (!out->phase_ns[GC_PH_CLEAR]) PHASE_DONE(GC_PH_VERDICT); /* ended early */
 #undef PHASE_DONE

@@ -71,6 +71,18 @@ static void read_pacing(void) {
             "keeping %ld\n", s, cog_gc_get_pacing());
 }
 
+static void read_duty_cap(void) {
+    const char *s = getenv("COG_GC_DUTY_CAP");
+    if (!s) return;
+    const char *e;
+    long v;
+    if (parse_long(s, &e, &v) && *e == '\0' && v >= 0 && v <= 100 &&
+        cog_gc_set_duty_cap((int)v) == COG_OK)
+        return;
+    fprintf(stderr, "cog: ignoring COG_GC_DUTY_CAP=\"%s\": expected a percentage 0..100; "
+            "keeping %d\n", s, cog_gc_get_duty_cap());
+}
+
 static void read_bool(const char *name, void (*apply)(int)) {
     const char *s = getenv(name);
     if (!s) return;
@@ -90,6 +102,7 @@ static void apply_enable(int on) {
 void cog_gc_read_env(void) {
     read_threshold();
     read_pacing();
+    read_duty_cap();
     read_bool("COG_GC_ENABLE", apply_enable);
     read_bool("COG_GCTRACE", cog_gc_set_trace);
 }

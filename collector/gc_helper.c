@@ -1,18 +1,23 @@
-/* collector/gc_helper.c - a second scanning thread for big collections.
+/* collector/gc_helper.c - a second pair of hands for big collections.
  *
- * The collection's heap walk and reference subtraction split cleanly in
- * two (collector/gc_collect.c), and while a collection runs the machine
- * usually has a core to spare: the thread that asked for it waits. The
- * helper is a runtime-owned attached thread (so an RCU reader, like the
- * collector: storage it reads is not freed under it), started by the
- * collector thread the first time it has a big scan, and stopped by the
- * collector thread when that exits (cog_shutdown, or just before a fork).
- * Only the collector thread calls these functions.
- *
- * Between jobs the helper waits offline (it holds up no grace period).
+ * The collection's heap walk, reference subtraction and marking split
+ * cleanly in two (collector/gc_collect.c, gc_walk.c): the collector posts
+ * the second half as a job and does the first. The job is claimed by
+ * exactly one of:
+ *   - the helper thread, a runtime-owned attached thread (so an RCU
+ *     reader, like the collector: storage it reads is not freed under it),
+ *     started by the collector the first time it has a job while a core is
+ *     idle, and stopped by the collector thread when that exits
+ *     (cog_shutdown, or just before a fork); between jobs it waits offline
+ *     (it holds up no grace period);
+ *   - a mutator that pacing made an assistant (cog_gc_helper_assist, at
+ *     its safe point, online): a thread that outruns the collector scans
+ *     instead of waiting (collector/gc_pacing.c);
+ *   - the collector itself, when it comes to wait and nobody has.
  * The mutex orders everything a job reads (set up by the collector before
  * posting) before the job, and everything the job wrote before the
- * collector's return from cog_gc_helper_wait.
+ * collector's return from cog_gc_helper_wait. Only the collector thread
+ * posts and waits.
  */
 #include "collector/gc_internal.h"
 #include "lib/error.h"
@@ -23,12 +28,16 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 static pthread_t thread;
-/* Under lock. */
-static int running, stopping, cannot_start;
+/* Under lock. A job is posted, then claimed by exactly one of: the helper
+ * thread, a mutator that pacing made an assistant (cog_gc_helper_assist),
+ * or the collector itself when it comes to wait and finds it unclaimed. */
+static int running, stopping, cannot_start, use_thread;
 static void (*job)(void *);
 static void *job_arg;
-static unsigned long posted, finished;
-/* CPU time spent in jobs; written by the helper, read by the collector
+static unsigned long posted, claimed, finished;
+/* posted != claimed, for assistants' lock-free look. */
+static atomic_int open_job;
+/* CPU time spent in jobs; written by the claimers, read by the collector
  * for statistics (relaxed: a counter). */
 static atomic_ulong job_cpu_ns;
 
@@ -36,12 +45,26 @@ uint64_t cog_gc_helper_cpu_ns(void) {
     return atomic_load_explicit(&job_cpu_ns, memory_order_relaxed);
 }
 
+/* Under lock, with a job open: take it, run it unlocked, report it. */
+static void claim_and_run(void) {
+    claimed = posted;
+    atomic_store_explicit(&open_job, 0, memory_order_relaxed);
+    void (*fn)(void *) = job;
+    void *arg = job_arg;
+    pthread_mutex_unlock(&lock);
+    uint64_t cpu0 = cog_gc_thread_cpu_ns();
+    fn(arg);
+    atomic_fetch_add_explicit(&job_cpu_ns, cog_gc_thread_cpu_ns() - cpu0, memory_order_relaxed);
+    pthread_mutex_lock(&lock);
+    finished = claimed;
+    pthread_cond_broadcast(&done);
+}
+
 static void helper_body(void *unused) {
     (void)unused;
-    unsigned long seen = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
-        while (!stopping && posted == seen) {
+        while (!stopping && claimed == posted) {
             cog_thread_offline();
             pthread_cond_wait(&wake, &lock);
             /* Online before touching objects; going online waits only on
@@ -49,45 +72,49 @@ static void helper_body(void *unused) {
             cog_thread_online();
         }
         if (stopping) break;
-        seen = posted;
-        void (*fn)(void *) = job;
-        void *arg = job_arg;
-        pthread_mutex_unlock(&lock);
-        uint64_t cpu0 = cog_gc_thread_cpu_ns();
-        fn(arg);
-        atomic_fetch_add_explicit(&job_cpu_ns, cog_gc_thread_cpu_ns() - cpu0,
-                                  memory_order_relaxed);
-        pthread_mutex_lock(&lock);
-        finished = seen;
-        pthread_cond_signal(&done);
+        claim_and_run();
     }
+    pthread_mutex_unlock(&lock);
+}
+
+void cog_gc_helper_use_thread(int on) {
+    pthread_mutex_lock(&lock);
+    use_thread = on;
     pthread_mutex_unlock(&lock);
 }
 
 int cog_gc_helper_post(void (*fn)(void *), void *arg) {
     pthread_mutex_lock(&lock);
-    int ok = running;
-    if (!ok && !cannot_start) {
+    if (use_thread && !running && !cannot_start) {
         pthread_mutex_unlock(&lock);
         /* The helper attaches: cog_thread_start_internal waits for that
          * offline, so it never waits on us. */
         int rc = cog_thread_start_internal(&thread, "cog gc helper", helper_body, NULL);
         pthread_mutex_lock(&lock);
-        if (rc == COG_OK) running = ok = 1;
-        else cannot_start = 1; /* scan alone; try again after a restart */
+        if (rc == COG_OK) running = 1;
+        else cannot_start = 1; /* assistants or we run it; retry after a restart */
     }
-    if (ok) {
-        job = fn;
-        job_arg = arg;
-        posted++;
-        pthread_cond_signal(&wake);
-    }
+    job = fn;
+    job_arg = arg;
+    posted++;
+    atomic_store_explicit(&open_job, 1, memory_order_relaxed);
+    if (use_thread && running) pthread_cond_signal(&wake);
     pthread_mutex_unlock(&lock);
-    return ok;
+    return 1;
+}
+
+int cog_gc_helper_assist(void) {
+    if (!atomic_load_explicit(&open_job, memory_order_relaxed)) return 0;
+    pthread_mutex_lock(&lock);
+    int ran = claimed != posted;
+    if (ran) claim_and_run();
+    pthread_mutex_unlock(&lock);
+    return ran;
 }
 
 void cog_gc_helper_wait(void) {
     pthread_mutex_lock(&lock);
+    if (claimed != posted) claim_and_run(); /* nobody came: our turn */
     while (finished != posted) pthread_cond_wait(&done, &lock);
     pthread_mutex_unlock(&lock);
 }
@@ -106,6 +133,6 @@ void cog_gc_helper_stop(void) {
     }
     pthread_mutex_lock(&lock);
     running = stopping = cannot_start = 0;
-    posted = finished = 0;
+    posted = claimed = finished = 0;
     pthread_mutex_unlock(&lock);
 }

@@ -31,7 +31,9 @@ enum { GC_PH_WALK, GC_PH_SUBTRACT, GC_PH_MARK, GC_PH_VERDICT, GC_PH_CLEAR, GC_NP
 typedef struct gc_result {
     long collected;
     long uncollectable;
-    size_t scanned;
+    size_t scanned;                /* candidates */
+    size_t walked;                 /* tracked blocks the walk visited */
+    size_t assisted;               /* garbage handed to its threads */
     int parallel;                  /* the helper thread took part */
     uint64_t phase_ns[GC_NPHASES]; /* walk includes opening the window */
     uint64_t window_ns;            /* the window was open this long */
@@ -52,16 +54,39 @@ static inline uint64_t cog_gc_tracked_header(const void *block) {
  * COG_GC_HAS_WEAKREFS, which the collector does not include). */
 #define COG_GC_HAS_WEAKREFS_FLAG 0x20u
 
+/* Step 2's heap walk (gc_walk.c), collector thread only. prepare: before
+ * the window's grace period (flips the young epoch). run: after it; calls
+ * fn(part, o, gc) for every tracked block of the pages a scan of
+ * generations <= gen visits (all of them if full), on part0 and, if the
+ * helper takes part (parallel: 0 never, 1 for big walks, 2 always), on
+ * part1 from the helper thread; fn returns the generation it leaves the
+ * object in, or -1 for an object that is no candidate of any later young
+ * scan (dead, frozen). Returns whether the helper took part; *walked gets
+ * the number of tracked blocks visited. */
+typedef int (*gc_block_fn)(void *part, cog_object *o, uint64_t gc);
+void cog_gc_walk_prepare(void);
+int cog_gc_walk_run(int gen, int full, gc_block_fn fn, void *part0, void *part1, int parallel,
+                    size_t *walked);
+/* Release the walk's lists (collector stopped; the next scan is full). */
+void cog_gc_walk_free(void);
+/* Below this many pages (about 8 MiB of pools) one thread walks. */
+#define GC_PARALLEL_MIN_PAGES 2048
+
 /* Test hook: the next scan's stamp epoch follows e (see gc_collect.c). */
 void cog_gc_test_set_epoch(uint64_t e);
 void cog_gc_run_collection(int gen, gc_result *out);
-/* The scan helper thread (gc_helper.c), collector thread only: run
- * fn(arg) on it (started on first use) and return 1, or return 0 if it
- * cannot run (the caller does the work); wait for the posted job; stop it
- * (when the collector thread exits). */
+/* The second half of big scan steps (gc_helper.c). Collector thread:
+ * post fn(arg) as a job (returns 1: someone runs it), wait until it ran
+ * (running it itself if nobody took it), stop the helper thread (when the
+ * collector thread exits); use_thread: whether posting wakes the helper
+ * thread (only while a core is idle) or leaves the job to assistants.
+ * Assistants (pacing): run the open job if there is one; returns 1 if it
+ * ran one. */
 int cog_gc_helper_post(void (*fn)(void *), void *arg);
 void cog_gc_helper_wait(void);
 void cog_gc_helper_stop(void);
+void cog_gc_helper_use_thread(int on);
+int cog_gc_helper_assist(void);
 /* Release the arrays collections keep between runs (collector stopped). */
 void cog_gc_free_scan_buffers(void);
 
@@ -80,18 +105,32 @@ void cog_gc_pacing_sync(void);
 void cog_gc_pacing_collection_start(int gen);
 void cog_gc_pacing_collection_done(void);
 void cog_gc_pacing_after_fork_child(void);
+/* The threads pacing has made assistants (up to cap ids into out). */
+int cog_gc_pacing_assistants(uint32_t *out, int cap);
+/* Give batch b to assistant tid; 0 (b not taken) if tid is no longer an
+ * assistant. */
+int cog_gc_pacing_hand_out(uint32_t tid, cog_gc_batch *b);
+
+/* Pacing assist (gc_assist.c): after the verdict, give this collection's
+ * garbage to the assistant that owns all of it, if one does. obj/state/n
+ * are the scan's candidates and states; entries in state `garbage` are
+ * the garbage, set to `handed` if handed out. Returns the number of
+ * objects handed out. */
+size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
+                              unsigned char garbage, unsigned char handed);
 int cog_gc_on_collector_thread(void);
 
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */
 void cog_gc_garbage_append(cog_object *o);
 
 /* Collection windows (gc_window.c). While a window is open, mutators mark
- * what they touch and object blocks are not reused. open returns the
- * window's DIRTY bit. Both wait for a grace period. */
-uint64_t cog_gc_window_open(void);
-/* Open a window with the previous window's DIRTY bit, for windows that
- * ignore marks (see gc_window.c). */
-uint64_t cog_gc_window_open_same_bit(void);
+ * what a scan may consider and keep the blocks the collector may read
+ * (lib/gc_hooks.h). Opening waits for a grace period; closing does not.
+ * open: a collection window for a scan of generations <= gen whose stamps
+ * carry epoch; open_inspect: every object block is kept, nothing marked
+ * (heap walks that read any block). */
+void cog_gc_window_open(int gen, uint64_t epoch);
+void cog_gc_window_open_inspect(void);
 /* Returns how long the window was open (barrier set to barrier cleared). */
 uint64_t cog_gc_window_close(void);
 

@@ -124,7 +124,7 @@ typedef struct objects_ctx {
 
 static void objects_visit(cog_object *o, uint64_t gc, void *arg) {
     objects_ctx *c = arg;
-    if (gc & COG_GC_DEAD) return;
+    if (gc & (COG_GC_DEAD | COG_GC_PENDING)) return; /* dying, or garbage */
     if (c->gen >= 0 && ((gc & COG_GC_FROZEN) ||
                         (int)((gc & COG_GC_GEN_MASK) >> COG_GC_GEN_SHIFT) != c->gen))
         return;
@@ -196,7 +196,7 @@ static int referrer_child(cog_object *child, void *arg) {
 
 static void referrers_visit(cog_object *o, uint64_t gc, void *arg) {
     referrers_ctx *c = arg;
-    if (gc & COG_GC_DEAD) return;
+    if (gc & (COG_GC_DEAD | COG_GC_PENDING)) return; /* dying, or garbage */
     if (o->ob_type->traverse(o, referrer_child, c)) take(&c->t, o);
 }
 

@@ -1,15 +1,28 @@
 /* collector/gc_pacing.c - back-pressure when mutators outrun the collector.
  *
- * cog's collector never stops mutators to do its work. But a concurrent
- * collector has a throughput limit: if threads create cyclic garbage faster
- * than one collector thread can examine it, the young generation (and the
- * heap) would grow without bound. Pacing bounds it: when the young count
- * (tracked allocations minus deallocations since the last collection)
- * exceeds threshold0 x pacing factor, a mutator that reaches a safe point
- * waits, offline, until the collection in progress completes. The wait is
- * recorded as that generation's max_pause_ns: it is the only way cog makes
- * a mutator wait for the collector, and it happens only when the mutator
- * is already ahead by factor x threshold0 objects.
+ * cog's collector never stops mutators to do its work. But one collector
+ * thread has a throughput limit: if threads create cyclic garbage faster
+ * than it can examine and free it, the young generation (and the heap)
+ * would grow without bound. When the young count (tracked allocations
+ * minus deallocations since the last collection) exceeds threshold0 x
+ * pacing factor, a mutator that reaches a safe point pays for what it
+ * allocated instead (Go's mark assist is the model):
+ *
+ *   - it becomes an *assistant*: from the next collection's verdict on,
+ *     the collector hands it the garbage it allocated (whole components of
+ *     the garbage that it alone owns, gc_assist.c) instead of clearing it
+ *     itself, and it clears and frees that garbage at its safe points, on
+ *     its own fast paths and into its own pools, while the collector goes
+ *     on with its next scan;
+ *   - if it has nothing to free yet, it waits (offline) for its garbage or
+ *     for the collection in progress to finish, at most 1 ms per safe
+ *     point; the wait is recorded as that generation's max_pause_ns.
+ *
+ * So no wait is longer than 1 ms, and the heap stays bounded: while the
+ * count is over the limit each assistant either frees its own garbage or
+ * makes at most one safe point's worth of progress per millisecond. A
+ * thread stops being an assistant at its first safe point under the limit
+ * and at detach (it frees what it was handed first).
  *
  * The check on the mutator side (lib/gc_hooks.c cog_gc_maybe_pace) is two
  * relaxed loads at a safe point; nothing is added to allocation.
@@ -23,16 +36,28 @@
 #include "lib/thread.h"
 
 #define DEFAULT_PACING 64
-/* A waiting mutator re-checks at least this often, so a collector that is
- * disabled or shut down meanwhile never strands it. */
-#define MAX_WAIT_SLICE_NS 20000000L
+/* The longest a mutator waits at one safe point: 0.9 ms, so that with
+ * going offline and online again the whole stop stays within 1 ms. */
+#define MAX_WAIT_NS 900000L
 
 static atomic_long pacing = DEFAULT_PACING;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;
+/* Broadcast when a collection completes and when the collector hands
+ * garbage to assistants. */
+static pthread_cond_t progress = PTHREAD_COND_INITIALIZER;
 static uint64_t completed;   /* collections completed; under lock */
 static int collecting_gen;   /* generation in progress; under lock */
-static int collector_active; /* between start and done; under lock */
+/* Assistants' thread ids; under lock. A thread is listed from its first
+ * safe point over the limit to its first one under it (or its detach). */
+static uint32_t assistants[COG_MAX_THREADS];
+static int nassistants;
+static atomic_int have_assistants; /* nassistants != 0, for a lock-free look */
+/* Collections completed when this thread was last over the limit: it stays
+ * an assistant until a whole collection has passed without that (the
+ * young count starts over at every collection, so "under the limit right
+ * after one" says nothing yet). */
+static __thread uint64_t paced_in;
+static atomic_ulong completed_seen; /* `completed`, readable without the lock */
 
 void cog_gc_pacing_sync(void) {
     long t0 = atomic_load_explicit(&cog__gc.threshold[0], memory_order_relaxed);
@@ -55,25 +80,62 @@ long cog_gc_get_pacing(void) { return atomic_load_explicit(&pacing, memory_order
 void cog_gc_pacing_collection_start(int gen) {
     pthread_mutex_lock(&lock);
     collecting_gen = gen;
-    collector_active = 1;
     pthread_mutex_unlock(&lock);
 }
 
 void cog_gc_pacing_collection_done(void) {
     pthread_mutex_lock(&lock);
     completed++;
-    collector_active = 0;
-    pthread_cond_broadcast(&finished);
+    atomic_store_explicit(&completed_seen, completed, memory_order_relaxed);
+    pthread_cond_broadcast(&progress);
     pthread_mutex_unlock(&lock);
 }
 
 /* Fork child: mutators of the parent may have been waiting here (offline,
- * so a fork can happen meanwhile); they do not exist in the child, and
- * neither does a collection in progress. */
+ * so a fork can happen meanwhile) or listed as assistants; they do not
+ * exist in the child (the forking thread lists itself again at its next
+ * safe point over the limit). */
 void cog_gc_pacing_after_fork_child(void) {
     pthread_mutex_init(&lock, NULL);
-    pthread_cond_init(&finished, NULL);
-    collector_active = 0;
+    pthread_cond_init(&progress, NULL);
+    nassistants = 0;
+    atomic_store_explicit(&have_assistants, 0, memory_order_relaxed);
+}
+
+static int find(uint32_t tid) {
+    for (int i = 0; i < nassistants; i++)
+        if (assistants[i] == tid) return i;
+    return -1;
+}
+
+/* Under lock. */
+static void set_assistant(uint32_t tid, int on) {
+    int i = find(tid);
+    if (on && i < 0) assistants[nassistants++] = tid;
+    if (!on && i >= 0) assistants[i] = assistants[--nassistants];
+    atomic_store_explicit(&have_assistants, nassistants != 0, memory_order_relaxed);
+}
+
+int cog_gc_pacing_assistants(uint32_t *out, int cap) {
+    if (!atomic_load_explicit(&have_assistants, memory_order_relaxed)) return 0;
+    pthread_mutex_lock(&lock);
+    int n = nassistants < cap ? nassistants : cap;
+    for (int i = 0; i < n; i++) out[i] = assistants[i];
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+int cog_gc_pacing_hand_out(uint32_t tid, cog_gc_batch *b) {
+    pthread_mutex_lock(&lock);
+    int listed = find(tid) >= 0;
+    /* Under the lock: a thread that has left the list (and so may be
+     * detaching) never receives a batch after it last looked. */
+    if (listed) {
+        cog_gc_inbox_push(cog_tstate_lookup(tid), b);
+        pthread_cond_broadcast(&progress);
+    }
+    pthread_mutex_unlock(&lock);
+    return listed;
 }
 
 static uint64_t now_ns(void) {
@@ -87,29 +149,51 @@ static int over_limit(void) {
            atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
 }
 
-/* Installed as lib's pace hook: called at a mutator's safe point when the
- * young count is over the limit. Waits for the end of the next collection
- * to complete (the one in progress, or the one the crossing requested). */
-static void pace_wait(void) {
-    if (cog_gc_on_collector_thread()) return; /* finalizers, callbacks */
+/* Installed as lib's pace hook; called at a mutator's safe point when the
+ * young count is over the limit (how = 1), at an assistant's later safe
+ * points under it (how = 0), and when an assistant detaches (how = -1).
+ * Returns whether the thread is (still) an assistant. */
+static int pace(int how) {
+    if (cog_gc_on_collector_thread()) return 0; /* finalizers, callbacks */
+    cog_tstate *ts = cog_tstate_current();
+    if (!ts) return 0;
+    uint64_t done = atomic_load_explicit(&completed_seen, memory_order_relaxed);
+    if (how == 0 && done <= paced_in + 1) return 1; /* keeps assisting */
+    if (how == 1) paced_in = done;
+    pthread_mutex_lock(&lock);
+    set_assistant(ts->tid, how == 1);
+    pthread_mutex_unlock(&lock);
+    if (how != 1) return 0;
+    /* Garbage handed to us already: freeing it is the assist. (The safe
+     * point freed a budget's worth before calling us; more is due.) */
+    if (cog_gc_inbox_process(COG_GC_ASSIST_BUDGET)) return 1;
+    /* A share of the scan in progress, if it has one open (gc_helper.c). */
+    if (cog_gc_helper_assist()) return 1;
+    /* Nothing to do yet: until the count reaches twice the limit the
+     * collector is given time (our garbage comes with its next verdict);
+     * beyond, we wait. Waiting gives the CPU away, and on a machine with
+     * more runnable threads than cores getting it back can take a
+     * scheduler slice (milliseconds), so it is kept for the heap's bound. */
+    long limit = atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
+    if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) / 2 <= limit) return 1;
     uint64_t t0 = now_ns();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += MAX_WAIT_NS;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     cog_thread_offline();
     pthread_mutex_lock(&lock);
     uint64_t seen = completed;
     int gen = collecting_gen;
-    while (completed == seen && over_limit()) {
-        if (collector_active) gen = collecting_gen;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += MAX_WAIT_SLICE_NS;
-        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-        if (pthread_cond_timedwait(&finished, &lock, &until) == ETIMEDOUT &&
-            !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed))
-            break;
+    while (completed == seen && over_limit() && !cog_gc_inbox_pending(ts) &&
+           atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed) &&
+           pthread_cond_timedwait(&progress, &lock, &until) != ETIMEDOUT) {
     }
     pthread_mutex_unlock(&lock);
     cog_thread_online();
     cog_gc_stats_record_pause(gen, now_ns() - t0);
+    cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
+    return 1;
 }
 
-__attribute__((constructor)) static void install_pace_hook(void) { cog_gc_set_pace_hook(pace_wait); }
+__attribute__((constructor)) static void install_pace_hook(void) { cog_gc_set_pace_hook(pace); }

@@ -34,7 +34,9 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_
     g->total_ns += ns;
     if (ns > g->max_ns) g->max_ns = ns;
     g->last_scanned = r->scanned;
+    g->last_walked = r->walked;
     g->window_ns += r->window_ns;
+    g->assisted += r->assisted;
     g->cpu_ns += cpu_ns;
     uint64_t pause = recent_pause_ns;
     recent_pause_ns = 0;

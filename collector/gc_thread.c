@@ -9,7 +9,9 @@
  * offline for their request's sequence number to complete.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "collector/gc_internal.h"
 #include "lib/alloc.h"
@@ -51,6 +53,47 @@ enum { WIN_IDLE, WIN_OPEN, WIN_DONE };
 static int window_busy, window_state;
 
 static __thread int on_collector;
+
+/* Window duty cap (cog_gc_set_duty_cap): after a collection whose window
+ * was open W ns, the next automatic one waits until W x (100 - cap) / cap
+ * has passed, unless the young count is past DUTY_CAP_YIELD x threshold0.
+ * That bound matters: W grows with the young generation, so a thread
+ * making garbage faster than the collector scans it at the capped share
+ * would otherwise grow every gap and every collection without end.
+ * Collector thread only (next_auto_ns); the cap is any thread's to set. */
+#define DEFAULT_DUTY_CAP 20
+#define DUTY_CAP_YIELD 16
+static atomic_int duty_cap = DEFAULT_DUTY_CAP;
+static uint64_t next_auto_ns;
+
+int cog_gc_set_duty_cap(int percent) {
+    if (percent < 0 || percent > 100)
+        return cog_error(COG_EINVAL, "cog_gc_set_duty_cap: %d is not a percentage 0..100", percent);
+    atomic_store_explicit(&duty_cap, percent, memory_order_relaxed);
+    return COG_OK;
+}
+
+int cog_gc_get_duty_cap(void) { return atomic_load_explicit(&duty_cap, memory_order_relaxed); }
+
+static void note_window(uint64_t window_ns) {
+    int cap = atomic_load_explicit(&duty_cap, memory_order_relaxed);
+    next_auto_ns = cap > 0 && cap < 100
+                       ? cog_gc_now_ns() + window_ns * (uint64_t)(100 - cap) / (uint64_t)cap
+                       : 0;
+}
+
+/* Whether an automatic collection may start now; if not, *until is when. */
+static int auto_may_start(uint64_t *until) {
+    uint64_t now = cog_gc_now_ns();
+    long young = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
+    long t0 = atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed);
+    if (now >= next_auto_ns || !atomic_load_explicit(&duty_cap, memory_order_relaxed) ||
+        young / DUTY_CAP_YIELD > t0 ||
+        young > atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed))
+        return 1;
+    *until = next_auto_ns;
+    return 0;
+}
 
 int cog_gc_on_collector_thread(void) { return on_collector; }
 
@@ -111,6 +154,7 @@ static long collect_generation(int gen) {
     }
     atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
     cog_gc_pacing_collection_done();
+    note_window(r.window_ns);
     /* Garbage of detached threads was freed into their abandoned pools:
      * give pools that are now empty back (outside the window). */
     cog_alloc_sweep_abandoned();
@@ -150,7 +194,7 @@ static void count_frozen(cog_object *o, uint64_t gc, void *arg) {
  * the blocks they visit from being freed and reused during the walk. */
 static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
     size_t n = 0;
-    cog_gc_window_open_same_bit();
+    cog_gc_window_open_inspect();
     cog_gc_walk(fn, &n);
     cog_gc_window_close();
     return n;
@@ -162,7 +206,7 @@ static size_t walk_in_window(void (*fn)(cog_object *, uint64_t, void *)) {
  * the requester makes before the window closes and blocks are released. */
 static void serve_window(void) {
     pthread_mutex_unlock(&lock);
-    cog_gc_window_open_same_bit();
+    cog_gc_window_open_inspect();
     pthread_mutex_lock(&lock);
     window_state = WIN_OPEN;
     pthread_cond_broadcast(&done);
@@ -184,10 +228,35 @@ static void *collector_main(void *arg) {
     on_collector = 1;
     pthread_mutex_lock(&lock);
     for (;;) {
-        while (!stopping && !pausing && want_gen < 0 && !want_ops &&
-               !(auto_pending && atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed))) {
+        for (;;) {
+            if (stopping || pausing || want_gen >= 0 || want_ops) break;
+            uint64_t until = 0;
+            if (auto_pending && atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed) &&
+                auto_may_start(&until))
+                break;
             cog_thread_offline();
-            pthread_cond_wait(&wake, &lock);
+            if (until) {
+                /* The duty cap: requests, and the flush that takes the
+                 * young count past the bound where the cap gives way,
+                 * wake us early. */
+                long t0 = atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed);
+                atomic_store_explicit(&cog__gc_wake_above,
+                                      t0 <= LONG_MAX / DUTY_CAP_YIELD ? t0 * DUTY_CAP_YIELD
+                                                                      : LONG_MAX,
+                                      memory_order_relaxed);
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                uint64_t d = until - cog_gc_now_ns();
+                if ((int64_t)d > 0) {
+                    t.tv_sec += (time_t)(d / 1000000000u);
+                    t.tv_nsec += (long)(d % 1000000000u);
+                    if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+                    pthread_cond_timedwait(&wake, &lock, &t);
+                }
+                atomic_store_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed);
+            } else {
+                pthread_cond_wait(&wake, &lock);
+            }
             /* Back online before touching objects. Going online only waits
              * on liburcu's registry lock, never on our mutex holders. */
             cog_thread_online();
@@ -307,6 +376,10 @@ long cog_gc_collect(int generation) {
                          generation);
     long found = 0;
     int rc = post_and_wait(generation, REQ_COLLECT, &found, NULL);
+    /* Garbage pacing handed back to us (ours, from this collection or
+     * earlier ones) is freed before we return, so a caller sees every
+     * cycle it made gone, as without pacing. */
+    cog_gc_inbox_process(SIZE_MAX);
     return rc == COG_OK ? found : rc;
 }
 

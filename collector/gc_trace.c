@@ -33,13 +33,14 @@ void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t 
     unsigned long n = atomic_fetch_add_explicit(&trace_seq, 1, memory_order_relaxed) + 1;
     const uint64_t *ph = r->phase_ns;
     fprintf(stderr,
-            "cog gc %lu @%.3fs: gen %d: %zu scanned, %ld collected, %ld uncollectable, "
+            "cog gc %lu @%.3fs: gen %d: %zu walked, %zu scanned, %ld collected, %ld uncollectable, "
             "%.3f ms (walk %.3f, subtract %.3f, mark %.3f, verdict %.3f, clear %.3f%s), "
-            "window %.3f ms, duty %.0f%%, cpu %.3f ms, pause %.3f ms, heap %.1f MiB\n",
-            n, (double)(now - t0) / 1e9, gen, r->scanned, r->collected, r->uncollectable,
+            "window %.3f ms, duty %.0f%%, cpu %.3f ms, assisted %zu, pause %.3f ms, "
+            "heap %.1f MiB\n",
+            n, (double)(now - t0) / 1e9, gen, r->walked, r->scanned, r->collected, r->uncollectable,
             (double)ns / 1e6, (double)ph[GC_PH_WALK] / 1e6, (double)ph[GC_PH_SUBTRACT] / 1e6,
             (double)ph[GC_PH_MARK] / 1e6, (double)ph[GC_PH_VERDICT] / 1e6,
             (double)ph[GC_PH_CLEAR] / 1e6, r->parallel ? "; 2 threads" : "",
             (double)r->window_ns / 1e6, span ? 100.0 * (double)r->window_ns / (double)span : 0.0,
-            (double)cpu_ns / 1e6, (double)pause_ns / 1e6, heap_mib);
+            (double)cpu_ns / 1e6, r->assisted, (double)pause_ns / 1e6, heap_mib);
 }

@@ -1,16 +1,25 @@
 /* collector/gc_window.c - opening and closing a collection window.
  *
- * Opening: store the window's DIRTY bit in cog__gc_barrier and switch every
- * attached thread's fast id to COG_TID_SLOW (cog_threads_set_barrier), then
- * wait for a grace period. QSBR makes every mutator pass a quiescent state (a full
- * memory barrier) after the store before synchronize_rcu returns, and a
- * mutator operation never spans a quiescent state, so every mutator
- * operation that starts after the return sees the bit: it marks objects it
- * touches and defers freeing object blocks.
+ * Opening: pin object memory (cog_alloc_pin), publish the scan's
+ * generation and epoch, store the window's mode in cog__gc_barrier and
+ * switch every attached thread's fast id to COG_TID_SLOW
+ * (cog_threads_set_barrier; not for inspection windows, which need no
+ * marks), then wait for a grace period. QSBR makes every mutator pass a
+ * quiescent state (a full memory barrier) after the stores before
+ * synchronize_rcu returns, and a mutator operation never spans a
+ * quiescent state, so every mutator operation that starts after the
+ * return sees the window: it marks what the scan may consider and defers
+ * the blocks of candidates that die (lib/gc_hooks.h).
  *
- * Closing: clear the flag, wait for a grace period (after which no mutator
- * is still inside an operation that saw the window open, so nobody pushes
- * to the deferred list any more), then release the deferred blocks.
+ * Closing needs no grace period: clear the mode, then publish that the
+ * window is done. Mutators release their deferred blocks themselves once
+ * they see it done (cog_gc_release_deferred, acquire, pairing with our
+ * release store after the last block we read); an operation still in
+ * flight that saw the window open at worst marks (harmless: marks carry
+ * the scan's epoch) or defers one more block, which its owner releases at
+ * its next safe point. The next window's opening grace period waits for
+ * every such operation before its walk. Only the shared list of blocks
+ * that unattached threads deferred is released here.
  */
 #include <time.h>
 
@@ -19,39 +28,31 @@
 #include "lib/rcu.h"
 #include "lib/thread.h"
 
-static int parity;          /* collector thread only */
-static uint64_t opened_at;  /* collector thread only */
+static uint64_t opened_at; /* collector thread only */
 
-static uint64_t open_with_parity(void) {
-    uint64_t bit = parity ? COG_GC_DIRTY1 : COG_GC_DIRTY0;
+static void open_window(int mode, int gen, uint64_t epoch) {
+    cog_alloc_pin();
+    atomic_store_explicit(&cog__gc_scan_gen, gen, memory_order_relaxed);
+    if (gen >= 0) atomic_store_explicit(&cog__gc_scan_epoch, epoch, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cog__gc_window_seq, 1, memory_order_relaxed);
     opened_at = cog_gc_now_ns();
-    cog_threads_set_barrier((int)bit);
+    cog_threads_set_barrier(mode);
     cog_rcu_synchronize();
-    return bit;
 }
 
-uint64_t cog_gc_window_open(void) {
-    parity ^= 1;
-    return open_with_parity();
-}
+void cog_gc_window_open(int gen, uint64_t epoch) { open_window(COG_WINDOW_COLLECT, gen, epoch); }
 
-/* Windows that never read DIRTY marks (heap introspection) reuse the
- * previous window's bit: the next collection then clears this window's
- * marks as stale in its walk, exactly as it clears the previous one's.
- * Flipping instead would leave the older bit's marks of the collection
- * before uncleared, hiding those objects from the next collection. */
-uint64_t cog_gc_window_open_same_bit(void) { return open_with_parity(); }
+void cog_gc_window_open_inspect(void) { open_window(COG_WINDOW_INSPECT, -1, 0); }
 
 uint64_t cog_gc_window_close(void) {
-    cog_threads_set_barrier(0);
+    cog_threads_set_barrier(COG_WINDOW_CLOSED);
     uint64_t open_ns = cog_gc_now_ns() - opened_at;
-    cog_rcu_synchronize();
-    cog_object *o = cog_gc_take_deferred();
-    while (o) {
-        cog_object *next = cog_gc_deferred_next(o);
-        cog_object_free_block(o);
-        o = next;
-    }
+    atomic_store_explicit(&cog__gc_scan_gen, -1, memory_order_relaxed);
+    atomic_store_explicit(&cog__gc_window_done,
+                          atomic_load_explicit(&cog__gc_window_seq, memory_order_relaxed),
+                          memory_order_release);
+    cog_alloc_unpin();
+    cog_gc_release_shared_deferred();
     return open_ns;
 }
 

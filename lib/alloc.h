@@ -33,6 +33,18 @@
 
 typedef struct cog_heap cog_heap;
 
+/* A page of an arena: the arena's registry slot << 8 | its page index.
+ * Stable for as long as the arena is mapped; a list of ids stays safe to
+ * keep because every use looks the arena up in the registry again. */
+typedef uint32_t cog_page_id;
+typedef struct cog_page_list {
+    cog_page_id *ids;
+    size_t n, cap;
+} cog_page_list;
+/* Append id (0, or -1 if out of memory); free the array. */
+int cog_page_list_add(cog_page_list *l, cog_page_id id);
+void cog_page_list_free(cog_page_list *l);
+
 typedef enum cog_block_kind {
     COG_BLOCK_RAW = 0,    /* storage: arrays, hash tables, strings' bytes */
     COG_BLOCK_OBJECT = 1  /* starts with a cog_object header */
@@ -128,6 +140,62 @@ void cog_alloc_walk_end(void);
 unsigned cog_alloc_walk_arenas(void);
 void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg);
 void cog_alloc_walk_large(void (*visit)(void *block, void *arg), void *arg);
+
+/* Pin object memory: until the matching unpin, no object page is given
+ * back to its arena (an object pool that empties keeps its layout, so its
+ * blocks stay object blocks of the same size at the same addresses) and no
+ * large object block goes back to malloc; both are released at unpin.
+ * Nests. The collector pins while a window is open: it may read ob_gc of
+ * a block freed under it through a pointer it loaded before the free
+ * (collector/gc_collect.c), and with the pin that read finds an object
+ * header, never reused raw memory. */
+void cog_alloc_pin(void);
+void cog_alloc_unpin(void);
+
+/* ---- Young pages (alloc_young.c): finding the objects allocated since
+ * the last young collection without visiting every block.
+ *
+ * A pool only receives allocations while it is its owner's current pool
+ * of a class, and it becomes current only in the allocation slow path.
+ * So each heap lists (once per young epoch) the object pages that became
+ * current, and right after the quiescent state of a safe point that finds
+ * the epoch changed it lists its current pools again under the new epoch.
+ * The collector flips the epoch before the grace period that opens a
+ * window; after it, every attached thread has passed a quiescent state
+ * and seen the flip (or is offline, and lists its current pools again
+ * when it comes online), so nothing is appended to the old epoch's lists
+ * any more and they hold every page that received an allocation before
+ * the flip. */
+
+/* Collector: start a new young epoch; returns the old one. */
+uint32_t cog_alloc_young_flip(void);
+/* Collector, after the grace period that followed the flip to old + 1:
+ * append to *out every page listed in epoch `old` by any heap (attached,
+ * or abandoned since) and empty those lists. Returns 0, or -1 if some
+ * list overflowed or *out could not grow (then the caller must walk the
+ * whole heap: pages were lost). */
+int cog_alloc_young_gather(uint32_t old, cog_page_list *out);
+/* Owner, right after the quiescent state of a safe point, after coming
+ * online and after attaching: follow an epoch flip. */
+void cog_heap_young_sync(cog_heap *h);
+
+/* Between cog_alloc_walk_begin/end: the blocks of page id, if it is a
+ * live object pool now (*first, *block_size, and *n blocks carved so far;
+ * returns 1), else 0. `scratch` gets two words reserved for the walker
+ * (zero when the arena was mapped, never touched by the allocator), or
+ * NULL if no arena is mapped there. */
+int cog_alloc_page_blocks(cog_page_id id, char **first, size_t *block_size, unsigned *n,
+                          uint32_t **scratch);
+/* The id of every page of every mapped arena (for a walk of everything),
+ * appended to *out; -1 if out of memory. Between walk_begin/end. */
+int cog_alloc_all_pages(cog_page_list *out);
+/* Large object blocks are numbered in allocation order; the list the walk
+ * reads is newest first. Number of the newest, and a walk of the blocks
+ * numbered >= floor (newest first; live or being freed: the visitor
+ * checks headers as for pools). */
+uint64_t cog_alloc_large_newest(void);
+void cog_alloc_walk_large_since(uint64_t floor, void (*visit)(void *block, uint64_t seq, void *arg),
+                                void *arg);
 
 /* Fault injection for tests: make the n-th next arena mmap fail (0 = off).
  * One-shot: later mmaps succeed again. */

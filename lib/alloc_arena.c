@@ -236,13 +236,15 @@ cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout) {
     return p;
 }
 
-void cog_arena_give_page(cog_pool *p) {
+/* Under cog_arena_lock: pins nest; object pages given back while pinned
+ * wait on pinned_pages (linked through cog_pool.next). */
+static unsigned pins;
+static cog_pool *pinned_pages;
+
+/* Under cog_arena_lock: put page p on its arena's free stack. Returns
+ * whether empty arenas should be trimmed. */
+static int free_page_locked(cog_pool *p) {
     cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
-    /* Not LIVE any more: new walks skip it (its blocks are all free). */
-    uint16_t layout = atomic_load_explicit(&p->layout, memory_order_relaxed);
-    atomic_store_explicit(&p->layout, (uint16_t)(layout & ~COG_LAYOUT_LIVE),
-                          memory_order_relaxed);
-    pthread_mutex_lock(&cog_arena_lock);
     int claimed = a->list == ARENA_CLAIMED; /* a home stays off the lists */
     if (a->nfree == 0 && !claimed) list_push(a, ARENA_PARTIAL);
     p->next = a->free_pages;
@@ -252,7 +254,48 @@ void cog_arena_give_page(cog_pool *p) {
         list_unlink(a);
         list_push(a, ARENA_EMPTY);
     }
-    int trim = nempty > COG_ARENA_KEEP;
+    return nempty > COG_ARENA_KEEP;
+}
+
+void cog_arena_give_page(cog_pool *p) {
+    /* Not LIVE any more: new walks skip it (its blocks are all free). */
+    uint16_t layout = atomic_load_explicit(&p->layout, memory_order_relaxed);
+    atomic_store_explicit(&p->layout, (uint16_t)(layout & ~COG_LAYOUT_LIVE),
+                          memory_order_relaxed);
+    pthread_mutex_lock(&cog_arena_lock);
+    int trim = 0;
+    if (pins && (layout & COG_LAYOUT_OBJECT)) {
+        p->next = pinned_pages; /* keeps its layout until unpinned */
+        pinned_pages = p;
+    } else {
+        trim = free_page_locked(p);
+    }
+    pthread_mutex_unlock(&cog_arena_lock);
+    if (trim) cog_arena_trim();
+}
+
+void cog_alloc_pin(void) {
+    cog_arena_pin(1);
+    cog_large_pin(1);
+}
+
+void cog_alloc_unpin(void) {
+    cog_large_pin(0);
+    cog_arena_pin(0);
+}
+
+void cog_arena_pin(int on) {
+    pthread_mutex_lock(&cog_arena_lock);
+    int trim = 0;
+    if (on) {
+        pins++;
+    } else if (--pins == 0) {
+        while (pinned_pages) {
+            cog_pool *p = pinned_pages;
+            pinned_pages = p->next;
+            trim |= free_page_locked(p);
+        }
+    }
     pthread_mutex_unlock(&cog_arena_lock);
     if (trim) cog_arena_trim();
 }
@@ -300,6 +343,8 @@ void cog_arena_shutdown(void) {
     atomic_store_explicit(&cog_arena_hwm, 0, memory_order_relaxed);
     partial = empty = NULL;
     nempty = 0;
+    pins = 0;
+    pinned_pages = NULL;
     atomic_store_explicit(&cog_stat_arenas_empty, 0, memory_order_relaxed);
     pthread_mutex_unlock(&cog_arena_lock);
 }

@@ -210,6 +210,7 @@ static void *alloc_slow(cog_heap *h, unsigned kind, unsigned cls) {
         return NULL; /* cog_arena_take_page set the error */
     p->where = COG_POOL_CUR;
     h->cur[kind][cls] = p;
+    if (kind == COG_BLOCK_OBJECT) cog_heap_young_note(h, p);
     return cog_pool_take_block(p);
 }
 
@@ -438,6 +439,8 @@ void cog_alloc_shutdown(void) {
     unsigned n = atomic_load_explicit(&cog_heap_count, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++) {
         free(cog_heap_table[i]->defer);
+        cog_page_list_free(&cog_heap_table[i]->young[0]);
+        cog_page_list_free(&cog_heap_table[i]->young[1]);
         free(cog_heap_table[i]);
         cog_heap_table[i] = NULL;
     }

@@ -104,10 +104,22 @@ typedef struct cog_arena {
                                       as some heap's home */
     char pad[64 - 3 * sizeof(void *) - 12];
     cog_pool pools[COG_ARENA_PAGES];
+    /* Young page tracking (alloc_young.c): the young epoch in which each
+     * page was last listed as young by its owner (owner-only, plain: an
+     * owner change goes through a lock), and two words per page for the
+     * heap walker (cog_alloc_page_scratch). These fill part of the slack
+     * the descriptors leave in the last metadata page. */
+    uint32_t young_mark[COG_ARENA_PAGES];
+    uint32_t scratch[COG_ARENA_PAGES][2];
 } cog_arena;
 
 /* Pages taken by the header and descriptors. */
 #define COG_ARENA_META_PAGES ((sizeof(cog_arena) + COG_PAGE_SIZE - 1) / COG_PAGE_SIZE)
+_Static_assert(COG_ARENA_META_PAGES == 5, "young-page words fit the metadata's slack");
+
+static inline cog_arena *cog_arena_of(const void *p) {
+    return (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
+}
 #define COG_ARENA_USABLE (COG_ARENA_PAGES - COG_ARENA_META_PAGES)
 
 static inline cog_pool *cog_pool_of(const void *p) {
@@ -154,6 +166,13 @@ struct cog_heap {
     cog_pool *batch;
     void *batch_head, *batch_tail;
     struct cog_heap *next_free; /* heap table free list, under heap lock */
+    /* Young pages (alloc_young.c): the young epoch the owner last saw, and
+     * the pages it listed in each of the last two epochs (by parity). The
+     * owner appends to young[young_seen & 1]; the collector takes the
+     * other list after the grace period that follows a flip. */
+    uint32_t young_seen;
+    cog_page_list young[2];
+    int young_overflow[2]; /* a list could not grow: walk everything */
 };
 
 /* ---- alloc_arena.c ---- */
@@ -178,6 +197,9 @@ cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout);
 void cog_arena_release_home(cog_heap *h);
 /* Give an empty pool's page back to its arena (may unmap an arena). */
 void cog_arena_give_page(cog_pool *p);
+/* Pinning (cog_alloc_pin): object pages and large object blocks. */
+void cog_arena_pin(int on);
+void cog_large_pin(int on);
 /* Unmap fully free arenas beyond COG_ARENA_KEEP if no walk is running. */
 void cog_arena_trim(void);
 void cog_arena_shutdown(void);
@@ -212,6 +234,10 @@ extern atomic_uint cog_heap_count; /* table entries in use are < count */
 extern __thread cog_heap *cog_tls_heap __attribute__((tls_model("initial-exec")));
 /* Abandoned pools: per (kind, class) doubly linked lists under a mutex. */
 extern atomic_ulong cog_stat_abandoned;
+
+/* ---- alloc_young.c ---- */
+/* Owner: pool p (object kind) is becoming the current pool of its class. */
+void cog_heap_young_note(cog_heap *h, cog_pool *p);
 
 /* ---- alloc_defer.c ---- */
 void cog_defer_flush(cog_heap *h);

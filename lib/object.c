@@ -62,11 +62,13 @@ static cog_object *new_object(const cog_type *type, size_t size, int var, size_t
     atomic_store_explicit(&o->ob_tid, ts->tid, memory_order_release);
     if (type->flags & COG_TYPE_GC) {
         /* Tracked from birth: the fields are zeroed (NULL references), so the
-         * collector may traverse it at once. Born DIRTY inside a collection
-         * window so that collection never treats it as a candidate. Release
+         * collector may traverse it at once. Born DIRTY (with the scan's
+         * epoch) inside a collection window so that scan never treats it as
+         * a candidate: its page may be one the scan walks. Release
          * publishes the initialised header to the collector's heap walk. */
-        uint64_t gc = COG_GC_TRACKED |
-                      (uint64_t)atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
+        uint64_t gc = COG_GC_TRACKED;
+        if (atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed))
+            gc |= COG_GC_DIRTY | atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed);
         atomic_store_explicit(&o->ob_gc, gc, memory_order_release);
         cog_gc_note_alloc();
     } else {
@@ -148,13 +150,16 @@ static int finalize_once(cog_object *o, cog_tstate *ts) {
  * (its walk CASes stamps, mutators set DIRTY marks), so they use RMWs. The
  * collector freeing garbage after its verdict (cog__gc_release_own) is the
  * only thread that can reach those objects, so a load and a store do: the
- * locked RMWs were a large part of its clearing cost. */
-static inline void set_gc_flag(cog_object *o, uint64_t flag) {
-    if (cog__gc_release_own)
-        atomic_store_explicit(&o->ob_gc, atomic_load_explicit(&o->ob_gc, memory_order_relaxed) | flag,
-                              memory_order_relaxed);
-    else
-        atomic_fetch_or_explicit(&o->ob_gc, flag, memory_order_relaxed);
+ * locked RMWs were a large part of its clearing cost. set_gc_flag returns
+ * ob_gc as it was; acq_rel: acquire pairs with the walk's release CAS (see
+ * cog_gc_must_defer), release orders our earlier writes before it. */
+static inline uint64_t set_gc_flag(cog_object *o, uint64_t flag) {
+    if (cog__gc_release_own) {
+        uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
+        atomic_store_explicit(&o->ob_gc, gc | flag, memory_order_relaxed);
+        return gc;
+    }
+    return atomic_fetch_or_explicit(&o->ob_gc, flag, memory_order_acq_rel);
 }
 
 static inline void clear_gc_flag(cog_object *o, uint64_t flag) {
@@ -180,13 +185,15 @@ void cog_object_free_block(cog_object *o) {
 }
 
 /* Inside a collection window the collector may hold this block's address
- * and read it until the window closes: defer the release. A window that
- * opens is seen here in time thanks to the grace period that opens it
- * (see gc_hooks.c). */
-static void release_block(cog_object *o) {
-    /* Acquire pairs with the collector's store that closes the window: its
-     * last writes to candidates' headers happen-before we reuse the block. */
-    if (atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) && !cog__gc_release_own) {
+ * and read it until the window closes: only a candidate of the scan in
+ * progress, whose free is deferred (cog_gc_must_defer). Any other block
+ * is released at once: the collector may still read its ob_gc through a
+ * pointer it loaded from a field, but the allocator keeps object pages
+ * object pages of the same block size while a window is open
+ * (cog_alloc_pin), so that read finds this dead object's ob_gc or a newer
+ * object's, never the current scan's stamp. */
+static void release_block(cog_object *o, uint64_t gc_at_death) {
+    if (cog_gc_must_defer(gc_at_death)) {
         cog_gc_defer_block(o);
         return;
     }
@@ -196,11 +203,12 @@ static void release_block(cog_object *o) {
 typedef struct deferred_free {
     cog_rcu_head head;
     cog_object *o;
+    uint64_t gc_at_death;
 } deferred_free;
 
 static void deferred_free_cb(cog_rcu_head *head) {
     deferred_free *d = (deferred_free *)head;
-    release_block(d->o);
+    release_block(d->o, d->gc_at_death);
     free(d);
 }
 
@@ -208,22 +216,29 @@ static void deferred_free_cb(cog_rcu_head *head) {
  * release it after a grace period. Waiting for the grace period here instead
  * would be wrong (the caller may itself be reading RCU-protected memory), so
  * a failure to get 32 bytes is fatal, loudly. */
-static void defer_free_rcu(cog_object *o) {
+static void defer_free_rcu(cog_object *o, uint64_t gc_at_death) {
     deferred_free *d = malloc(sizeof *d);
     if (!d) cog_fatal("out of memory deferring the free of %p (type %s)", (void *)o,
                       o->ob_type->name);
     d->o = o;
+    d->gc_at_death = gc_at_death;
     cog_rcu_call(&d->head, deferred_free_cb);
 }
 
 static void free_object(cog_object *o, cog_tstate *ts) {
     (void)ts;
     const cog_type *type = o->ob_type;
+    uint64_t gc_at_death = 0;
     if (type->flags & COG_TYPE_GC) {
-        /* DEAD tells the collector not to traverse it from now on; it stays
-         * TRACKED-visible until its block is really released. */
-        set_gc_flag(o, COG_GC_DEAD);
-        cog_gc_note_dealloc();
+        /* DEAD tells the collector not to traverse it from now on, and
+         * freezes its stamp: the walk never makes a DEAD object a
+         * candidate. It stays TRACKED-visible until its block is really
+         * released. */
+        gc_at_death = set_gc_flag(o, COG_GC_DEAD);
+        /* Garbage handed back by the collector (pacing assist) was counted
+         * out of the young generation when the collection that found it
+         * ended, like all the garbage it found. */
+        if (!(gc_at_death & COG_GC_PENDING)) cog_gc_note_dealloc();
     }
     /* Weak references must stop seeing the object before its fields are
      * torn down and its block can be reused (cog_weakref_get would
@@ -239,10 +254,10 @@ static void free_object(cog_object *o, cog_tstate *ts) {
      * collector use ob_tid / ob_gc to recognise live objects. */
     atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
     if (type->flags & COG_TYPE_DEFER_FREE) {
-        defer_free_rcu(o);
+        defer_free_rcu(o, gc_at_death);
         return;
     }
-    release_block(o);
+    release_block(o, gc_at_death);
 }
 
 static void object_dealloc(cog_object *o);

@@ -6,24 +6,49 @@
 #include "cog/object.h"
 
 /* ob_gc layout (docs/design.md "Object header"):
- *   bits 0..7   flags below; mutators change them only with atomic RMW
- *   bits 8..9   generation (0..2), written by the collector
- *   bits 32..63 collector scratch (candidate index + 1), collector only */
+ *   bits 0..7    flags below; mutators change them only with atomic RMW
+ *   bits 8..9    generation (0..2), written by the collector
+ *   bits 10..31  stamp epoch: the scan that last stamped the object
+ *   bits 32..63  candidate index + 1 in that scan, or 0
+ * A *stamp* is an epoch and an index: the collector's walk stamps each
+ * candidate of a scan with the scan's epoch and its index (one CAS that
+ * also moves it to the next generation). A mutator that marks an object
+ * dirty during a scan writes the scan's epoch too (with index 0 if it is
+ * not a candidate), so a DIRTY bit only counts in the scan whose epoch the
+ * object carries: marks never need erasing (see collector/gc_collect.c). */
 #define COG_GC_TRACKED 0x1u   /* a GC object the collector may consider */
 #define COG_GC_FINALIZED 0x2u /* finalize has run (PEP 442: at most once) */
-/* Touched by a mutator in a collection window. Collections alternate
- * between two bits so that a collection can clear the previous one's marks
- * in the same heap walk that starts it (cog__gc_barrier holds the bit in
- * use; mutators set that bit). */
-#define COG_GC_DIRTY0 0x4u
-#define COG_GC_DIRTY1 0x40u
-#define COG_GC_DIRTY_MASK (COG_GC_DIRTY0 | COG_GC_DIRTY1)
+/* Touched by a mutator while the scan of the epoch in bits 10..31 ran. */
+#define COG_GC_DIRTY 0x4u
 #define COG_GC_DEAD 0x8u      /* refcount reached 0: being deallocated */
 #define COG_GC_FROZEN 0x10u   /* cog_gc_freeze: ignored by collections */
-/* 0x20: COG_GC_HAS_WEAKREFS (lib/weakref_internal.h); 0x80 free. */
+/* 0x20: COG_GC_HAS_WEAKREFS (lib/weakref_internal.h). */
+/* Cyclic garbage handed to the thread that allocated it, which clears and
+ * frees it at its next safe point (pacing assist, lib/gc_hooks.h): no
+ * later scan or heap introspection may take it for a live object. */
+#define COG_GC_PENDING 0x40u
+/* 0x80 free. */
 #define COG_GC_GEN_SHIFT 8
 #define COG_GC_GEN_MASK (0x3ull << COG_GC_GEN_SHIFT)
+#define COG_GC_EPOCH_SHIFT 10
 #define COG_GC_SCRATCH_SHIFT 32
+#define COG_GC_EPOCH_MASK \
+    ((((uint64_t)1 << (COG_GC_SCRATCH_SHIFT - COG_GC_EPOCH_SHIFT)) - 1) << COG_GC_EPOCH_SHIFT)
+#define COG_GC_INDEX_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
+#define COG_GC_STAMP_MASK (COG_GC_INDEX_MASK | COG_GC_EPOCH_MASK)
+
+static inline int cog_gc_generation(uint64_t gc) {
+    return (int)((gc & COG_GC_GEN_MASK) >> COG_GC_GEN_SHIFT);
+}
+/* ob_gc value gc carries the stamp of a candidate of the scan of epoch e
+ * (e already shifted, never 0). */
+static inline int cog_gc_is_candidate(uint64_t gc, uint64_t e) {
+    return (gc & COG_GC_EPOCH_MASK) == e && (gc & COG_GC_INDEX_MASK) != 0;
+}
+/* gc was marked dirty during the scan of epoch e. */
+static inline int cog_gc_is_dirty(uint64_t gc, uint64_t e) {
+    return (gc & COG_GC_DIRTY) && (gc & COG_GC_EPOCH_MASK) == e;
+}
 
 /* A dead object parked on a list (the trashcan, the collector's deferred
  * blocks) keeps the link to the next one in ob_ref_shared, tagged with this

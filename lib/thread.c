@@ -2,6 +2,7 @@
 #include "lib/thread.h"
 
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,8 @@ static void gate_enter(void) {
 }
 
 static void gate_leave(void) { atomic_fetch_sub_explicit(&running, 1, memory_order_seq_cst); }
+
+int cog_threads_online(void) { return atomic_load_explicit(&running, memory_order_relaxed); }
 
 /* Detaches threads that exit while attached. */
 static pthread_key_t exit_key;
@@ -165,9 +168,10 @@ static int claim_slot(cog_tstate **out) {
     return COG_OK;
 }
 
-/* The fast id a thread should use while the barrier is `barrier`. */
+/* The fast id a thread should use while the barrier is `barrier`: only
+ * collection windows need the marks of the slow path. */
 static uint32_t fast_tid_for(const cog_tstate *ts, int barrier) {
-    return barrier ? COG_TID_SLOW : ts->tid;
+    return barrier == COG_WINDOW_COLLECT ? COG_TID_SLOW : ts->tid;
 }
 
 /* Publish the calling thread's fast id. Under registry_lock, so that either
@@ -202,15 +206,6 @@ void cog_threads_set_barrier(int barrier) {
         if (ts->fast_tid)
             atomic_store_explicit(ts->fast_tid, fast_tid_for(ts, barrier), memory_order_relaxed);
     }
-    pthread_mutex_unlock(&registry_lock);
-}
-
-void cog_thread_fast_path_in_window(int on) {
-    cog_tstate *ts = cog__tls_tstate;
-    pthread_mutex_lock(&registry_lock);
-    int barrier = atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed);
-    atomic_store_explicit(&cog__tls_fast_tid, on ? ts->tid : fast_tid_for(ts, barrier),
-                          memory_order_relaxed);
     pthread_mutex_unlock(&registry_lock);
 }
 
@@ -249,6 +244,10 @@ int cog_thread_attach(void) {
     ts->attached = 1;
     pthread_mutex_unlock(&ts->queue_lock);
     urcu_qsbr_register_thread();
+    /* Registered (online) before the first allocation: either the next
+     * young-epoch flip's grace period waits for us, or we see the flip
+     * here (lib/alloc_young.c). */
+    cog_heap_young_sync(ts->heap);
     ts->urcu_record = cog_rcu_reader_self();
     cog__tls_tstate = ts;
     cog__tls_tid = ts->tid;
@@ -264,8 +263,13 @@ int cog_thread_detach(void) {
     cog_owner_ref_serve(ts);
     /* Merge every count we own: afterwards no object carries our id, so the
      * slot can be reused safely. */
+    /* Garbage the collector handed us is ours to free, while we still own
+     * it: pacing stops handing us more once we leave its assistants. */
+    cog_gc_pace_thread_exit();
+    cog_gc_inbox_process(SIZE_MAX);
     retract_fast_tid(ts); /* every operation takes the slow path from here */
     cog_brc_release_ownership(ts);
+    cog_gc_deferred_thread_exit();
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_heap_abandon(ts->heap);
@@ -298,9 +302,20 @@ void cog_safepoint(void) {
     /* Relaxed hint; the request itself is taken with an acquire exchange. */
     if (__builtin_expect(atomic_load_explicit(&ts->ref_request, memory_order_relaxed) != NULL, 0))
         cog_owner_ref_serve(ts);
+    cog_gc_release_deferred();
+    cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
     cog_heap_collect(ts->heap);
     cog_gc_flush_young();
     cog_rcu_quiescent();
+    /* Right after the quiescent state, before any allocation: a grace
+     * period that counts this quiescent state began after a flip of the
+     * young epoch, and the quiescent state read the grace-period counter
+     * the collector wrote after flipping, so we see the flip here; our
+     * allocations before the quiescent state listed their pages under the
+     * old epoch, which the collector reads only after that grace period
+     * (lib/alloc_young.c). Syncing before the quiescent state would miss
+     * a flip that lands between the two. */
+    cog_heap_young_sync(ts->heap);
     cog_gc_maybe_pace();
     /* A fork is waiting for us: park offline until it is done. Relaxed: a
      * late look only delays the fork to our next safe point. */
@@ -315,6 +330,7 @@ void cog_thread_offline(void) {
     if (!ts || ts->offline) return;
     cog_brc_merge_queued(ts);
     cog_owner_ref_serve(ts);
+    cog_gc_release_deferred();
     /* No cog_gc_flush_young here: it may wake the collector, which takes
      * the collector's lock, and threads go offline while holding it (the
      * collector itself, cog_gc_collect's waiters). The batch is flushed at
@@ -334,6 +350,10 @@ void cog_thread_online(void) {
      * wait for it without delaying grace periods. */
     run_enter(ts);
     cog_rcu_online();
+    /* After going online (a full barrier): a flip of the young epoch
+     * whose grace period did not wait for us is visible here, so we never
+     * append to a list the collector is reading (lib/alloc_young.c). */
+    cog_heap_young_sync(ts->heap);
     ts->offline = 0;
 }
 

@@ -61,6 +61,11 @@ typedef struct cog_tstate {
     /* The thread's liburcu reader record (in its TLS), so a forked child
      * can unlink the records of threads that do not exist there. */
     void *urcu_record;
+
+    /* Cyclic garbage the collector handed to this thread to clear and free
+     * (lib/gc_hooks.h, pacing assist): a lock-free stack of batches,
+     * pushed by the collector, taken whole by the owner. */
+    _Atomic(struct cog_gc_batch *) gc_inbox;
 } cog_tstate;
 
 enum { COG_RUN_OFFLINE = 0, COG_RUN_ONLINE = 1, COG_RUN_BORROWED = 2 };
@@ -76,18 +81,15 @@ cog_tstate *cog_tstate_lookup(uint32_t tid);
 
 /* Number of attached threads (racy snapshot). */
 int cog_thread_count(void);
+/* Number of attached threads that are online now (racy snapshot). */
+int cog_threads_online(void);
 
-/* Store the collector barrier (cog__gc_barrier) and switch every attached
- * thread's fast id to match: COG_TID_SLOW while barrier != 0, so owner
- * count operations take the slow path that marks objects. The caller waits
- * for a grace period before relying on it. */
+/* Store the collector barrier (cog__gc_barrier, a COG_WINDOW_* mode) and
+ * switch every attached thread's fast id to match: COG_TID_SLOW in a
+ * collection window, so owner count operations take the slow path that
+ * marks objects. The caller waits for a grace period before relying on
+ * it opening (closing needs none, see collector/gc_window.c). */
 void cog_threads_set_barrier(int barrier);
-
-/* Collector only, inside its own window: on = count operations of the
- * calling thread take the fast path (and so mark nothing), off = back to
- * what the barrier says. For the stretch of a collection where marks no
- * longer matter (clearing garbage after the last rescue). */
-void cog_thread_fast_path_in_window(int on);
 
 /* Runtime lifecycle hooks used by runtime.c. */
 int cog_threads_init(void);

@@ -5,7 +5,7 @@
 #include "cog/object.h"
 
 /* ob_gc flag: the object has (or had) weakrefs; set with atomic fetch_or.
- * Bits 0x1..0x10 and 0x40 are the collector's (lib/object_internal.h). */
+ * Bits 0x1..0x10 are the collector's (lib/object_internal.h). */
 #define COG_GC_HAS_WEAKREFS 0x20u
 
 /* Clear every weakref to o, then run their callbacks with no lock held, on

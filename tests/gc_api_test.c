@@ -235,16 +235,21 @@ static void automatic_collection_frees_cycles(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs) - freed0, 2 * (made + 1));
 }
 
-/* A collector made slow on purpose (its START callback sleeps) cannot keep
- * up with a thread making cyclic garbage. Pacing keeps the young count
- * bounded: whenever the mutator leaves a safe point it is at most
- * threshold0 x factor (plus the mutator's own unflushed batch), and the
- * waits show up as max_pause_ns. Without pacing the count runs away. */
+/* A collector made slow on purpose (its START callback sleeps 20 ms)
+ * cannot keep up with a thread making cyclic garbage. Pacing keeps the
+ * young count bounded without long waits: over the limit, the mutator
+ * frees the garbage it made itself once a collection hands it back
+ * (assisted); past twice the limit it also waits, at most 1 ms per safe
+ * point, so beyond that it outruns the collector by at most about one
+ * cycle per millisecond of a collection. Without pacing the count runs
+ * away. */
+enum { SLOW_START_MS = 20 };
+
 static void slow_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
     (void)info;
     (void)arg;
     if (phase == COG_GC_START) {
-        struct timespec ms = {0, 2000000};
+        struct timespec ms = {0, SLOW_START_MS * 1000000L};
         nanosleep(&ms, NULL);
     }
 }
@@ -272,18 +277,96 @@ static void pacing_bounds_the_young_generation(void **state) {
     /* Off: nothing holds the mutator back. */
     assert_int_equal(cog_gc_set_pacing(0), COG_OK);
     long unpaced = run_garbage_maker(20000);
-    assert_true(unpaced > 4 * 100 + 64);
+    /* Twice the limit, a thread's unflushed batch, two nodes per waited
+     * ms. */
+    long bound = 2 * 4 * 100 + 64 + 2 * 4 * (SLOW_START_MS + 5);
+    assert_true(unpaced > bound);
 
     assert_int_equal(cog_gc_set_pacing(4), COG_OK);
     cog_gc_collect(2);
-    long paced = run_garbage_maker(20000);
-    assert_true(paced <= 4 * 100 + 64);
     cog_gc_gen_stats st[3];
     cog_gc_get_stats(st);
-    assert_true(st[0].max_pause_ns + st[1].max_pause_ns + st[2].max_pause_ns > 0);
+    uint64_t assisted0 = st[0].assisted + st[1].assisted + st[2].assisted;
+    long paced = run_garbage_maker(20000);
+    assert_true(paced <= bound);
+    cog_gc_get_stats(st);
+    uint64_t max_pause = 0;
+    for (int g = 0; g < 3; g++)
+        if (st[g].max_pause_ns > max_pause) max_pause = st[g].max_pause_ns;
+    /* Waits happened, and each was shorter than a collection, which an
+     * unbounded wait lasts (each waits 0.9 ms at most; the rest is room
+     * for a loaded machine's scheduler). */
+    assert_true(max_pause > 0);
+    assert_true(max_pause < SLOW_START_MS * 1000000ull * 3 / 4);
+    /* The collector handed the mutator its own garbage to free. */
+    assert_true(st[0].assisted + st[1].assisted + st[2].assisted > assisted0);
 
     cog_gc_disable();
     assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(64), COG_OK);
+    cog_gc_collect(2);
+}
+
+/* The duty cap spaces automatic collections: after one whose window was
+ * open W, the next starts no sooner than W x (100 - cap) / cap later (with
+ * cap 25: 3 W). Recorded from the collector's callbacks: each STOP notes
+ * its time and the window it just had (from the stats), each START checks
+ * the gap since the previous STOP. */
+typedef struct gap_probe {
+    uint64_t stop_ns, window_total, last_window;
+    long starts, early;
+} gap_probe;
+
+static uint64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void probe_gaps(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    gap_probe *g = arg;
+    uint64_t now = mono_ns();
+    if (phase == COG_GC_START) {
+        /* 3 W after the window closed, which is before STOP: allow 20%.
+         * Past 16 x threshold0 young objects the cap gives way. */
+        long c[3];
+        cog_gc_get_count(c);
+        if (g->stop_ns && now - g->stop_ns < g->last_window * 3 * 8 / 10 && c[0] <= 16 * 100)
+            g->early++;
+        g->starts++;
+        return;
+    }
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    uint64_t total = st[0].window_ns + st[1].window_ns + st[2].window_ns;
+    g->last_window = total - g->window_total;
+    g->window_total = total;
+    g->stop_ns = now;
+}
+
+static void duty_cap_spaces_automatic_collections(void **state) {
+    (void)state;
+    static gap_probe g;
+    assert_int_equal(cog_gc_set_duty_cap(-1), COG_EINVAL);
+    assert_int_equal(cog_gc_set_duty_cap(25), COG_OK);
+    assert_int_equal(cog_gc_get_duty_cap(), 25);
+    cog_gc_set_threshold(100, 10, 10);
+    cog_gc_set_pacing(0); /* the cap yields to pacing: keep it out */
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    g.window_total = st[0].window_ns + st[1].window_ns + st[2].window_ns;
+    assert_int_equal(cog_gc_callback_add(probe_gaps, &g), COG_OK);
+    cog_gc_enable();
+    for (long i = 0; i < 200000; i++) {
+        make_cycle(&test_node_type, &test_node_type);
+        if ((i & 63) == 0) cog_safepoint();
+    }
+    cog_gc_disable();
+    assert_int_equal(cog_gc_callback_remove(probe_gaps, &g), COG_OK);
+    assert_true(g.starts >= 3);
+    assert_int_equal(g.early, 0);
+    assert_int_equal(cog_gc_set_duty_cap(20), COG_OK);
     assert_int_equal(cog_gc_set_pacing(64), COG_OK);
     cog_gc_collect(2);
 }
@@ -336,6 +419,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(thresholds_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(automatic_collection_frees_cycles, setup, teardown),
         cmocka_unit_test_setup_teardown(pacing_bounds_the_young_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(duty_cap_spaces_automatic_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(freeze_hides_objects_from_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(tracking_queries, setup, teardown),
     };

@@ -40,6 +40,7 @@ static void reset(void) {
     unsetenv("COG_GC_ENABLE");
     unsetenv("COG_GCTRACE");
     unsetenv("COG_GC_PACING");
+    unsetenv("COG_GC_DUTY_CAP");
 }
 
 /* Back to the defaults so each case starts from them. */
@@ -51,6 +52,7 @@ static int teardown(void **state) {
         cog_gc_enable();
         cog_gc_set_trace(0);
         cog_gc_set_pacing(64);
+        cog_gc_set_duty_cap(20);
         if (cog_shutdown() != COG_OK) return -1;
     }
     return 0;
@@ -122,6 +124,29 @@ static void pacing_factor(void **state) {
     assert_int_equal(cog_gc_get_pacing(), 64);
 }
 
+static void duty_cap(void **state) {
+    (void)state;
+    setenv("COG_GC_DUTY_CAP", "35", 1);
+    assert_int_equal(cog_init(), COG_OK);
+    assert_int_equal(cog_gc_get_duty_cap(), 35);
+    assert_int_equal(cog_shutdown(), COG_OK);
+    static const char *bad[] = {"-1", "101", "x", "20%", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("COG_GC_DUTY_CAP", bad[i], 1);
+        capture_start();
+        int rc = cog_init();
+        char *err = capture_end();
+        assert_int_equal(rc, COG_OK);
+        assert_int_equal(cog_gc_get_duty_cap(), 35); /* kept from before */
+        assert_non_null(strstr(err, "ignoring COG_GC_DUTY_CAP"));
+        free(err);
+        assert_int_equal(cog_shutdown(), COG_OK);
+    }
+    assert_int_equal(cog_gc_set_duty_cap(101), COG_EINVAL);
+    assert_int_equal(cog_gc_set_duty_cap(0), COG_OK);
+    assert_int_equal(cog_gc_get_duty_cap(), 0);
+}
+
 static void bad_values_warn_and_keep_defaults(void **state) {
     (void)state;
     static const char *bad_thresholds[] = {"abc",  "-1,10,10", "10,0",  "1,2,3,4", "",
@@ -185,6 +210,7 @@ int main(void) {
         cmocka_unit_test_teardown(threshold_triple_and_prefix, teardown),
         cmocka_unit_test_teardown(enable_and_trace_flags, teardown),
         cmocka_unit_test_teardown(pacing_factor, teardown),
+        cmocka_unit_test_teardown(duty_cap, teardown),
         cmocka_unit_test_teardown(bad_values_warn_and_keep_defaults, teardown),
         cmocka_unit_test_teardown(gctrace_prints_one_line_per_collection, teardown),
     };

@@ -1,16 +1,18 @@
 #!/bin/bash
 # Exhaustive safety check of window.pml with spin (Debian package `spin`).
-#   spin_check.sh MODEL MAXOPS [expect-bug]
+#   spin_check.sh MODEL MAXOPS [expect-bug [BUG_FLAG]]
 # Generates the verifier (spin -a), builds it (gcc -DSAFETY: assertions and
 # invalid end states, no liveness) and runs a full state-space search.
 # Passes only if pan reports "errors: 0" and searched the whole space
 # (depth bound not hit, no memory limit reached). With "expect-bug" it runs
-# the model with its G2 rescue removed (-DBUG_NO_G2_RESCUE) and passes only
-# if pan finds an assertion violation: proof the check can fail.
+# a mutant of the model (-D$BUG_FLAG, default BUG_NO_G2_RESCUE: the G2
+# rescue removed; window.pml lists the others) and passes only if pan finds
+# an assertion violation: proof the check can fail.
 set -euo pipefail
 model=$(realpath "$1")
 maxops=$2
 mode=${3:-}
+bug=${4:-BUG_NO_G2_RESCUE}
 work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/spin.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -19,7 +21,7 @@ cp "$model" model.pml
 model=model.pml
 
 defs=(-DMAXOPS="$maxops")
-[[ $mode == expect-bug ]] && defs+=(-DBUG_NO_G2_RESCUE)
+[[ $mode == expect-bug ]] && defs+=(-D"$bug")
 spin "${defs[@]}" -a "$model" >spin.out 2>&1 || { cat spin.out; exit 1; }
 # COLLAPSE: compressed state storage; MEMLIM (MB) stops a runaway search
 # instead of exhausting a shared machine (reported as incomplete below).
@@ -33,10 +35,10 @@ errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.out | tail -1)
 
 if [[ $mode == expect-bug ]]; then
     if ((errors > 0)) && grep -q 'assertion violated' pan.out; then
-        echo "PASS: the model without the G2 rescue is rejected ($errors error(s))"
+        echo "PASS: the mutant $bug is rejected ($errors error(s))"
         exit 0
     fi
-    echo "FAIL: the model without the G2 rescue verified: the check cannot fail"
+    echo "FAIL: the mutant $bug verified: the check cannot fail"
     exit 1
 fi
 

@@ -15,6 +15,20 @@
  * no mutator local, the root, or any non-garbage live object refers to it;
  * (2) memory safety: the collector never reads a block that was released
  * for reuse, and the mutator never uses a freed object.
+ *
+ * Frees inside the window: only the block of a candidate (an object the
+ * collector stamped) waits; any other block is released at once (the
+ * real collector may still read its header through a stale pointer, which
+ * the allocator keeps an object header: not modelled, no field is read).
+ * A deferred block is released by its owner (the mutator, between
+ * operations) once the collector has published that the window is done,
+ * after its last read; closing needs no grace period.
+ *
+ * Mutants (spin_check.sh expect-bug FLAG), each must be rejected:
+ *   BUG_NO_G2_RESCUE        no rescue of objects dirtied during the scan;
+ *   BUG_RELEASE_CANDIDATES  frees of candidates are not deferred either;
+ *   BUG_DONE_BEFORE_RESCUE  the window is published done before the
+ *                           collector's last reads (the rescue's).
  */
 #define N 3
 #define NIL 255
@@ -37,12 +51,22 @@ byte ops;          /* bounded number of mutator operations */
 bool bar;          /* cog__gc_barrier */
 byte gp;           /* grace-period counter */
 byte mctr;         /* mutator's last quiescent state (QSBR reader ctr) */
-bool deferred[N];  /* freed inside the window, released at close */
+bool cand[N];      /* stamped by the collector's walk */
+bool deferred[N];  /* a candidate freed inside the window: kept */
+bool done;         /* cog__gc_window_done: the collector read its last block */
 bool collecting;
 
 /* Mark (barrier) and count changes, done inside one mutator operation
  * with the sampled flag b. */
 inline touch(o, b) { if :: b -> dirty[o] = 1 :: else -> skip fi }
+
+/* Release the block of a freed object: a candidate's waits while the
+ * window may still be read (the freeing thread saw it open). */
+#ifdef BUG_RELEASE_CANDIDATES
+inline release(o, b) { released[o] = 1 }
+#else
+inline release(o, b) { if :: b && cand[o] && !done -> deferred[o] = 1 :: else -> released[o] = 1 fi }
+#endif
 
 inline dealloc(o, b) {
     dead[o] = 1;
@@ -55,10 +79,10 @@ inline dealloc(o, b) {
          * at most 2 after this; deeper ones are cut by the bound */
         if
         :: rc[c] == 0 -> dead[c] = 1;
-           if :: b -> deferred[c] = 1 :: else -> released[c] = 1 fi;
+           release(c, b);
            if :: next[c] != NIL -> d = next[c]; next[c] = NIL; touch(d, b); rc[d]--;
                  if :: rc[d] == 0 -> dead[d] = 1;
-                       if :: b -> deferred[d] = 1 :: else -> released[d] = 1 fi;
+                       release(d, b);
                        if :: next[d] != NIL -> e = next[d]; next[d] = NIL; touch(e, b); rc[e]--;
                              assert(rc[e] > 0) /* a 3-cycle freed by refcount is impossible */
                           :: else -> skip fi
@@ -68,7 +92,7 @@ inline dealloc(o, b) {
         fi
     :: else -> skip
     fi;
-    if :: b -> deferred[o] = 1 :: else -> released[o] = 1 fi
+    release(o, b)
 }
 
 inline decref(o, b) {
@@ -124,11 +148,18 @@ proctype mutator() {
          * differing only in stale values merge */
         o = 0; p = 0; q = 0; c = 0; d = 0; e = 0; b = 0
         };
-        mctr = gp                     /* quiescent state between operations */
+        /* safe point: release what we deferred once the window is done
+         * (cog_gc_release_deferred), then the quiescent state */
+        atomic { if :: done -> for (o : 0 .. N-1) { if :: deferred[o] -> deferred[o] = 0; released[o] = 1 :: else -> skip fi }; o = 0 :: else -> skip fi };
+        mctr = gp
     :: else -> mctr = gp; break
     od;
 end_idle:
-    do :: mctr = gp od                /* keep reporting quiescent states */
+    do
+    :: mctr = gp                      /* keep reporting quiescent states */
+    :: atomic { done && (deferred[0] || deferred[1] || deferred[2]) ->
+                for (o : 0 .. N-1) { if :: deferred[o] -> deferred[o] = 0; released[o] = 1 :: else -> skip fi }; o = 0 }
+    od
 }
 
 inline grace_period() {
@@ -137,7 +168,6 @@ inline grace_period() {
 }
 
 proctype collector() {
-    bool cand[N];
     byte refs[N];
     bool reach[N];
     byte i, j, f;
@@ -150,8 +180,10 @@ proctype collector() {
      * (pool memory stays mapped): a block released before the walk is
      * simply not a candidate. Candidates' fields are read below, and those
      * reads are what must never touch a released block. */
+    atomic {                          /* stamping: never a dead object */
     for (i : 0 .. N-1) {
         cand[i] = !released[i] && !dead[i] && !dirty[i] && !deferred[i]
+    }
     }
     for (i : 0 .. N-1) { if :: cand[i] -> refs[i] = rc[i] :: else -> skip fi }
     for (i : 0 .. N-1) {                                  /* subtract, field by field */
@@ -179,6 +211,10 @@ proctype collector() {
         }
     }
     grace_period();                                       /* G2 */
+#ifdef BUG_DONE_BEFORE_RESCUE
+    bar = 0;
+    done = 1;
+#endif
 #ifndef BUG_NO_G2_RESCUE
     /* the rescue; spin_check.sh compiles the model without it once to show
      * the check catches the resulting unsoundness */
@@ -188,6 +224,7 @@ proctype collector() {
         for (i : 0 .. N-1) {
             if
             :: cand[i] && reach[i] && !dead[i] ->
+               assert(!released[i]);
                f = next[i];
                if :: f != NIL && cand[f] -> reach[f] = 1 :: else -> skip fi
             :: else -> skip
@@ -209,9 +246,12 @@ proctype collector() {
             fi
         }
     }
+    /* The verdict is final: close. No grace period: clear the flag and
+     * publish that the window is done; owners release what they deferred
+     * at their next safe point (or at once, if they saw the window
+     * closed), and the garbage's blocks are the collector's to free. */
     bar = 0;
-    grace_period();                                       /* G4: close */
-    for (i : 0 .. N-1) { if :: deferred[i] -> released[i] = 1 :: else -> skip fi }
+    done = 1;
     collecting = 0
 }
 

@@ -38,7 +38,10 @@ int cog_gc_is_enabled(void);
  * uncollectable) or a negative cog_status: COG_EINVAL for a bad generation,
  * COG_ESTATE when called from a finalizer/callback on the collector thread
  * or when the runtime is not running. The caller, if attached, goes offline
- * while it waits (so it never delays the grace periods it waits for). */
+ * while it waits (so it never delays the grace periods it waits for).
+ * Garbage is freed before the call returns, except garbage that pacing
+ * handed back to another thread (cog_gc_set_pacing), which that thread
+ * frees at its next safe points. */
 long cog_gc_collect(int generation);
 
 /* Thresholds (CPython's defaults: 2000, 10, 10). threshold0 is the number
@@ -57,15 +60,33 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
 
 /* Pacing (back-pressure). The collector never stops mutators to do its
  * work, but one collector thread has a throughput limit. When the young
- * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator that
- * reaches cog_safepoint waits (offline) until the collection in progress
- * completes, so threads creating garbage faster than it can be collected
- * cannot grow the heap without bound. The wait is reported as the
- * generation's max_pause_ns. Default factor 64 (128000 objects with the
- * default threshold0); 0 turns pacing off. No effect while automatic
- * collection is disabled. COG_EINVAL for a negative factor. */
+ * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator
+ * that reaches cog_safepoint pays for what it allocated: the collector
+ * hands it the cyclic garbage it allocated (whole garbage components that
+ * only it owns) and it frees that garbage itself at its safe points,
+ * while the collector goes on scanning; with nothing to free yet it waits
+ * (offline) for its garbage or for the collection in progress, at most
+ * 1 ms per safe point. So threads creating garbage faster than it can be
+ * collected cannot grow the heap without bound, and no wait is longer
+ * than 1 ms. Waits are reported as the generation's max_pause_ns, garbage
+ * freed this way as its `assisted`. Default factor 64 (128000 objects
+ * with the default threshold0); 0 turns pacing off. No effect while
+ * automatic collection is disabled. COG_EINVAL for a negative factor. */
 int cog_gc_set_pacing(long factor);
 long cog_gc_get_pacing(void);
+
+/* Window duty cap: the most, in percent of wall time, that collection
+ * windows may be open because of automatic collections (while a window
+ * is open every reference-count operation of the mutators takes its slow
+ * path). After a collection whose window lasted W, the next automatic
+ * collection waits until W x (100 - cap) / cap has passed: a heap that
+ * produces garbage fast gets fewer, larger young collections instead of
+ * back-to-back ones. It stops waiting once the young count passes 16 x
+ * threshold0 or the pacing limit (the heap's bound comes first), and
+ * cog_gc_collect never waits for it. Default 20; 0 or 100: no cap.
+ * COG_EINVAL outside 0..100. */
+int cog_gc_set_duty_cap(int percent);
+int cog_gc_get_duty_cap(void);
 
 typedef struct cog_gc_gen_stats {
     uint64_t collections;   /* collections of this generation */
@@ -75,14 +96,20 @@ typedef struct cog_gc_gen_stats {
     uint64_t max_ns;        /* longest one */
     uint64_t max_pause_ns;  /* longest time a mutator waited for one of them:
                                only pacing (cog_gc_set_pacing) ever makes a
-                               mutator wait; 0 if none did */
+                               mutator wait, at most 1 ms; 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
+    uint64_t last_walked;   /* tracked objects its heap walk visited: the
+                               whole heap for generation 2, only pages that
+                               can hold young objects for 0 and 1 */
     uint64_t window_ns;     /* wall time their collection windows were open
                                (mutators mark what they touch and defer
                                frees while one is): the window duty cycle
                                is the sum over generations / elapsed time */
     uint64_t cpu_ns;        /* CPU time the collector (and its helper
                                thread) spent in them */
+    uint64_t assisted;      /* of `collected`, objects handed back to the
+                               threads that allocated them to free
+                               (pacing assist) */
 } cog_gc_gen_stats;
 
 /* Copy the per-generation statistics (index = generation). They count
@@ -94,10 +121,12 @@ uint64_t cog_gc_stats_elapsed_ns(void);
 
 /* gctrace (Go's GODEBUG=gctrace=1): while on, every collection prints one
  * line to stderr:
- *   cog gc N @T s: gen G: S scanned, C collected, U uncollectable, D ms
- *   (per-phase ms), window W ms, duty Y%, cpu C ms, pause P ms, heap H MiB
- * (N counts traced collections, T is seconds since the first one, S the
- * candidates examined, D the collection's wall time, W how long its window
+ *   cog gc N @T s: gen G: K walked, S scanned, C collected, U uncollectable,
+ *   D ms (per-phase ms), window W ms, duty Y%, cpu C ms, pause P ms,
+ *   heap H MiB
+ * (N counts traced collections, T is seconds since the first one, K the
+ * tracked objects the heap walk visited, S the candidates examined, D the
+ * collection's wall time, W how long its window
  * was open, Y that as a share of the wall time since the previous traced
  * collection ended (the window duty cycle), C the collector's CPU time for
  * it, P the longest time a mutator waited for the collector (pacing,
@@ -110,6 +139,8 @@ int cog_gc_get_trace(void);
  *   COG_GC_THRESHOLD=t0[,t1[,t2]]  as cog_gc_set_threshold; omitted values
  *                                  keep their current setting
  *   COG_GC_ENABLE=0|1              cog_gc_disable / cog_gc_enable
+ *   COG_GC_PACING=factor           cog_gc_set_pacing
+ *   COG_GC_DUTY_CAP=percent        cog_gc_set_duty_cap
  *   COG_GCTRACE=0|1                cog_gc_set_trace
  *   COG_CONTROL_SOCKET=path        cog_control_start(path) (cog/control.h)
  * A malformed or out-of-range value is ignored with a warning on stderr
