@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "lib/error.h"
+#include "lib/gc_hooks.h"
 #include "lib/object_internal.h"
 #include "lib/str_internal.h"
 
@@ -40,7 +41,7 @@ static inline intptr_t shared_count(intptr_t shared) {
 void cog__incref_slow(cog_object *o) {
     uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
     if (local == COG_IMMORTAL) return;
-    cog__gc_barrier_touch(o);
+    cog_gc_count_barrier(o);
     if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid)
         atomic_store_explicit(&o->ob_ref_local, local + 1, memory_order_relaxed);
     else
@@ -50,7 +51,7 @@ void cog__incref_slow(cog_object *o) {
 void cog__decref_slow(cog_object *o) {
     uint32_t local = atomic_load_explicit(&o->ob_ref_local, memory_order_relaxed);
     if (local == COG_IMMORTAL) return;
-    cog__gc_barrier_touch(o);
+    cog_gc_count_barrier(o);
     if (atomic_load_explicit(&o->ob_tid, memory_order_relaxed) == cog__tls_tid) {
         atomic_store_explicit(&o->ob_ref_local, local - 1, memory_order_relaxed);
         if (local == 1) cog__merge_zero_local(o);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cog/object.h"
+#include "lib/object_internal.h"
 
 /* cog__gc_barrier (declared in cog/object.h) says whether a window is open
  * and what mutators must do in it:
@@ -33,6 +34,27 @@ extern _Atomic(uint64_t) cog__gc_scan_epoch;
  * reading it is released once cog__gc_window_done >= k (release store by
  * the collector after its last read, acquire load by the releaser). */
 extern _Atomic(uint64_t) cog__gc_window_seq, cog__gc_window_done;
+
+/* cog__gc_touch's test, inline for the count slow paths (lib/brc.c), which
+ * take it on every owner operation inside a collection window: whether o
+ * needs a mark (the CAS itself stays out of line, in cog__gc_touch). */
+extern __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
+static inline int cog_gc_needs_mark(const cog_object *o) {
+    int gen = atomic_load_explicit(&cog__gc_scan_gen, memory_order_relaxed);
+    uint64_t gc = atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
+    uint64_t epoch = atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed);
+    if (gen < 0 || !(gc & COG_GC_TRACKED) || cog__gc_release_own) return 0;
+    if ((gc & COG_GC_EPOCH_MASK) == epoch) return !(gc & COG_GC_DIRTY);
+    return cog_gc_generation(gc) <= gen;
+}
+
+/* The barrier for the count slow paths: mark o if a collection window
+ * needs it (cog__gc_barrier_touch with the test inline). */
+static inline void cog_gc_count_barrier(cog_object *o) {
+    if (__builtin_expect(atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed), 0) &&
+        cog_gc_needs_mark(o))
+        cog__gc_touch(o);
+}
 
 /* Whether the block of an object being freed must wait for the window:
  * gc_at_death is ob_gc as the free's DEAD RMW found it (0 for untracked
@@ -60,7 +82,6 @@ void cog_gc_deferred_thread_exit(void);
  * frees into other threads' pools are batched per pool (flushed when it is
  * turned off). See collector/gc_collect.c clear_garbage. */
 void cog_gc_release_own_frees(int on);
-extern __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
 /* Collector, when a window closes: release the shared list. */
 void cog_gc_release_shared_deferred(void);
 /* Next block in a deferred chain (linked through ob_ref_shared). */
