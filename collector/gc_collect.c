@@ -72,6 +72,7 @@ typedef struct gc_part {
     int32_t *refs;
     size_t n, cap;
     long young_to_old;
+    size_t walked; /* tracked blocks visited */
     int oom;
 } __attribute__((aligned(128))) gc_part; /* the two walkers' parts on
     separate (pairs of) cache lines: each updates its own per object */
@@ -183,8 +184,7 @@ static void erase_stamp(const gc_scan *s, cog_object *o, uint64_t gc) {
  * the block (cog_gc_must_defer). Release pairs with that RMW's acquire.
  * Returns the generation the object is left in (gc_walk.c carries its
  * page), -1 if it is dead or frozen. */
-static int add_candidate(void *arg, cog_object *o, uint64_t gc) {
-    gc_part *p = arg;
+static inline int add_candidate(gc_part *p, cog_object *o, uint64_t gc) {
     gc_scan *s = p->s;
     if (p->n == p->cap && !p->oom) {
         size_t cap = p->cap;
@@ -240,6 +240,22 @@ static int add_candidate(void *arg, cog_object *o, uint64_t gc) {
 
 /* ---- step 2 (collector/gc_walk.c chooses the pages), by one or two threads ---- */
 
+/* gc_walk.c's page visitor (block_size 0: one large object block). */
+static unsigned walk_page(void *arg, char *first, size_t block_size, unsigned n) {
+    gc_part *p = arg;
+    unsigned left = 0;
+    for (unsigned b = 0; b < n; b++) {
+        cog_object *o = (cog_object *)(first + (size_t)b * block_size);
+        uint64_t gc = cog_gc_tracked_header(o);
+        if (!gc) continue;
+        p->walked++;
+        int g = add_candidate(p, o, gc);
+        if (g == 0) left |= GC_LEFT_GEN0;
+        if (g == 1) left |= GC_LEFT_GEN1;
+    }
+    return left;
+}
+
 /* Below this many candidates one thread subtracts. */
 #define PARALLEL_MIN_CANDIDATES 100000
 
@@ -282,8 +298,9 @@ static int walk(gc_scan *s, size_t *walked) {
     part[0] = (gc_part){.s = s, .base = 0, .obj = s->obj, .refs = s->refs, .cap = s->cap};
     part[1] = (gc_part){.s = s, .base = PART1, .obj = kept1.obj, .refs = kept1.refs,
                         .cap = kept1.cap};
-    int helped = cog_gc_walk_run(s->gen, s->clear_stamps, add_candidate, &part[0], &part[1],
-                                 s->parallel, walked);
+    int helped = cog_gc_walk_run(s->gen, s->clear_stamps, walk_page, &part[0], &part[1],
+                                 s->parallel);
+    *walked = part[0].walked + part[1].walked;
     gc_part *p0 = &part[0], *p1 = &part[1];
     kept1.obj = p1->obj, kept1.refs = p1->refs, kept1.cap = p1->cap;
     s->obj = p0->obj, s->refs = p0->refs, s->cap = p0->cap;

@@ -114,7 +114,10 @@ int cog_gc_helper_assist(void) {
 
 void cog_gc_helper_wait(void) {
     pthread_mutex_lock(&lock);
-    if (claimed != posted) claim_and_run(); /* nobody came: our turn */
+    /* Nobody came and no helper thread is on its way: our turn. (A woken
+     * helper is left its job: it runs beside us on an idle core, while
+     * taking the job back would make the step sequential.) */
+    if (claimed != posted && !(use_thread && running)) claim_and_run();
     while (finished != posted) pthread_cond_wait(&done, &lock);
     pthread_mutex_unlock(&lock);
 }

@@ -56,17 +56,17 @@ static inline uint64_t cog_gc_tracked_header(const void *block) {
 
 /* Step 2's heap walk (gc_walk.c), collector thread only. prepare: before
  * the window's grace period (flips the young epoch). run: after it; calls
- * fn(part, o, gc) for every tracked block of the pages a scan of
- * generations <= gen visits (all of them if full), on part0 and, if the
- * helper takes part (parallel: 0 never, 1 for big walks, 2 always), on
- * part1 from the helper thread; fn returns the generation it leaves the
- * object in, or -1 for an object that is no candidate of any later young
- * scan (dead, frozen). Returns whether the helper took part; *walked gets
- * the number of tracked blocks visited. */
-typedef int (*gc_block_fn)(void *part, cog_object *o, uint64_t gc);
+ * fn(part, first, block_size, n) for the n blocks from `first` of every
+ * page a scan of generations <= gen visits (all of them if full), and
+ * fn(part, block, 0, 1) for each large object block it visits, on part0
+ * and, if a second walker takes part (parallel: 0 never, 1 for big walks,
+ * 2 always), on part1 from that walker; fn returns which generations it
+ * leaves objects in there (GC_LEFT_GEN0 | GC_LEFT_GEN1), so the walk can
+ * carry the page. Returns whether a second walker took part. */
+enum { GC_LEFT_GEN0 = 1, GC_LEFT_GEN1 = 2 };
+typedef unsigned (*gc_page_fn)(void *part, char *first, size_t block_size, unsigned n);
 void cog_gc_walk_prepare(void);
-int cog_gc_walk_run(int gen, int full, gc_block_fn fn, void *part0, void *part1, int parallel,
-                    size_t *walked);
+int cog_gc_walk_run(int gen, int full, gc_page_fn fn, void *part0, void *part1, int parallel);
 /* Release the walk's lists (collector stopped; the next scan is full). */
 void cog_gc_walk_free(void);
 /* Below this many pages (about 8 MiB of pools) one thread walks. */

@@ -58,13 +58,12 @@ typedef struct gc_walker {
     void *part;
     cog_page_list carry0, carry1;
     uint64_t floor0, floor1; /* lowest numbers of large objects left in 0 / 1 */
-    size_t walked;           /* tracked blocks visited */
     int oom;
 } __attribute__((aligned(128))) gc_walker;
 
 typedef struct walk_job {
     gc_walker walker[2];
-    gc_block_fn fn;
+    gc_page_fn fn;
     _Alignas(128) atomic_size_t next; /* plan chunks are handed out in order */
 } walk_job;
 
@@ -98,17 +97,8 @@ static void walk_pages(int wi) {
             unsigned n;
             uint32_t *scratch;
             if (!cog_alloc_page_blocks(w.plan.ids[i], &first, &bs, &n, &scratch)) continue;
-            int has0 = 0, has1 = 0;
-            for (unsigned b = 0; b < n; b++) {
-                void *block = first + (size_t)b * bs;
-                uint64_t gc = cog_gc_tracked_header(block);
-                if (!gc) continue;
-                k->walked++;
-                int g = j.fn(k->part, block, gc);
-                has0 |= g == 0;
-                has1 |= g == 1;
-            }
-            carry_page(k, w.plan.ids[i], scratch, has0, has1);
+            unsigned left = j.fn(k->part, first, bs, n);
+            carry_page(k, w.plan.ids[i], scratch, left & GC_LEFT_GEN0, left & GC_LEFT_GEN1);
         }
     }
 }
@@ -123,12 +113,9 @@ static void walk_helper(void *arg) {
 /* Large objects: the collector's walker, after its pages. */
 static void visit_large(void *block, uint64_t seq, void *arg) {
     gc_walker *k = arg;
-    uint64_t gc = cog_gc_tracked_header(block);
-    if (!gc) return;
-    k->walked++;
-    int g = j.fn(k->part, block, gc);
-    if (g == 0 && seq < k->floor0) k->floor0 = seq;
-    if (g == 1 && seq < k->floor1) k->floor1 = seq;
+    unsigned left = j.fn(k->part, block, 0, 1);
+    if ((left & GC_LEFT_GEN0) && seq < k->floor0) k->floor0 = seq;
+    if ((left & GC_LEFT_GEN1) && seq < k->floor1) k->floor1 = seq;
 }
 
 /* Add every page of `from` to the plan, each once (walk mark). */
@@ -157,8 +144,7 @@ static int append_all(cog_page_list *to, const cog_page_list *from) {
     return 0;
 }
 
-int cog_gc_walk_run(int gen, int full, gc_block_fn fn, void *part0, void *part1, int parallel,
-                    size_t *walked) {
+int cog_gc_walk_run(int gen, int full, gc_page_fn fn, void *part0, void *part1, int parallel) {
     full |= gen >= 2 || w.lost;
     w.lost = 0;
     /* Before the walk lock: gathering takes cog_heap_lock, which
@@ -196,7 +182,6 @@ int cog_gc_walk_run(int gen, int full, gc_block_fn fn, void *part0, void *part1,
         k->part = i ? part1 : part0;
         k->carry0.n = k->carry1.n = 0;
         k->floor0 = k->floor1 = newest + 1;
-        k->walked = 0;
         k->oom = planned != 0;
     }
     atomic_store_explicit(&j.next, 0, memory_order_relaxed);
@@ -213,10 +198,8 @@ int cog_gc_walk_run(int gen, int full, gc_block_fn fn, void *part0, void *part1,
 
     int oom = 0;
     uint64_t f0 = newest + 1, f1 = rebuild1 ? newest + 1 : w.floor[1];
-    *walked = 0;
     for (int i = 0; i < 2; i++) {
         gc_walker *k = &j.walker[i];
-        *walked += k->walked;
         oom |= k->oom || append_all(&w.carry0, &k->carry0) || append_all(&w.carry1, &k->carry1);
         if (k->floor0 < f0) f0 = k->floor0;
         if (k->floor1 < f1) f1 = k->floor1;
