@@ -129,17 +129,13 @@ void cog_heap_free_deferred(void *p, size_t size, cog_block_kind kind);
  * this function again. */
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
 
-/* The same walk in pieces, so that several threads can share it (the
- * collector's parallel scan). Each participating thread brackets its part
- * with walk_begin/walk_end (the walk lock, read side; the guarantees above
- * hold between the two calls); cog_alloc_walk_arenas bounds the arena slots
- * to pass to cog_alloc_walk_arena; exactly one participant visits the large
- * blocks. */
+/* Walks by page (the collector's, collector/gc_walk.c, which may share
+ * one between threads): each participating thread brackets its part with
+ * walk_begin/walk_end (the walk lock, read side; the guarantees above hold
+ * between the two calls) and visits pages with cog_alloc_page_blocks and
+ * large blocks with cog_alloc_walk_large_since (below). */
 void cog_alloc_walk_begin(void);
 void cog_alloc_walk_end(void);
-unsigned cog_alloc_walk_arenas(void);
-void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg);
-void cog_alloc_walk_large(void (*visit)(void *block, void *arg), void *arg);
 
 /* Pin object memory: until the matching unpin, no object page is given
  * back to its arena (an object pool that empties keeps its layout, so its

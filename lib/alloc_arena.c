@@ -363,11 +363,11 @@ void cog_alloc_walk_end(void) {
     pthread_rwlock_unlock(&cog_walk_lock);
 }
 
-unsigned cog_alloc_walk_arenas(void) {
+static unsigned walk_arenas(void) {
     return atomic_load_explicit(&cog_arena_hwm, memory_order_acquire);
 }
 
-void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg) {
+static void walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg) {
     cog_arena *a = atomic_load_explicit(&cog_arena_registry[slot], memory_order_acquire);
     if (!a) return;
     for (size_t pg = COG_ARENA_META_PAGES; pg < COG_ARENA_PAGES; pg++) {
@@ -382,14 +382,10 @@ void cog_alloc_walk_arena(unsigned slot, void (*visit)(void *block, void *arg), 
     }
 }
 
-void cog_alloc_walk_large(void (*visit)(void *block, void *arg), void *arg) {
-    cog_large_visit_all(visit, arg);
-}
-
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg) {
     cog_alloc_walk_begin();
-    unsigned hwm = cog_alloc_walk_arenas();
-    for (unsigned i = 0; i < hwm; i++) cog_alloc_walk_arena(i, visit, arg);
-    cog_alloc_walk_large(visit, arg);
+    unsigned hwm = walk_arenas();
+    for (unsigned i = 0; i < hwm; i++) walk_arena(i, visit, arg);
+    cog_large_visit_all(visit, arg);
     cog_alloc_walk_end();
 }

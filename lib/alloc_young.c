@@ -95,7 +95,7 @@ int cog_alloc_page_blocks(cog_page_id id, char **first, size_t *block_size, unsi
     if (!a) return 0;
     cog_pool *p = &a->pools[pg];
     /* Acquire pairs with cog_pool_init's release of the layout and the
-     * owner's release store of carved (see cog_alloc_walk_arena). */
+     * owner's release store of carved (see alloc_arena.c's walk_arena). */
     unsigned layout = atomic_load_explicit(&p->layout, memory_order_acquire);
     *scratch = a->scratch[pg];
     if ((layout & (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT)) != (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT))
