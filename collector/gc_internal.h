@@ -166,6 +166,9 @@ void cog_gc_read_env(void);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t cog_gc_now_ns(void);
+/* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
+struct timespec;
+void cog_gc_deadline_after(uint64_t ns, struct timespec *out);
 /* CPU time of the calling thread in nanoseconds. */
 uint64_t cog_gc_thread_cpu_ns(void);
 /* CPU time the helper thread has spent in jobs since it started. */

@@ -6,23 +6,22 @@
  * would grow without bound. When the young count (tracked allocations
  * minus deallocations since the last collection) exceeds threshold0 x
  * pacing factor, a mutator that reaches a safe point pays for what it
- * allocated instead (Go's mark assist is the model):
+ * allocated instead (Go's mark assist is the model). It becomes an
+ * *assistant* until a whole collection passes without it being over, and:
  *
- *   - it becomes an *assistant*: from the next collection's verdict on,
- *     the collector hands it the garbage it allocated (whole components of
- *     the garbage that it alone owns, gc_assist.c) instead of clearing it
- *     itself, and it clears and frees that garbage at its safe points, on
- *     its own fast paths and into its own pools, while the collector goes
- *     on with its next scan;
- *   - if it has nothing to free yet, it waits (offline) for its garbage or
- *     for the collection in progress to finish, at most 1 ms per safe
- *     point; the wait is recorded as that generation's max_pause_ns.
+ *   - frees garbage the collector hands back to it: when all of a
+ *     collection's garbage is its own (gc_assist.c), it clears and frees
+ *     it at its safe points, on its own fast paths and into its own pools,
+ *     while the collector goes on with its next scan;
+ *   - else takes the open half of a big scan step (gc_helper.c);
+ *   - else, only past twice the limit, waits (offline) for its garbage or
+ *     for the collection in progress, at most 0.9 ms per safe point; the
+ *     wait is recorded as that generation's max_pause_ns.
  *
- * So no wait is longer than 1 ms, and the heap stays bounded: while the
- * count is over the limit each assistant either frees its own garbage or
- * makes at most one safe point's worth of progress per millisecond. A
- * thread stops being an assistant at its first safe point under the limit
- * and at detach (it frees what it was handed first).
+ * So no wait is long, and the heap stays bounded: past twice the limit
+ * each assistant either does the collector's work or makes at most one
+ * safe point's worth of progress per wait. A detaching assistant leaves
+ * the list first and then frees what it was handed.
  *
  * The check on the mutator side (lib/gc_hooks.c cog_gc_maybe_pace) is two
  * relaxed loads at a safe point; nothing is added to allocation.
@@ -138,12 +137,6 @@ int cog_gc_pacing_hand_out(uint32_t tid, cog_gc_batch *b) {
     return listed;
 }
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int over_limit(void) {
     return atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) >
            atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
@@ -176,11 +169,9 @@ static int pace(int how) {
      * scheduler slice (milliseconds), so it is kept for the heap's bound. */
     long limit = atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
     if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) / 2 <= limit) return 1;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = cog_gc_now_ns();
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += MAX_WAIT_NS;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    cog_gc_deadline_after(MAX_WAIT_NS, &until);
     cog_thread_offline();
     pthread_mutex_lock(&lock);
     uint64_t seen = completed;
@@ -191,7 +182,7 @@ static int pace(int how) {
     }
     pthread_mutex_unlock(&lock);
     cog_thread_online();
-    cog_gc_stats_record_pause(gen, now_ns() - t0);
+    cog_gc_stats_record_pause(gen, cog_gc_now_ns() - t0);
     cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
     return 1;
 }

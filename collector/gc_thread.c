@@ -244,13 +244,10 @@ static void *collector_main(void *arg) {
                                       t0 <= LONG_MAX / DUTY_CAP_YIELD ? t0 * DUTY_CAP_YIELD
                                                                       : LONG_MAX,
                                       memory_order_relaxed);
-                struct timespec t;
-                clock_gettime(CLOCK_REALTIME, &t);
-                uint64_t d = until - cog_gc_now_ns();
-                if ((int64_t)d > 0) {
-                    t.tv_sec += (time_t)(d / 1000000000u);
-                    t.tv_nsec += (long)(d % 1000000000u);
-                    if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+                uint64_t now = cog_gc_now_ns();
+                if (until > now) {
+                    struct timespec t;
+                    cog_gc_deadline_after(until - now, &t);
                     pthread_cond_timedwait(&wake, &lock, &t);
                 }
                 atomic_store_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed);

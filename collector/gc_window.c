@@ -79,4 +79,11 @@ static uint64_t clock_ns(clockid_t clock) {
 }
 
 uint64_t cog_gc_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+void cog_gc_deadline_after(uint64_t ns, struct timespec *out) {
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += (time_t)(ns / 1000000000u);
+    out->tv_nsec += (long)(ns % 1000000000u);
+    if (out->tv_nsec >= 1000000000L) out->tv_sec++, out->tv_nsec -= 1000000000L;
+}
 uint64_t cog_gc_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }

@@ -56,18 +56,14 @@ atomic_long cog__gc_wake_above = LONG_MAX;
 void cog__gc_touch(cog_object *o) {
     if (cog__gc_release_own) return; /* the collector past its verdict */
     int gen = atomic_load_explicit(&cog__gc_scan_gen, memory_order_relaxed);
-    if (gen < 0) return; /* an inspection window reads no marks */
     uint64_t epoch = atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed);
     uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
-    for (;;) {
-        if (!(gc & COG_GC_TRACKED) || cog_gc_is_dirty(gc, epoch)) return;
-        uint64_t want;
-        if ((gc & COG_GC_EPOCH_MASK) == epoch) {
-            want = gc | COG_GC_DIRTY; /* a candidate: keep its index */
-        } else {
-            if (cog_gc_generation(gc) > gen) return;
-            want = (gc & ~COG_GC_STAMP_MASK) | epoch | COG_GC_DIRTY;
-        }
+    while (cog_gc_mark_wanted(gc, gen, epoch)) {
+        /* A candidate (this scan's epoch) keeps its index; anything else
+         * gets the epoch with index 0. */
+        uint64_t want = (gc & COG_GC_EPOCH_MASK) == epoch
+                            ? gc | COG_GC_DIRTY
+                            : (gc & ~COG_GC_STAMP_MASK) | epoch | COG_GC_DIRTY;
         if (atomic_compare_exchange_weak_explicit(&o->ob_gc, &gc, want, memory_order_relaxed,
                                                   memory_order_relaxed))
             return;

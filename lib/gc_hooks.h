@@ -39,13 +39,18 @@ extern _Atomic(uint64_t) cog__gc_window_seq, cog__gc_window_done;
  * take it on every owner operation inside a collection window: whether o
  * needs a mark (the CAS itself stays out of line, in cog__gc_touch). */
 extern __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
-static inline int cog_gc_needs_mark(const cog_object *o) {
-    int gen = atomic_load_explicit(&cog__gc_scan_gen, memory_order_relaxed);
-    uint64_t gc = atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
-    uint64_t epoch = atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed);
-    if (gen < 0 || !(gc & COG_GC_TRACKED) || cog__gc_release_own) return 0;
+/* The rule itself, on an ob_gc value, for a scan of generations <= gen
+ * (-1: a window that reads no marks) with stamp epoch `epoch`. */
+static inline int cog_gc_mark_wanted(uint64_t gc, int gen, uint64_t epoch) {
+    if (gen < 0 || !(gc & COG_GC_TRACKED)) return 0;
     if ((gc & COG_GC_EPOCH_MASK) == epoch) return !(gc & COG_GC_DIRTY);
     return cog_gc_generation(gc) <= gen;
+}
+static inline int cog_gc_needs_mark(const cog_object *o) {
+    return !cog__gc_release_own &&
+           cog_gc_mark_wanted(atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed),
+                              atomic_load_explicit(&cog__gc_scan_gen, memory_order_relaxed),
+                              atomic_load_explicit(&cog__gc_scan_epoch, memory_order_relaxed));
 }
 
 /* The barrier for the count slow paths: mark o if a collection window
@@ -89,8 +94,8 @@ cog_object *cog_gc_deferred_next(cog_object *o);
 
 /* Pacing assist: cyclic garbage handed to the thread that allocated it.
  * A batch is a set of garbage objects owned by that thread (ob_tid) and
- * closed under references (whole weakly connected components of the
- * garbage), so the thread can free it on its own fast paths: take a
+ * closed under references (all of one collection's garbage, see
+ * collector/gc_assist.c), so the thread can free it on its own fast paths: take a
  * reference to each, clear each, drop the references. Nothing else can
  * reach a batch's objects (they are garbage, marked COG_GC_PENDING so no
  * scan or introspection takes them for live ones). */
