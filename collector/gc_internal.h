@@ -50,7 +50,7 @@ static inline uint64_t cog_gc_tracked_header(const void *block) {
     return gc & COG_GC_TRACKED ? gc : 0;
 }
 
-/* ob_gc flag: the object has weak references (lib/weakref_internal.h's
+/* ob_gc flag: the object has weak references (lib/upcalls.h's
  * COG_GC_HAS_WEAKREFS, which the collector does not include). */
 #define COG_GC_HAS_WEAKREFS_FLAG 0x20u
 

@@ -27,7 +27,7 @@
 #include "lib/error.h"
 #include "lib/gc_hooks.h"
 #include "lib/object_internal.h"
-#include "lib/str_internal.h"
+#include "lib/upcalls.h"
 
 #define SHARED_ONE ((intptr_t)1 << COG_REF_SHARED_SHIFT)
 

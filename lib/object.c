@@ -8,9 +8,8 @@
 #include "lib/mem_trace.h"
 #include "lib/object_internal.h"
 #include "lib/rcu.h"
-#include "lib/str_internal.h"
 #include "lib/thread.h"
-#include "lib/weakref_internal.h"
+#include "lib/upcalls.h"
 
 /* External definitions of the inline fast paths (C99 inline semantics), for
  * C++ callers and for calls the compiler chooses not to inline. */

@@ -22,7 +22,7 @@
 #define COG_GC_DIRTY 0x4u
 #define COG_GC_DEAD 0x8u      /* refcount reached 0: being deallocated */
 #define COG_GC_FROZEN 0x10u   /* cog_gc_freeze: ignored by collections */
-/* 0x20: COG_GC_HAS_WEAKREFS (lib/weakref_internal.h). */
+/* 0x20: COG_GC_HAS_WEAKREFS (lib/upcalls.h). */
 /* Cyclic garbage handed to the thread that allocated it, which clears and
  * frees it at its next safe point (pacing assist, lib/gc_hooks.h): no
  * later scan or heap introspection may take it for a live object. */

@@ -1,4 +1,6 @@
-/* lib/str_internal.h - str layout shared by str.c and intern.c (internal). */
+/* lib/str_internal.h - str internals shared by str.c and intern.c. The
+ * str object's layout and the deferred counts of interned strings are in
+ * lib/upcalls.h, because the object model reads them too. */
 #ifndef COG_LIB_STR_INTERNAL_H
 #define COG_LIB_STR_INTERNAL_H
 
@@ -6,20 +8,7 @@
 
 #include "cog/str.h"
 #include "lib/rcu.h"
-
-enum {
-    STR_PLAIN = 0,     /* not interned */
-    STR_FRESH = 1,     /* interned type, not (or no longer) in the table */
-    STR_IN_TABLE = 2,  /* mortal canonical string, linked in the table */
-    STR_IMMORTAL = 3,  /* immortal canonical string, linked in the table */
-};
-
-typedef struct cog_str {
-    cog_varobject ob;           /* ob_size = length in bytes */
-    _Atomic uint64_t hash;      /* 0 until computed */
-    atomic_uint state;          /* STR_* */
-    char data[];                /* ob_size bytes + NUL; interned: + node */
-} cog_str;
+#include "lib/upcalls.h"
 
 /* The intern table's node, stored after an interned string's bytes. The
  * review head and state belong to the deferred-count protocol of mortal
@@ -31,8 +20,6 @@ typedef struct intern_node {
     cog_rcu_head review;
     atomic_uint review_state; /* RV_* in lib/intern.c */
 } intern_node;
-
-extern const cog_type cog__str_interned_type;
 
 static inline intern_node *cog__str_node(cog_str *s) {
     uintptr_t p = (uintptr_t)(s->data + s->ob.ob_size + 1);
@@ -169,57 +156,6 @@ cog_str *cog__str_alloc(const cog_type *type, size_t len);
 /* Interned dealloc: unlink from the table (intern.c). */
 void cog__intern_unlink(cog_str *s);
 
-/* ---- Deferred counts of mortal canonical strings (lib/intern.c) ---------
- * cog_decref of a merged, mortal interned string (lib/brc.c routes it
- * here): a per-thread cached decrement, or an atomic one that requests a
- * review instead of deallocating when the shared count reaches 0. */
-void cog__intern_decref(cog_str *s);
-
-/* The calling thread's delta cache (lib/intern.c "Deferred counts"): a
- * direct-mapped array of {string, delta}, heap-allocated at the thread's
- * first hit and freed at detach, so non-NULL only on attached threads. Only
- * its owner thread touches it (plain memory). */
-typedef struct cog__dslot {
-    cog_str *s;
-    intptr_t delta;
-} cog__dslot;
-#define COG__DCACHE_BITS 9
-#define COG__DCACHE_SLOTS (1u << COG__DCACHE_BITS)
-extern __thread cog__dslot *cog__intern_dcache __attribute__((tls_model("initial-exec")));
-
-static inline cog__dslot *cog__dslot_in(cog__dslot *c, const cog_str *s) {
-    /* Fibonacci hashing of the address: blocks are 16-byte aligned and
-     * neighbours in a pool must not collide. */
-    return &c[((uintptr_t)s * 0x9E3779B97F4A7C15ull) >> (64 - COG__DCACHE_BITS)];
-}
-
-static inline void cog__dslot_add(cog__dslot *e, intptr_t d) {
-    intptr_t old = e->delta, nd = old + d;
-    e->delta = nd;
-    cog__intern_dirty += (unsigned)(nd != 0) - (unsigned)(old != 0);
-}
-
-/* The decref fast path, inlined into lib/brc.c: a -1 in the cache when the
- * string is a mortal canonical one in the table and this thread's slot
- * holds it. 0: not handled, call cog__intern_decref. The state is stable
- * (the caller holds a reference, so the string is not dead) and on the
- * header's cache line, which the caller has just read. */
-static inline int cog__intern_decref_cached(cog_str *s) {
-    cog__dslot *c = cog__intern_dcache;
-    if (!c || atomic_load_explicit(&s->state, memory_order_relaxed) != STR_IN_TABLE) return 0;
-    cog__dslot *e = cog__dslot_in(c, s);
-    if (e->s != s) return 0;
-    cog__dslot_add(e, -1);
-    return 1;
-}
-/* cog_try_incref of an interned string (lib/tryincref.c): exact under the
- * deferred-count protocol (fails only once the string is DEAD). */
-int cog__intern_try_incref(cog_str *s);
-/* cog_refcount of an interned string: flushes the calling thread's cached
- * deltas first, then decodes the shared count (see lib/intern.c). */
-int64_t cog__intern_refcount(cog_str *s);
-/* Detach: flush the calling thread's cache and free it (lib/thread.c). */
-void cog__intern_thread_detach(void);
 /* Test hook: called by the review's first step right after it moved a
  * string to the DYING state (on liburcu's call_rcu thread). NULL normally. */
 extern void (*_Atomic cog__intern_review_hook)(cog_str *s);

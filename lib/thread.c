@@ -13,7 +13,7 @@
 #include "lib/gc_hooks.h"
 #include "lib/rcu.h"
 #include "lib/runtime_internal.h"
-#include "lib/str_internal.h"
+#include "lib/upcalls.h"
 
 __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec"))) = COG_TID_UNATTACHED;
 __thread _Atomic(uint32_t) cog__tls_fast_tid

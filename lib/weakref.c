@@ -24,7 +24,7 @@
 #include "lib/brc.h"
 #include "lib/error.h"
 #include "lib/types_internal.h"
-#include "lib/weakref_internal.h"
+#include "lib/upcalls.h"
 
 typedef struct weakref weakref;
 typedef struct record record;

@@ -11,7 +11,7 @@
 
 #include "tests/test_types.h"
 
-void cog_weakref_clear_referent(cog_object *o); /* lib/weakref_internal.h */
+void cog_weakref_clear_referent(cog_object *o); /* lib/upcalls.h */
 
 static atomic_long target_deallocs;
 static void target_dealloc(cog_object *self) {
