@@ -17,8 +17,8 @@
 
 #if defined(BENCH_COG)
 #include "cog/cog.h"
-#include "lib/alloc.h"
-#include "lib/thread.h"
+#include "lib/alloc/alloc.h"
+#include "lib/core/thread.h"
 #define NAME "cog"
 static __thread cog_heap *bh;
 static void thread_start(void) {

@@ -2,13 +2,13 @@
  * while a collection window is open, against the same operation outside.
  *
  * Inside a window every owner count operation takes the slow path, which
- * marks objects the scan may consider (lib/gc_hooks.c cog__gc_touch): an
+ * marks objects the scan may consider (lib/core/gc_hooks.c cog__gc_touch): an
  * object of a generation the scan collects (young) is marked once (a CAS)
  * and then only tested; an older one is only tested. The window is
  * simulated on this thread alone (the collector idle, automatic collection
  * off) by setting what the collector sets when it opens one: the barrier
  * mode, the scan's generation and epoch, this thread's fast id. These are
- * cog internals (lib/gc_hooks.h, cog/object.h), declared here: a
+ * cog internals (lib/core/gc_hooks.h, cog/object.h), declared here: a
  * measurement of the mechanism, not an API use.
  *
  * Rows (ns per pair, medians of interleaved runs): owner incref+decref
@@ -28,8 +28,8 @@
 /* cog internals (see the header comment). */
 extern atomic_int cog__gc_scan_gen;
 extern _Atomic(uint64_t) cog__gc_scan_epoch;
-#define WINDOW_COLLECT 1 /* lib/gc_hooks.h COG_WINDOW_COLLECT */
-#define EPOCH (1ull << 10) /* any scan epoch (lib/object_internal.h) */
+#define WINDOW_COLLECT 1 /* lib/core/gc_hooks.h COG_WINDOW_COLLECT */
+#define EPOCH (1ull << 10) /* any scan epoch (lib/core/object_internal.h) */
 
 #define BARRIER(p) __asm__ __volatile__("" : : "r"(p) : "memory")
 #define MAX_REPS 51

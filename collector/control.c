@@ -27,8 +27,8 @@
 
 #include "cog/control.h"
 #include "cog/runtime.h"
-#include "lib/error.h"
-#include "lib/runtime_internal.h"
+#include "lib/base/error.h"
+#include "lib/core/runtime_internal.h"
 
 #define REPLY_CAP 16384
 

@@ -10,7 +10,7 @@
 #include "cog/control.h"
 #include "cog/gc.h"
 #include "cog/mem.h"
-#include "lib/error.h"
+#include "lib/base/error.h"
 
 #define MAX_ARGS 8
 

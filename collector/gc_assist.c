@@ -7,7 +7,7 @@
  * one assistant T (ob_tid == T, not merged; a single busy thread is the
  * common case of a collector falling behind), U goes to T whole: T can
  * free it alone, as the collector would: a reference to each, clear each,
- * drop the references (lib/gc_hooks.c cog_gc_inbox_process), all on T's
+ * drop the references (lib/core/gc_hooks.c cog_gc_inbox_process), all on T's
  * own fast paths, into T's own pools, with no adoption, while the
  * collector goes on with its next scan.
  *
@@ -28,7 +28,7 @@
 #include <stdlib.h>
 
 #include "collector/gc_internal.h"
-#include "lib/thread.h"
+#include "lib/core/thread.h"
 
 #define MAX_ASSISTANTS 64
 

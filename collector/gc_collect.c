@@ -30,9 +30,9 @@
 #include <unistd.h>
 
 #include "collector/gc_internal.h"
-#include "lib/brc.h"
-#include "lib/error.h"
-#include "lib/rcu.h"
+#include "lib/core/brc.h"
+#include "lib/base/error.h"
+#include "lib/base/rcu.h"
 
 /* Per-candidate state, indexed by the candidate number stored (+1) in the
  * scratch bits of ob_gc. */

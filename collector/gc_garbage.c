@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "collector/gc_internal.h"
-#include "lib/error.h"
+#include "lib/base/error.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static cog_object **items; /* strong references, under lock */

@@ -20,9 +20,9 @@
  * posts and waits.
  */
 #include "collector/gc_internal.h"
-#include "lib/error.h"
-#include "lib/runtime_internal.h"
-#include "lib/thread.h"
+#include "lib/base/error.h"
+#include "lib/core/runtime_internal.h"
+#include "lib/core/thread.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "cog/gc.h"
-#include "lib/gc_hooks.h"
-#include "lib/object_internal.h"
+#include "lib/core/gc_hooks.h"
+#include "lib/core/object_internal.h"
 
 /* Tunables and counters. Atomics so any thread may read or change them
  * while the collector runs; each is an independent value, so relaxed
@@ -42,7 +42,7 @@ typedef struct gc_result {
 /* Run one collection of generations 0..gen on the calling thread, which is
  * the attached collector thread. */
 /* A heap-walk block's ob_gc if it holds a tracked object, else 0. Acquire
- * pairs with the release store of ob_gc in lib/object.c's new_object: a
+ * pairs with the release store of ob_gc in lib/core/object.c's new_object: a
  * block seen TRACKED has an initialised header and zeroed or initialised
  * fields. */
 static inline uint64_t cog_gc_tracked_header(const void *block) {
@@ -50,7 +50,7 @@ static inline uint64_t cog_gc_tracked_header(const void *block) {
     return gc & COG_GC_TRACKED ? gc : 0;
 }
 
-/* ob_gc flag: the object has weak references (lib/upcalls.h's
+/* ob_gc flag: the object has weak references (lib/core/upcalls.h's
  * COG_GC_HAS_WEAKREFS, which the collector does not include). */
 #define COG_GC_HAS_WEAKREFS_FLAG 0x20u
 
@@ -125,7 +125,7 @@ void cog_gc_garbage_append(cog_object *o);
 
 /* Collection windows (gc_window.c). While a window is open, mutators mark
  * what a scan may consider and keep the blocks the collector may read
- * (lib/gc_hooks.h). Opening waits for a grace period; closing does not.
+ * (lib/core/gc_hooks.h). Opening waits for a grace period; closing does not.
  * open: a collection window for a scan of generations <= gen whose stamps
  * carry epoch; open_inspect: every object block is kept, nothing marked
  * (heap walks that read any block). */
@@ -151,7 +151,7 @@ void cog_gc_walk(void (*visit)(cog_object *o, uint64_t gc, void *arg), void *arg
  * weak references (a get racing with the clearing may have revived it). */
 int cog_gc_clear_weakrefs(cog_object *o);
 
-/* Declared by lib/alloc.h too; repeated so the collector builds against
+/* Declared by lib/alloc/alloc.h too; repeated so the collector builds against
  * either allocator revision. */
 void cog_alloc_visit_all_objects(void (*visit)(void *block, void *arg), void *arg);
 

@@ -9,7 +9,7 @@
  *    stays readable until we are done, even if its object dies meanwhile;
  *  - a block found that way may hold a dying object, so references are
  *    taken only with cog_try_incref, which refuses dead objects (count 0,
- *    merged-dead, or a tagged list link, lib/object_internal.h) and takes a
+ *    merged-dead, or a tagged list link, lib/core/object_internal.h) and takes a
  *    reference by a CAS ordered against the dropper's CAS otherwise;
  *  - DEAD objects are never traversed (their fields may be cleared), and
  *    traverse reads reference fields atomically as an online RCU reader,
@@ -20,7 +20,7 @@
  * owner's last decref cannot be ordered). Those are set aside during the
  * walk (their out slots reserved) and, after it but still inside the
  * window, referenced through their owner's cooperation (cog_owner_incref,
- * lib/owner_ref.h: as the owner, by the owner or a stand-in while it is
+ * lib/core/owner_ref.h: as the owner, by the owner or a stand-in while it is
  * offline); the ones the owner
  * finds already dying are dropped from the result.
  */
@@ -29,8 +29,8 @@
 #include "collector/gc_internal.h"
 #include "cog/runtime.h"
 #include "cog/tryincref.h"
-#include "lib/error.h"
-#include "lib/owner_ref.h"
+#include "lib/base/error.h"
+#include "lib/core/owner_ref.h"
 
 typedef struct pending {
     size_t slot;  /* index in out */

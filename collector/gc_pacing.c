@@ -23,7 +23,7 @@
  * safe point's worth of progress per wait. A detaching assistant leaves
  * the list first and then frees what it was handed.
  *
- * The check on the mutator side (lib/gc_hooks.c cog_gc_maybe_pace) is two
+ * The check on the mutator side (lib/core/gc_hooks.c cog_gc_maybe_pace) is two
  * relaxed loads at a safe point; nothing is added to allocation.
  */
 #include <errno.h>
@@ -31,8 +31,8 @@
 #include <time.h>
 
 #include "collector/gc_internal.h"
-#include "lib/error.h"
-#include "lib/thread.h"
+#include "lib/base/error.h"
+#include "lib/core/thread.h"
 
 #define DEFAULT_PACING 64
 /* The longest a mutator waits at one safe point: 0.9 ms, so that with

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "collector/gc_internal.h"
-#include "lib/error.h"
+#include "lib/base/error.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static cog_gc_gen_stats stats[COG_GC_GENERATIONS]; /* under stats_lock */

@@ -3,7 +3,7 @@
  *
  * The thread sleeps on a condition variable (offline for RCU, so it never
  * delays grace periods while idle) until an allocation crosses threshold0
- * (lib/gc_hooks.c calls wake_collector once per crossing) or a request
+ * (lib/core/gc_hooks.c calls wake_collector once per crossing) or a request
  * arrives. Requests (collect, freeze, unfreeze, count frozen) run on the
  * collector thread so only one collection window is ever open; callers wait
  * offline for their request's sequence number to complete.
@@ -14,11 +14,11 @@
 #include <time.h>
 
 #include "collector/gc_internal.h"
-#include "lib/alloc.h"
-#include "lib/error.h"
-#include "lib/rcu.h"
-#include "lib/runtime_internal.h"
-#include "lib/thread.h"
+#include "lib/alloc/alloc.h"
+#include "lib/base/error.h"
+#include "lib/base/rcu.h"
+#include "lib/core/runtime_internal.h"
+#include "lib/core/thread.h"
 
 gc_config cog__gc = {
     .enabled = 1,
@@ -479,7 +479,7 @@ static int collector_start(void) {
     return COG_OK;
 }
 
-/* ---- fork (see lib/runtime.c "Fork") ----------------------------------
+/* ---- fork (see lib/core/runtime.c "Fork") ----------------------------------
  * Before fork the collector thread finishes what it is doing and exits,
  * so no thread is inside a grace period (liburcu's locks are free) and the
  * child does not inherit a half-done collection. Requests posted meanwhile

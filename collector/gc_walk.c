@@ -4,7 +4,7 @@
  * objects of its generations, so it costs what the young generation
  * holds, not what the heap holds:
  *   - the pages the heaps listed as young in the epoch that ended when
- *     the scan's window opened (lib/alloc.h "Young pages"): every page
+ *     the scan's window opened (lib/alloc/alloc.h "Young pages"): every page
  *     that received an allocation since the previous scan;
  *   - carry0: pages where the previous scan left generation-0 objects it
  *     did not promote (touched during its window, or born in it);
@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "collector/gc_internal.h"
-#include "lib/alloc.h"
+#include "lib/alloc/alloc.h"
 
 /* Collector thread only (the helper touches only its walker and the
  * pages it claims). */

@@ -1,5 +1,5 @@
 /* collector/gc_weakrefs.c - the collector's link to weak references.
- * lib/weakref.c provides cog_weakref_clear_referent; the weak declaration
+ * lib/types/weakref.c provides cog_weakref_clear_referent; the weak declaration
  * lets the collector build and run before (or without) it. */
 #include "collector/gc_internal.h"
 

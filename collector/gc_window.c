@@ -9,7 +9,7 @@
  * synchronize_rcu returns, and a mutator operation never spans a
  * quiescent state, so every mutator operation that starts after the
  * return sees the window: it marks what the scan may consider and defers
- * the blocks of candidates that die (lib/gc_hooks.h).
+ * the blocks of candidates that die (lib/core/gc_hooks.h).
  *
  * Closing needs no grace period: clear the mode, then publish that the
  * window is done. Mutators release their deferred blocks themselves once
@@ -24,9 +24,9 @@
 #include <time.h>
 
 #include "collector/gc_internal.h"
-#include "lib/alloc.h"
-#include "lib/rcu.h"
-#include "lib/thread.h"
+#include "lib/alloc/alloc.h"
+#include "lib/base/rcu.h"
+#include "lib/core/thread.h"
 
 static uint64_t opened_at; /* collector thread only */
 

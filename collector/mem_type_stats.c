@@ -5,7 +5,7 @@
  * (cog_gc_with_window), so no block it visits is released or reused with
  * another layout meanwhile. A block holds a live object when:
  *   - its ob_tid is non-zero (owned): the acquire load pairs with the
- *     release store of ob_tid in lib/object.c (new_object, finalize_once),
+ *     release store of ob_tid in lib/core/object.c (new_object, finalize_once),
  *     which comes after ob_type and ob_size are written, so both are
  *     visible; blocks freed before the window have ob_tid 0 (stored before
  *     the window's opening grace period);
@@ -21,7 +21,7 @@
 
 #include "cog/mem.h"
 #include "collector/gc_internal.h"
-#include "lib/error.h"
+#include "lib/base/error.h"
 
 typedef struct type_table {
     cog_type_stat *slots; /* open addressing on the type pointer */

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/rcu.h"
+#include "lib/base/rcu.h"
 #include "tests/test_types.h"
 
 #define NSLOTS 8

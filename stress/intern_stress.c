@@ -1,5 +1,5 @@
 /* stress/intern_stress.c - the intern table's deferred counts under fire
- * (lib/intern.c "Deferred counts").
+ * (lib/types/intern.c "Deferred counts").
  *
  * Attached threads intern a small set of overlapping keys (so the same
  * strings are hit by every thread and keep dropping to a tentative zero,

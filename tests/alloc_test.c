@@ -7,9 +7,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "lib/alloc_internal.h"
-#include "lib/rcu.h"
-#include "lib/thread.h"
+#include "lib/alloc/alloc_internal.h"
+#include "lib/base/rcu.h"
+#include "lib/core/thread.h"
 #include "tests/test_types.h"
 
 static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }

@@ -91,7 +91,7 @@ static void overlapping_interning(void **state) {
     assert_int_equal(table_count(), base);
 }
 
-/* The hint array (lib/intern.c) under fire: readers look up a held set of
+/* The hint array (lib/types/intern.c) under fire: readers look up a held set of
  * strings (every hit must return exactly the held canonical object), while
  * other threads churn short-lived strings (dying strings leave the hints,
  * dead ones get replaced) and insert thousands of new ones (the lfht grows

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "lib/str_internal.h"
+#include "lib/types/str_internal.h"
 #include "tests/test_types.h"
 
 static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
@@ -115,7 +115,7 @@ static void table_grows_and_stays_consistent(void **state) {
     assert_int_equal(s1.count, s0.count);
 }
 
-/* ---- Deferred counts (lib/intern.c) ------------------------------------ */
+/* ---- Deferred counts (lib/types/intern.c) ------------------------------------ */
 
 static intptr_t raw_shared(cog_object *o) {
     return atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);

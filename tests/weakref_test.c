@@ -1,6 +1,6 @@
 /* tests/weakref_test.c - weak references, single thread.
  *
- * Until lib/object.c calls cog_weakref_clear_referent in its free path,
+ * Until lib/core/object.c calls cog_weakref_clear_referent in its free path,
  * the referent type here calls it from its dealloc (same point in the
  * object's life: count 0, memory not yet released). Calling it twice is
  * harmless, so this keeps working once object.c does it too. */
@@ -11,7 +11,7 @@
 
 #include "tests/test_types.h"
 
-void cog_weakref_clear_referent(cog_object *o); /* lib/upcalls.h */
+void cog_weakref_clear_referent(cog_object *o); /* lib/core/upcalls.h */
 
 static atomic_long target_deallocs;
 static void target_dealloc(cog_object *self) {

@@ -2,7 +2,7 @@
 # Build and run the libFuzzer target stress/fuzz_api.c.
 #
 # Bazel's toolchain here is gcc, which has no libFuzzer, so the fuzzer is
-# built outside Bazel with clang: the whole runtime (lib/*.c collector/*.c)
+# built outside Bazel with clang: the whole runtime (lib/*/*.c collector/*.c)
 # plus the target, with -fsanitize=fuzzer,address,undefined (LeakSanitizer
 # is part of ASan) and COG_DEBUG (refcount operations on freed objects
 # abort). The corpus the normal test run replays (//stress:fuzz_replay) is
@@ -31,7 +31,7 @@ BIN="$FUZZ_DIR/fuzz_api"
 "$CC" -std=c11 -D_GNU_SOURCE -DCOG_DEBUG=1 -O1 -g -fno-omit-frame-pointer -pthread \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Iinclude -I. \
-    lib/*.c collector/*.c tests/test_types.c stress/fuzz_api.c \
+    lib/*/*.c collector/*.c tests/test_types.c stress/fuzz_api.c \
     -lurcu-qsbr -lurcu-cds -lurcu-common -o "$BIN"
 echo "fuzz.sh: built $BIN"
 ((SECONDS_TO_RUN > 0)) || exit 0

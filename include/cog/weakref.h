@@ -10,7 +10,7 @@
  *
  * Requirements (see docs/types.md "Weak references"):
  *   - the referent's type must have its weakrefs cleared before its memory
- *     is released: lib/object.c calls cog_weakref_clear_referent in the free
+ *     is released: lib/core/object.c calls cog_weakref_clear_referent in the free
  *     path of every object flagged as having weakrefs (and the collector
  *     does for cyclic garbage);
  *   - cog_weakref_new switches the referent to the shared (atomic) reference

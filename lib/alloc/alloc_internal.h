@@ -1,0 +1,300 @@
+/* lib/alloc/alloc_internal.h - data structures shared by the allocator's files.
+ *
+ *   alloc_arena.c  mmap'd arenas, the arena registry, pages, the walk lock
+ *   alloc_pool.c   size classes, pool (re)initialisation, free lists
+ *   alloc_heap.c   per-thread heaps: fast paths, remote frees, abandon/adopt
+ *   alloc_defer.c  frees after an RCU grace period
+ *   alloc_large.c  blocks > COG_SMALL_MAX from malloc
+ *   alloc_stats.c  cog_mem_stats and the fault-injection setters
+ *
+ * An arena is COG_ARENA_SIZE bytes aligned to its size. Its first pages hold
+ * the arena header and one cog_pool descriptor per page; every later page
+ * is a pool of equal-size blocks. A block's pool is found from its address
+ * alone: mask to the arena, index by the page number.
+ */
+#ifndef COG_LIB_ALLOC_INTERNAL_H
+#define COG_LIB_ALLOC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lib/alloc/alloc.h"
+
+#define COG_PAGE_SHIFT 12
+#define COG_PAGE_SIZE ((size_t)1 << COG_PAGE_SHIFT)
+#define COG_ARENA_SHIFT 20
+#define COG_ARENA_SIZE ((size_t)1 << COG_ARENA_SHIFT)
+#define COG_ARENA_PAGES (COG_ARENA_SIZE / COG_PAGE_SIZE)
+/* 32, 48, ..., 512 */
+#define COG_NCLASSES ((COG_SMALL_MAX - COG_BLOCK_MIN) / 16 + 1)
+#define COG_NKINDS 2
+/* Fully free arenas kept mapped so alloc/free churn does not mmap/munmap. */
+#define COG_ARENA_KEEP 2
+/* Registry slots: 16 GiB of arenas. */
+#define COG_MAX_ARENAS 16384
+/* Offset of the free-list link inside a free block. */
+#define COG_LINK_OFFSET 16
+
+static inline unsigned cog_size_class(size_t size) {
+    return size <= COG_BLOCK_MIN ? 0 : (unsigned)((size + 15) >> 4) - 2;
+}
+static inline size_t cog_class_size(unsigned cls) { return ((size_t)cls + 2) << 4; }
+
+/* The link lives where a dead object's ob_ref_shared was. Relaxed atomics:
+ * other threads may have used that word atomically before the free, and the
+ * link's own ordering comes from the list it is on (owner-only, or the
+ * remote list's release/acquire). */
+static inline void *cog_link_get(void *b) {
+    return (void *)atomic_load_explicit(
+        (_Atomic(uintptr_t) *)((char *)b + COG_LINK_OFFSET), memory_order_relaxed);
+}
+static inline void cog_link_set(void *b, void *next) {
+    atomic_store_explicit((_Atomic(uintptr_t) *)((char *)b + COG_LINK_OFFSET),
+                          (uintptr_t)next, memory_order_relaxed);
+}
+
+/* Page layout word (cog_pool.layout). 0: never used since mmap (zeroed).
+ * Otherwise (cls + 1) | kind << 6, plus LIVE while the page is a pool. A
+ * free page keeps its last layout: reusing it with the same layout needs
+ * nothing, with another layout it needs the walk lock (see alloc_arena.c). */
+#define COG_LAYOUT_OBJECT 0x40u
+#define COG_LAYOUT_LIVE 0x80u
+static inline uint16_t cog_layout(unsigned kind, unsigned cls) {
+    return (uint16_t)((cls + 1) | (kind == COG_BLOCK_OBJECT ? COG_LAYOUT_OBJECT : 0));
+}
+static inline unsigned cog_layout_cls(unsigned layout) { return (layout & 0x3f) - 1; }
+
+/* Where a pool is, from its owner's point of view (owner-only field). */
+enum { COG_POOL_NONE = 0, COG_POOL_CUR, COG_POOL_AVAIL, COG_POOL_FULL };
+
+/* One page's descriptor: one cache line, so pools of different owners (and
+ * the remote pushes to them) do not share lines. */
+typedef struct cog_pool {
+    /* Owner-only (plain), the fast path's fields. */
+    void *free;        /* local free list, linked at COG_LINK_OFFSET */
+    char *page;        /* first block */
+    struct cog_pool *prev, *next; /* heap list / arena free pages / abandoned */
+    /* Relaxed: compared with the caller's heap to tell own frees from
+     * remote ones (only the owner ever stores itself here), and target of
+     * the remote-free hint. NULL while abandoned or free. */
+    _Atomic(struct cog_heap *) owner;
+    /* Remote-free Treiber stack: pushed with CAS by any thread, taken whole
+     * by the owner with one exchange (so no ABA: nobody pops one element). */
+    _Atomic(void *) remote;
+    uint16_t block_size;
+    uint16_t capacity;         /* blocks in the page */
+    uint16_t bump;             /* owner's copy of carved */
+    _Atomic(uint16_t) used;    /* allocated blocks, remote-freed ones included
+                                  until collected; single writer (the owner) */
+    _Atomic(uint16_t) carved;  /* blocks ever handed out since init (walk) */
+    _Atomic(uint16_t) layout;  /* see cog_layout (walk, stats) */
+    uint8_t kind, cls, where, pad;
+} cog_pool;
+
+_Static_assert(sizeof(cog_pool) == 64, "cog_pool is one cache line");
+
+typedef struct cog_arena {
+    /* Under cog_arena_lock. */
+    struct cog_arena *prev, *next; /* partial or empty arena list */
+    cog_pool *free_pages;          /* stack linked through cog_pool.next */
+    uint32_t nfree;
+    uint32_t slot;                 /* registry index */
+    int list;                      /* ARENA_FULL/PARTIAL/EMPTY, or CLAIMED
+                                      as some heap's home */
+    char pad[64 - 3 * sizeof(void *) - 12];
+    cog_pool pools[COG_ARENA_PAGES];
+    /* Young page tracking (alloc_young.c): the young epoch in which each
+     * page was last listed as young by its owner (owner-only, plain: an
+     * owner change goes through a lock), and two words per page for the
+     * heap walker (cog_alloc_page_scratch). These fill part of the slack
+     * the descriptors leave in the last metadata page. */
+    uint32_t young_mark[COG_ARENA_PAGES];
+    uint32_t scratch[COG_ARENA_PAGES][2];
+} cog_arena;
+
+/* Pages taken by the header and descriptors. */
+#define COG_ARENA_META_PAGES ((sizeof(cog_arena) + COG_PAGE_SIZE - 1) / COG_PAGE_SIZE)
+_Static_assert(COG_ARENA_META_PAGES == 5, "young-page words fit the metadata's slack");
+
+static inline cog_arena *cog_arena_of(const void *p) {
+    return (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
+}
+#define COG_ARENA_USABLE (COG_ARENA_PAGES - COG_ARENA_META_PAGES)
+
+static inline cog_pool *cog_pool_of(const void *p) {
+    cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
+    return &a->pools[((uintptr_t)p >> COG_PAGE_SHIFT) & (COG_ARENA_PAGES - 1)];
+}
+
+/* Per size class, the owner's pools other than the current one. */
+typedef struct cog_class_lists {
+    cog_pool *avail; /* have local free blocks or uncarved space */
+    cog_pool *full;  /* have neither (remote frees may be pending) */
+    unsigned spare;  /* empty pools kept on avail (at most COG_POOL_SPARE) */
+} cog_class_lists;
+
+/* Empty pools a class keeps instead of returning them to the arena, so a
+ * pool that fills and drains repeatedly does not go through the global
+ * arena lock each time. */
+#define COG_POOL_SPARE 1
+
+typedef struct cog_defer_batch cog_defer_batch;
+typedef struct cog_large_hdr cog_large_hdr;
+
+struct cog_heap {
+    /* Fast path: the pool each class allocates from (never NULL: an empty
+     * sentinel pool sends the first allocation to the slow path). */
+    cog_pool *cur[COG_NKINDS][COG_NCLASSES];
+    uint32_t tid;
+    uint32_t slot;       /* index in the heap table; fixed for life */
+    int visiting;        /* owner: park large object frees (see alloc.h) */
+    cog_large_hdr *parked;
+    cog_defer_batch *defer;
+    cog_class_lists lists[COG_NKINDS][COG_NCLASSES];
+    /* Set by a remote freer whose push made a pool's remote list non-empty;
+     * the owner then scans that class's full pools. */
+    _Atomic(uint8_t) remote_hint[COG_NKINDS][COG_NCLASSES];
+    /* 1 while a thread owns this heap (stats); heap structs are never freed
+     * before shutdown, so a freer holding a stale owner pointer may still
+     * write a hint into it harmlessly. */
+    atomic_int live;
+    struct cog_arena *home; /* arena our pages come from; cog_arena_lock */
+    /* Owner-only: cog_heap_batch_remote_frees. `batch` is the pool whose
+     * blocks batch_head..batch_tail (linked, not yet pushed) belong to. */
+    int batching;
+    cog_pool *batch;
+    void *batch_head, *batch_tail;
+    struct cog_heap *next_free; /* heap table free list, under heap lock */
+    /* Young pages (alloc_young.c): the young epoch the owner last saw, and
+     * the pages it listed in each of the last two epochs (by parity). The
+     * owner appends to young[young_seen & 1]; the collector takes the
+     * other list after the grace period that follows a flip. */
+    uint32_t young_seen;
+    cog_page_list young[2];
+    int young_overflow[2]; /* a list could not grow: walk everything */
+};
+
+/* ---- alloc_arena.c ---- */
+extern pthread_mutex_t cog_arena_lock;
+extern _Atomic(cog_arena *) cog_arena_registry[COG_MAX_ARENAS];
+extern atomic_uint cog_arena_hwm; /* registry slots in use are < hwm */
+extern pthread_rwlock_t cog_walk_lock;
+extern __thread int cog_alloc_walking;
+/* Counters (relaxed; stats). */
+extern atomic_ulong cog_stat_arenas, cog_stat_arenas_empty, cog_stat_bytes_mapped;
+extern atomic_ulong cog_stat_arenas_mapped_total, cog_stat_arenas_unmapped_total;
+extern atomic_ulong cog_stat_mmap_failures;
+extern atomic_uint cog_fail_mmap_countdown;
+extern __thread unsigned cog_fail_alloc_countdown __attribute__((tls_model("initial-exec")));
+
+/* A free page for a pool of this layout, with the walk exclusion the layout
+ * change needs already done; its descriptor's layout is not yet LIVE.
+ * Taken from h's home arena (h may be NULL: any arena). NULL + COG_ENOMEM
+ * if no arena can be mapped. */
+cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout);
+/* At abandon: h's home arena goes back to the shared lists. */
+void cog_arena_release_home(cog_heap *h);
+/* Give an empty pool's page back to its arena (may unmap an arena). */
+void cog_arena_give_page(cog_pool *p);
+/* Pinning (cog_alloc_pin): object pages and large object blocks. */
+void cog_arena_pin(int on);
+void cog_large_pin(int on);
+/* Unmap fully free arenas beyond COG_ARENA_KEEP if no walk is running. */
+void cog_arena_trim(void);
+void cog_arena_shutdown(void);
+
+/* ---- alloc_pool.c ---- */
+extern cog_pool cog_pool_sentinel;
+/* Make page p a LIVE pool of (kind, cls) owned by h. */
+void cog_pool_init(cog_pool *p, cog_heap *h, unsigned kind, unsigned cls);
+/* Owner: move the remote list onto the local free list. Returns the number
+ * of blocks taken. */
+unsigned cog_pool_collect(cog_pool *p);
+static inline int cog_pool_has_room(const cog_pool *p) {
+    return p->free != NULL || p->bump < p->capacity;
+}
+static inline uint16_t cog_pool_used(const cog_pool *p) {
+    return atomic_load_explicit(&p->used, memory_order_relaxed);
+}
+/* Single-writer counter: a relaxed load and store, not an RMW. */
+static inline void cog_pool_set_used(cog_pool *p, unsigned v) {
+    atomic_store_explicit(&p->used, (uint16_t)v, memory_order_relaxed);
+}
+/* Release an empty pool to its arena. */
+void cog_pool_release(cog_pool *p);
+
+/* ---- alloc_heap.c ---- */
+extern pthread_mutex_t cog_heap_lock;
+extern cog_heap *cog_heap_table[];
+extern atomic_uint cog_heap_count; /* table entries in use are < count */
+#define COG_MAX_HEAPS 4096
+/* initial-exec as in the definition: the allocation fast path must not call
+ * __tls_get_addr when cog is a shared library. */
+extern __thread cog_heap *cog_tls_heap __attribute__((tls_model("initial-exec")));
+/* Abandoned pools: per (kind, class) doubly linked lists under a mutex. */
+extern atomic_ulong cog_stat_abandoned;
+
+/* ---- alloc_young.c ---- */
+/* Owner: pool p (object kind) is becoming the current pool of its class. */
+void cog_heap_young_note(cog_heap *h, cog_pool *p);
+
+/* ---- alloc_defer.c ---- */
+void cog_defer_flush(cog_heap *h);
+
+/* ---- alloc_large.c ---- */
+void *cog_large_alloc(cog_heap *h, size_t size, cog_block_kind kind);
+void cog_large_free(cog_heap *self, void *p, cog_block_kind kind);
+/* Owner visit: large object blocks allocated by h. */
+void cog_large_visit_heap(cog_heap *h, void (*visit)(void *, void *), void *arg);
+void cog_large_visit_all(void (*visit)(void *, void *), void *arg);
+/* Free the blocks h parked while visiting. */
+void cog_large_release_parked(cog_heap *h);
+/* Forget h as the allocating heap of its large blocks (at abandon). */
+void cog_large_disown(cog_heap *h);
+void cog_large_shutdown(void);
+extern atomic_ulong cog_stat_large_count, cog_stat_large_bytes;
+extern atomic_uint cog_fail_malloc_countdown;
+
+/* One-shot countdown used by both fault injectors: true on the n-th call. */
+static inline int cog_fail_tick(atomic_uint *countdown) {
+    unsigned n = atomic_load_explicit(countdown, memory_order_relaxed);
+    while (n) {
+        if (atomic_compare_exchange_weak_explicit(countdown, &n, n - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return n == 1;
+    }
+    return 0;
+}
+
+/* ---- the allocation fast path (declared in lib/alloc/alloc.h) ---- */
+
+/* Owner: pop a block of pool p, which has room. The used count is a plain
+ * single-writer store; `carved` is published with release so a heap
+ * walker that reads it sees the new slot's header words as cleared at pool
+ * setup (or left by the last free). */
+static inline void *cog_pool_take_block(cog_pool *p) {
+    void *b = p->free;
+    if (b) {
+        p->free = cog_link_get(b);
+    } else {
+        b = p->page + (size_t)p->bump * p->block_size;
+        p->bump++;
+        atomic_store_explicit(&p->carved, p->bump, memory_order_release);
+    }
+    cog_pool_set_used(p, cog_pool_used(p) + 1u);
+    return b;
+}
+
+/* Inline so callers pay no call and no stack frame: the class's current
+ * pool (never NULL: a sentinel with no room sends the first allocation of
+ * a class to the slow path), then its free list or its bump pointer. The
+ * fault-injection countdown is one thread-local load. */
+static inline void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
+    if (__builtin_expect(size <= COG_SMALL_MAX && cog_fail_alloc_countdown == 0, 1)) {
+        cog_pool *p = h->cur[kind][cog_size_class(size)];
+        if (__builtin_expect(cog_pool_has_room(p), 1)) return cog_pool_take_block(p);
+    }
+    return cog_heap_alloc_slow(h, size, kind);
+}
+#endif /* COG_LIB_ALLOC_INTERNAL_H */
