@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# THE test command: every Bazel test in three configurations.
+# THE test command: every Bazel test in three configurations, after the
+# layering probes of tools/layering_check.sh.
 #   default  every test
 #   asan     every test except those tagged tsan_only / no_asan (ASan+UBSan)
 #   tsan     tests tagged concurrent or stress, except no_tsan
@@ -69,6 +70,14 @@ bazel() { command bazel "${STARTUP[@]}" "$@"; }
 ALL='tests(//...) except attr(tags, "\bmanual\b", tests(//...))'
 
 start=$SECONDS
+# The layering of lib/ (tests/layering): probes that must fail to build.
+layering_log="$LOGDIR/layering.log"
+bash "$ROOT/tools/layering_check.sh" 2>&1 | tee "$layering_log" || true
+read -r lp lf < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ {p=$1; f=$3} END {print p+0, (p+f ? f : 1)}' "$layering_log")
+summary+=("[layering] $lp passed, $lf failed")
+total_passed=$((total_passed + lp))
+total_failed=$((total_failed + lf))
+
 run_config default "$ALL"
 run_config asan "$ALL except attr(tags, \"\\b(tsan_only|no_asan)\\b\", tests(//...))" \
     --config=asan --build_tests_only --test_tag_filters=-tsan_only,-no_asan
