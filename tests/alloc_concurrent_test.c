@@ -11,9 +11,7 @@
 #include "lib/alloc/alloc_internal.h"
 #include "lib/core/thread.h"
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static cog_heap *my_heap(void) { return cog_tstate_current()->heap; }
 
@@ -271,14 +269,14 @@ static void deferred_free_vs_reader(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(producer_consumer, setup, teardown),
-        cmocka_unit_test_setup_teardown(thread_exit_with_live_objects, setup, teardown),
-        cmocka_unit_test_setup_teardown(visit_all_races_with_alloc, setup, teardown),
+        TEST_CASE(producer_consumer),
+        TEST_CASE(thread_exit_with_live_objects),
+        TEST_CASE(visit_all_races_with_alloc),
 #if !defined(__SANITIZE_THREAD__)
         /* Under TSan cog_shutdown's urcu_qsbr_barrier reports a race inside
          * liburcu once call_rcu was used (see docs/allocator.md); the other
          * tests cover the allocator's own synchronisation. */
-        cmocka_unit_test_setup_teardown(deferred_free_vs_reader, setup, teardown),
+        TEST_CASE(deferred_free_vs_reader),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,9 +11,7 @@
 #include "lib/base/rcu.h"
 #include "lib/core/thread.h"
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static cog_heap *my_heap(void) { return cog_tstate_current()->heap; }
 
@@ -266,14 +264,14 @@ static void deferred_free_after_grace_period(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(every_size_class, setup, teardown),
-        cmocka_unit_test_setup_teardown(free_list_patterns, setup, teardown),
-        cmocka_unit_test_setup_teardown(stats_and_print, setup, teardown),
-        cmocka_unit_test_setup_teardown(arena_return_to_os, setup, teardown),
-        cmocka_unit_test_setup_teardown(mmap_failure_then_recovery, setup, teardown),
-        cmocka_unit_test_setup_teardown(malloc_failure_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(visits_see_object_blocks, setup, teardown),
-        cmocka_unit_test_setup_teardown(deferred_free_after_grace_period, setup, teardown),
+        TEST_CASE(every_size_class),
+        TEST_CASE(free_list_patterns),
+        TEST_CASE(stats_and_print),
+        TEST_CASE(arena_return_to_os),
+        TEST_CASE(mmap_failure_then_recovery),
+        TEST_CASE(malloc_failure_large),
+        TEST_CASE(visits_see_object_blocks),
+        TEST_CASE(deferred_free_after_grace_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

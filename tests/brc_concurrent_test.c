@@ -11,18 +11,9 @@
 #include <sched.h>
 
 #include "tests/test_types.h"
+#include "tests/fixture.h"
 
 #define NTHREADS 4
-
-static int setup(void **state) {
-    (void)state;
-    return cog_init() == COG_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
 
 /* Start n attached workers running fn(arg + i*size). */
 static void start_workers(pthread_t *t, int n, void *(*fn)(void *), void *args, size_t size) {
@@ -513,16 +504,14 @@ static void immortals_shared_by_all_threads(void **state) {
 }
 
 int main(void) {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(dealloc_once_under_contention),
-        T(last_reference_dropped_by_any_thread),
-        T(owner_detaches_while_others_hold_references),
-        T(queued_merges_settled_by_owner_detach),
-        T(queueing_decref_races_owner_detach),
-        T(pipeline_handoff),
-        T(immortals_shared_by_all_threads),
+        TEST_CASE(dealloc_once_under_contention),
+        TEST_CASE(last_reference_dropped_by_any_thread),
+        TEST_CASE(owner_detaches_while_others_hold_references),
+        TEST_CASE(queued_merges_settled_by_owner_detach),
+        TEST_CASE(queueing_decref_races_owner_detach),
+        TEST_CASE(pipeline_handoff),
+        TEST_CASE(immortals_shared_by_all_threads),
     };
-#undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

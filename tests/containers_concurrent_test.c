@@ -7,9 +7,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 #define WRITERS 4
 #define READERS 3
@@ -159,8 +157,8 @@ static void dict_concurrent_set_del_read(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(list_concurrent_append_pop_read, setup, teardown),
-        cmocka_unit_test_setup_teardown(dict_concurrent_set_del_read, setup, teardown),
+        TEST_CASE(list_concurrent_append_pop_read),
+        TEST_CASE(dict_concurrent_set_del_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

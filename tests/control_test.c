@@ -22,27 +22,22 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
+#include "tests/fixture.h"
 
 extern char **environ;
 
 static char sock[108];
 
 static int setup(void **state) {
-    (void)state;
     snprintf(sock, sizeof sock, "/tmp/cog-control-test-%d.sock", (int)getpid());
     unlink(sock);
-    if (cog_init() != COG_OK) return -1;
-    cog_gc_disable();
+    if (test_setup_gc_off(state) != 0) return -1;
     return cog_control_start(sock) == COG_OK ? 0 : -1;
 }
 
 static int teardown(void **state) {
-    (void)state;
     cog_control_stop(); /* may already be stopped */
-    cog_gc_enable();
-    cog_gc_set_threshold(2000, 10, 10);
-    cog_gc_set_trace(0);
-    return cog_shutdown() == COG_OK ? 0 : -1;
+    return test_teardown(state);
 }
 
 static int connect_to(const char *path) {

@@ -6,9 +6,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static void set_get_del_many(void **state) {
     (void)state;
@@ -81,8 +79,8 @@ static void replace_releases_old_and_keys_by_value(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(set_get_del_many, setup, teardown),
-        cmocka_unit_test_setup_teardown(replace_releases_old_and_keys_by_value, setup, teardown),
+        TEST_CASE(set_get_del_many),
+        TEST_CASE(replace_releases_old_and_keys_by_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

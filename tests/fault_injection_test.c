@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
+#include "tests/fixture.h"
 
 /* ---- the sequence ------------------------------------------------------ */
 
@@ -251,25 +252,13 @@ static void sweep_arena_mmaps(void **state) {
     printf("fault_injection: arena mmaps: %ld failure points injected\n", injected);
 }
 
-static int setup(void **state) {
-    (void)state;
-    if (cog_init() != COG_OK) return -1;
-    /* Collections only when we ask, so the collector's own allocations
-     * never interleave unpredictably with the sweep's statistics. */
-    cog_gc_disable();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sweep_block_allocations),
         cmocka_unit_test(sweep_large_mallocs),
         cmocka_unit_test(sweep_arena_mmaps),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    /* Collections only when we ask, so the collector's own allocations
+     * never interleave unpredictably with the sweep's statistics. */
+    return cmocka_run_group_tests(tests, test_setup_gc_off, test_teardown);
 }

@@ -9,21 +9,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) {
-    (void)state;
-    if (cog_init() != COG_OK) return -1;
-    cog_gc_disable();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    cog_gc_enable();
-    cog_gc_set_debug(0);
-    cog_gc_set_threshold(2000, 10, 10);
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
+#include "tests/fixture.h"
 
 static void link_nodes(test_node *from, test_node *to) {
     cog_incref(&to->ob);
@@ -404,6 +390,32 @@ static void tracking_queries(void **state) {
     cog_decref(&n->ob);
 }
 
+/* The shared fixture (tests/fixture.h): a case that turns every knob ... */
+static void fixture_case_changes_every_setting(void **state) {
+    (void)state;
+    cog_gc_set_threshold(7, 3, 2);
+    cog_gc_set_debug(COG_GC_DEBUG_STATS);
+    cog_gc_set_trace(1);
+    cog_gc_set_pacing(5);
+    cog_gc_set_duty_cap(50);
+    assert_int_equal(cog_gc_get_pacing(), 5);
+}
+
+/* ... leaves none of them to the next one. */
+static void fixture_next_case_starts_from_defaults(void **state) {
+    (void)state;
+    long t[COG_GC_GENERATIONS];
+    cog_gc_get_threshold(t);
+    assert_int_equal(t[0], 2000);
+    assert_int_equal(t[1], 10);
+    assert_int_equal(t[2], 10);
+    assert_int_equal(cog_gc_get_debug(), 0);
+    assert_int_equal(cog_gc_get_trace(), 0);
+    assert_int_equal(cog_gc_get_pacing(), 64);
+    assert_int_equal(cog_gc_get_duty_cap(), 20);
+    assert_false(cog_gc_is_enabled()); /* TEST_CASE_GC_OFF */
+}
+
 int main(void) {
     fin_node_type = test_node_type;
     fin_node_type.name = "FinNode";
@@ -412,18 +424,19 @@ int main(void) {
     uncollectable_type.name = "Uncollectable";
     uncollectable_type.flags |= COG_TYPE_UNCOLLECTABLE;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(finalizer_runs_once_then_cycle_freed, setup, teardown),
-        cmocka_unit_test_setup_teardown(resurrected_cycle_survives_and_is_not_refinalized, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(uncollectable_goes_to_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(saveall_keeps_everything, setup, teardown),
-        cmocka_unit_test_setup_teardown(callbacks_see_start_and_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(thresholds_and_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(automatic_collection_frees_cycles, setup, teardown),
-        cmocka_unit_test_setup_teardown(pacing_bounds_the_young_generation, setup, teardown),
-        cmocka_unit_test_setup_teardown(duty_cap_spaces_automatic_collections, setup, teardown),
-        cmocka_unit_test_setup_teardown(freeze_hides_objects_from_collections, setup, teardown),
-        cmocka_unit_test_setup_teardown(tracking_queries, setup, teardown),
+        TEST_CASE_GC_OFF(finalizer_runs_once_then_cycle_freed),
+        TEST_CASE_GC_OFF(resurrected_cycle_survives_and_is_not_refinalized),
+        TEST_CASE_GC_OFF(uncollectable_goes_to_garbage),
+        TEST_CASE_GC_OFF(saveall_keeps_everything),
+        TEST_CASE_GC_OFF(callbacks_see_start_and_stop),
+        TEST_CASE_GC_OFF(thresholds_and_counts),
+        TEST_CASE_GC_OFF(automatic_collection_frees_cycles),
+        TEST_CASE_GC_OFF(pacing_bounds_the_young_generation),
+        TEST_CASE_GC_OFF(duty_cap_spaces_automatic_collections),
+        TEST_CASE_GC_OFF(freeze_hides_objects_from_collections),
+        TEST_CASE_GC_OFF(tracking_queries),
+        TEST_CASE_GC_OFF(fixture_case_changes_every_setting),
+        TEST_CASE_GC_OFF(fixture_next_case_starts_from_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

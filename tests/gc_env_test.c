@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
+#include "tests/fixture.h"
 
 static int saved_stderr = -1;
 static FILE *capture;
@@ -45,17 +46,8 @@ static void reset(void) {
 
 /* Back to the defaults so each case starts from them. */
 static int teardown(void **state) {
-    (void)state;
     reset();
-    if (cog_is_initialized()) {
-        cog_gc_set_threshold(2000, 10, 10);
-        cog_gc_enable();
-        cog_gc_set_trace(0);
-        cog_gc_set_pacing(64);
-        cog_gc_set_duty_cap(20);
-        if (cog_shutdown() != COG_OK) return -1;
-    }
-    return 0;
+    return test_teardown(state);
 }
 
 static void assert_thresholds(long a, long b, long c) {

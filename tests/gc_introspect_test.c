@@ -10,20 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) {
-    (void)state;
-    if (cog_init() != COG_OK) return -1;
-    cog_gc_disable();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    cog_gc_enable();
-    cog_gc_set_threshold(2000, 10, 10);
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
+#include "tests/fixture.h"
 
 static int contains(cog_object **v, long n, const void *o) {
     for (long i = 0; i < n; i++)
@@ -412,19 +399,16 @@ static void concurrent_introspection_with_collections(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(get_objects_finds_own_objects_with_new_references, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(get_objects_by_generation, setup, teardown),
-        cmocka_unit_test_setup_teardown(dead_objects_are_not_returned, setup, teardown),
-        cmocka_unit_test_setup_teardown(referrers_and_referents, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
-        cmocka_unit_test_setup_teardown(unattached_thread_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(merged_objects_of_other_threads_are_found, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(private_objects_of_an_online_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(private_objects_of_an_offline_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(concurrent_introspection_with_collections, setup,
-                                        teardown),
+        TEST_CASE_GC_OFF(get_objects_finds_own_objects_with_new_references),
+        TEST_CASE_GC_OFF(get_objects_by_generation),
+        TEST_CASE_GC_OFF(dead_objects_are_not_returned),
+        TEST_CASE_GC_OFF(referrers_and_referents),
+        TEST_CASE_GC_OFF(bad_arguments),
+        TEST_CASE_GC_OFF(unattached_thread_is_refused),
+        TEST_CASE_GC_OFF(merged_objects_of_other_threads_are_found),
+        TEST_CASE_GC_OFF(private_objects_of_an_online_thread),
+        TEST_CASE_GC_OFF(private_objects_of_an_offline_thread),
+        TEST_CASE_GC_OFF(concurrent_introspection_with_collections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,19 +7,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) {
-    (void)state;
-    if (cog_init() != COG_OK) return -1;
-    cog_gc_disable(); /* only explicit collections in these tests */
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    cog_gc_enable();
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
+#include "tests/fixture.h"
 
 static void link_nodes(test_node *from, test_node *to) {
     cog_incref(&to->ob);
@@ -281,19 +269,17 @@ static void bad_generation_is_rejected(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(two_node_cycle_is_collected, setup, teardown),
-        cmocka_unit_test_setup_teardown(reachable_cycle_survives, setup, teardown),
-        cmocka_unit_test_setup_teardown(long_cycle_is_collected, setup, teardown),
-        cmocka_unit_test_setup_teardown(self_cycle_is_collected, setup, teardown),
-        cmocka_unit_test_setup_teardown(cycles_through_list_and_dict_are_collected, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(list_containing_itself_is_collected, setup, teardown),
-        cmocka_unit_test_setup_teardown(weakref_callbacks_run_for_cycles, setup, teardown),
-        cmocka_unit_test_setup_teardown(survivors_are_promoted, setup, teardown),
-        cmocka_unit_test_setup_teardown(abandoned_pools_are_swept_after_collection, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(epoch_wrap_erases_stale_stamps, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_generation_is_rejected, setup, teardown),
+        TEST_CASE_GC_OFF(two_node_cycle_is_collected),
+        TEST_CASE_GC_OFF(reachable_cycle_survives),
+        TEST_CASE_GC_OFF(long_cycle_is_collected),
+        TEST_CASE_GC_OFF(self_cycle_is_collected),
+        TEST_CASE_GC_OFF(cycles_through_list_and_dict_are_collected),
+        TEST_CASE_GC_OFF(list_containing_itself_is_collected),
+        TEST_CASE_GC_OFF(weakref_callbacks_run_for_cycles),
+        TEST_CASE_GC_OFF(survivors_are_promoted),
+        TEST_CASE_GC_OFF(abandoned_pools_are_swept_after_collection),
+        TEST_CASE_GC_OFF(epoch_wrap_erases_stale_stamps),
+        TEST_CASE_GC_OFF(bad_generation_is_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,19 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) {
-    (void)state;
-    if (cog_init() != COG_OK) return -1;
-    cog_gc_disable(); /* only explicit collections in these tests */
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    cog_gc_enable();
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
+#include "tests/fixture.h"
 
 static void link_nodes(test_node *from, test_node *to) {
     cog_incref(&to->ob);
@@ -188,12 +176,10 @@ static void young_large_objects_are_found_without_walking_old_ones(void **state)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(young_collection_walks_young_pages_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(promoted_objects_are_found_by_their_generation, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(objects_born_in_a_window_are_found_later, setup, teardown),
-        cmocka_unit_test_setup_teardown(young_large_objects_are_found_without_walking_old_ones,
-                                        setup, teardown),
+        TEST_CASE_GC_OFF(young_collection_walks_young_pages_only),
+        TEST_CASE_GC_OFF(promoted_objects_are_found_by_their_generation),
+        TEST_CASE_GC_OFF(objects_born_in_a_window_are_found_later),
+        TEST_CASE_GC_OFF(young_large_objects_are_found_without_walking_old_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static void small_ints_are_shared_and_immortal(void **state) {
     (void)state;
@@ -56,9 +54,9 @@ static void bytes_basics(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(small_ints_are_shared_and_immortal, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_ints_are_mortal, setup, teardown),
-        cmocka_unit_test_setup_teardown(bytes_basics, setup, teardown),
+        TEST_CASE(small_ints_are_shared_and_immortal),
+        TEST_CASE(big_ints_are_mortal),
+        TEST_CASE(bytes_basics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,9 +9,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 #define THREADS 6
 #define NSTR 300
@@ -183,8 +181,8 @@ static void hints_survive_growth_and_death(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(overlapping_interning, setup, teardown),
-        cmocka_unit_test_setup_teardown(hints_survive_growth_and_death, setup, teardown),
+        TEST_CASE(overlapping_interning),
+        TEST_CASE(hints_survive_growth_and_death),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,9 +10,7 @@
 
 #include "lib/types/str_internal.h"
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static uint64_t table_count(void) {
     cog_intern_stats s;
@@ -300,16 +298,16 @@ static void immortal_after_cached_hits(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(same_object_for_equal_strings, setup, teardown),
-        cmocka_unit_test_setup_teardown(mortal_strings_leave_the_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(immortal_interning, setup, teardown),
-        cmocka_unit_test_setup_teardown(rejects_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(table_grows_and_stays_consistent, setup, teardown),
-        cmocka_unit_test_setup_teardown(hit_and_decref_leave_the_string_alone, setup, teardown),
-        cmocka_unit_test_setup_teardown(revive_during_dying_window, setup, teardown),
-        cmocka_unit_test_setup_teardown(dying_string_dies_without_lookup, setup, teardown),
-        cmocka_unit_test_setup_teardown(deltas_across_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(immortal_after_cached_hits, setup, teardown),
+        TEST_CASE(same_object_for_equal_strings),
+        TEST_CASE(mortal_strings_leave_the_table),
+        TEST_CASE(immortal_interning),
+        TEST_CASE(rejects_bad_input),
+        TEST_CASE(table_grows_and_stays_consistent),
+        TEST_CASE(hit_and_decref_leave_the_string_alone),
+        TEST_CASE(revive_during_dying_window),
+        TEST_CASE(dying_string_dies_without_lookup),
+        TEST_CASE(deltas_across_threads),
+        TEST_CASE(immortal_after_cached_hits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static int64_t val(cog_object *o) { return ((test_node *)o)->value; }
 
@@ -83,9 +81,9 @@ static void cycle_through_list_is_collected(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(append_get_grow, setup, teardown),
-        cmocka_unit_test_setup_teardown(insert_set_pop, setup, teardown),
-        cmocka_unit_test_setup_teardown(cycle_through_list_is_collected, setup, teardown),
+        TEST_CASE(append_get_grow),
+        TEST_CASE(insert_set_pop),
+        TEST_CASE(cycle_through_list_is_collected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

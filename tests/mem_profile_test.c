@@ -10,18 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) {
-    (void)state;
-    return cog_init() == COG_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    cog_mem_trace_stop();
-    cog_mem_trace_clear();
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
+#include "tests/fixture.h"
 
 /* A private type so counts are exact. */
 typedef struct blob {
@@ -217,12 +206,11 @@ static void concurrent_tracing_and_type_stats(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(type_stats_count_live_objects_and_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(merged_objects_are_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(unattached_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(tracing_is_off_by_default_and_counts_sites, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(concurrent_tracing_and_type_stats, setup, teardown),
+        TEST_CASE(type_stats_count_live_objects_and_bytes),
+        TEST_CASE(merged_objects_are_counted),
+        TEST_CASE(unattached_is_refused),
+        TEST_CASE(tracing_is_off_by_default_and_counts_sites),
+        TEST_CASE(concurrent_tracing_and_type_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,16 +8,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) {
-    (void)state;
-    return cog_init() == COG_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    return cog_shutdown() == COG_OK ? 0 : -1;
-}
+#include "tests/fixture.h"
 
 static void incref_decref_dealloc(void **state) {
     (void)state;
@@ -249,22 +240,20 @@ static void deep_chain_freed_without_stack_overflow(void **state) {
 }
 
 int main(void) {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(incref_decref_dealloc),
-        T(dealloc_releases_references),
-        T(xincref_xdecref),
-        T(immortal_objects_are_never_freed),
-        T(immortal_survives_owner_detach),
-        T(new_rejects_null_type),
-        T(new_rejects_gc_type_without_traverse),
-        T(new_rejects_too_small_type),
-        T(new_rejects_var_size_type),
-        T(new_var_sizes_and_overflow),
-        T(finalizer_runs_once),
-        T(finalizer_resurrects_then_not_again),
-        T(deep_chain_freed_without_stack_overflow),
+        TEST_CASE(incref_decref_dealloc),
+        TEST_CASE(dealloc_releases_references),
+        TEST_CASE(xincref_xdecref),
+        TEST_CASE(immortal_objects_are_never_freed),
+        TEST_CASE(immortal_survives_owner_detach),
+        TEST_CASE(new_rejects_null_type),
+        TEST_CASE(new_rejects_gc_type_without_traverse),
+        TEST_CASE(new_rejects_too_small_type),
+        TEST_CASE(new_rejects_var_size_type),
+        TEST_CASE(new_var_sizes_and_overflow),
+        TEST_CASE(finalizer_runs_once),
+        TEST_CASE(finalizer_resurrects_then_not_again),
+        TEST_CASE(deep_chain_freed_without_stack_overflow),
     };
-#undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static void create_and_compare(void **state) {
     (void)state;
@@ -51,9 +49,9 @@ static void rejects_invalid_utf8(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(create_and_compare, setup, teardown),
-        cmocka_unit_test_setup_teardown(embedded_nul_and_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(rejects_invalid_utf8, setup, teardown),
+        TEST_CASE(create_and_compare),
+        TEST_CASE(embedded_nul_and_empty),
+        TEST_CASE(rejects_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

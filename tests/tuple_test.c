@@ -5,9 +5,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
+#include "tests/fixture.h"
 
 static void pack_get_release(void **state) {
     (void)state;
@@ -56,9 +54,9 @@ static void init_item_steals_once(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(pack_get_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(equality_and_hash_by_value, setup, teardown),
-        cmocka_unit_test_setup_teardown(init_item_steals_once, setup, teardown),
+        TEST_CASE(pack_get_release),
+        TEST_CASE(equality_and_hash_by_value),
+        TEST_CASE(init_item_steals_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
+#include "tests/fixture.h"
 
 void cog_weakref_clear_referent(cog_object *o); /* see weakref_test.c */
 
@@ -25,9 +26,6 @@ static void target_dealloc(cog_object *self) {
 }
 static const cog_type target_type = {
     .name = "Target", .basic_size = sizeof(target), .dealloc = target_dealloc};
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
 
 #define GETTERS 3
 static _Atomic(cog_object *) cur_wr;
@@ -111,7 +109,7 @@ static void get_races_last_decref(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(get_races_last_decref, setup, teardown),
+        TEST_CASE(get_races_last_decref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "tests/test_types.h"
+#include "tests/fixture.h"
 
 void cog_weakref_clear_referent(cog_object *o); /* lib/core/upcalls.h */
 
@@ -20,9 +21,6 @@ static void target_dealloc(cog_object *self) {
 }
 static const cog_type target_type = {
     .name = "Target", .basic_size = sizeof(cog_object), .dealloc = target_dealloc};
-
-static int setup(void **state) { (void)state; return cog_init() == COG_OK ? 0 : -1; }
-static int teardown(void **state) { (void)state; return cog_shutdown() == COG_OK ? 0 : -1; }
 
 static int calls;
 static cog_object *seen_wr;
@@ -86,9 +84,9 @@ static void immortal_referent_never_dies(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(get_until_death_then_callback, setup, teardown),
-        cmocka_unit_test_setup_teardown(weakref_dying_first_unlinks, setup, teardown),
-        cmocka_unit_test_setup_teardown(immortal_referent_never_dies, setup, teardown),
+        TEST_CASE(get_until_death_then_callback),
+        TEST_CASE(weakref_dying_first_unlinks),
+        TEST_CASE(immortal_referent_never_dies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,31 @@
+/* tests/fixture.c - see fixture.h. */
+#include "tests/fixture.h"
+
+#include "cog/cog.h"
+
+int test_setup(void **state) {
+    (void)state;
+    return cog_init() == COG_OK ? 0 : -1;
+}
+
+int test_setup_gc_off(void **state) {
+    if (test_setup(state) != 0) return -1;
+    cog_gc_disable();
+    return 0;
+}
+
+int test_teardown(void **state) {
+    (void)state;
+    if (!cog_is_initialized()) return 0;
+    /* The settings outlive cog_shutdown (they are process-wide), so a case
+     * that changed one would leak it into the next. */
+    cog_gc_enable();
+    cog_gc_set_threshold(2000, 10, 10);
+    cog_gc_set_debug(0);
+    cog_gc_set_trace(0);
+    cog_gc_set_pacing(64);
+    cog_gc_set_duty_cap(20);
+    cog_mem_trace_stop();
+    cog_mem_trace_clear();
+    return cog_shutdown() == COG_OK ? 0 : -1;
+}

@@ -1,0 +1,29 @@
+/* tests/fixture.h - the runtime's setup and teardown for cmocka test cases,
+ * shared by the unit tests (tests/X_test.c):
+ *
+ *     TEST_CASE(case)         a fresh runtime around the case
+ *     TEST_CASE_GC_OFF(case)  the same, automatic collection off
+ *
+ * Each case starts from a fresh runtime with every runtime-wide setting at
+ * its default, whatever the case before it changed. */
+#ifndef COG_TESTS_FIXTURE_H
+#define COG_TESTS_FIXTURE_H
+
+/* cog_init; the calling thread is attached. */
+int test_setup(void **state);
+
+/* test_setup, then cog_gc_disable: only the collections the case asks for
+ * (cog_gc_collect) run, so counts and statistics are deterministic. */
+int test_setup_gc_off(void **state);
+
+/* Put back every setting a case may change (automatic collection on,
+ * thresholds 2000/10/10, debug flags and trace off, pacing 64, duty cap 20,
+ * allocation tracing stopped and cleared), then cog_shutdown. Succeeds
+ * without doing anything if the runtime is not running (a case that shut
+ * it down itself). */
+int test_teardown(void **state);
+
+/* cmocka entries (include <cmocka.h> first). */
+#define TEST_CASE(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
+#define TEST_CASE_GC_OFF(f) cmocka_unit_test_setup_teardown(f, test_setup_gc_off, test_teardown)
+#endif
