@@ -68,9 +68,24 @@ typedef struct callback_slot {
     void *arg;
 } callback_slot;
 
+/* Callbacks run outside the lock (a callback may add or remove callbacks),
+ * one at a time, and cog_gc_callback_remove waits for a call of the one it
+ * removes to return: once it returns, the callback is never entered again,
+ * so the caller may free arg. `calling` is the call in progress and
+ * `calling_thread` the thread making it, so that a callback removing itself
+ * (or another one, from the same thread) does not wait for itself. */
 static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cb_returned = PTHREAD_COND_INITIALIZER;
 static callback_slot callbacks[MAX_CALLBACKS]; /* under cb_lock */
 static int ncallbacks;
+static callback_slot calling;      /* under cb_lock; cb NULL: none */
+static pthread_t calling_thread;   /* under cb_lock, valid while calling.cb */
+
+static int find_callback(cog_gc_callback cb, void *arg) {
+    for (int i = 0; i < ncallbacks; i++)
+        if (callbacks[i].cb == cb && callbacks[i].arg == arg) return i;
+    return -1;
+}
 
 int cog_gc_callback_add(cog_gc_callback cb, void *arg) {
     if (!cb) return cog_error(COG_EINVAL, "cog_gc_callback_add: callback is NULL");
@@ -87,26 +102,35 @@ int cog_gc_callback_add(cog_gc_callback cb, void *arg) {
 
 int cog_gc_callback_remove(cog_gc_callback cb, void *arg) {
     pthread_mutex_lock(&cb_lock);
-    for (int i = 0; i < ncallbacks; i++) {
-        if (callbacks[i].cb == cb && callbacks[i].arg == arg) {
-            memmove(&callbacks[i], &callbacks[i + 1],
-                    (size_t)(ncallbacks - i - 1) * sizeof callbacks[0]);
-            ncallbacks--;
-            pthread_mutex_unlock(&cb_lock);
-            return COG_OK;
-        }
+    int i = find_callback(cb, arg);
+    if (i < 0) {
+        pthread_mutex_unlock(&cb_lock);
+        return cog_error(COG_EINVAL, "cog_gc_callback_remove: callback not registered");
     }
+    memmove(&callbacks[i], &callbacks[i + 1], (size_t)(ncallbacks - i - 1) * sizeof callbacks[0]);
+    ncallbacks--;
+    while (calling.cb == cb && calling.arg == arg && !pthread_equal(calling_thread, pthread_self()))
+        pthread_cond_wait(&cb_returned, &cb_lock);
     pthread_mutex_unlock(&cb_lock);
-    return cog_error(COG_EINVAL, "cog_gc_callback_remove: callback not registered");
+    return COG_OK;
 }
 
-/* Callbacks run on a snapshot, outside the lock, so a callback may add or
- * remove callbacks without deadlocking. */
+/* Runs the callbacks registered at the start of the run that are still
+ * registered when their turn comes. */
 void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info) {
     callback_slot snap[MAX_CALLBACKS];
     pthread_mutex_lock(&cb_lock);
     int n = ncallbacks;
     memcpy(snap, callbacks, (size_t)n * sizeof snap[0]);
+    for (int i = 0; i < n; i++) {
+        if (find_callback(snap[i].cb, snap[i].arg) < 0) continue; /* removed meanwhile */
+        calling = snap[i];
+        calling_thread = pthread_self();
+        pthread_mutex_unlock(&cb_lock);
+        snap[i].cb(phase, info, snap[i].arg);
+        pthread_mutex_lock(&cb_lock);
+        calling.cb = NULL;
+        pthread_cond_broadcast(&cb_returned);
+    }
     pthread_mutex_unlock(&cb_lock);
-    for (int i = 0; i < n; i++) snap[i].cb(phase, info, snap[i].arg);
 }

@@ -1,6 +1,8 @@
 /* tests/gc_api_test.c - collector semantics and control API: finalizers
  * (PEP 442), resurrection, uncollectable types, SAVEALL, the garbage list,
  * callbacks, thresholds and automatic collection, freeze. */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,7 +231,7 @@ static void automatic_collection_frees_cycles(void **state) {
  * point, so beyond that it outruns the collector by at most about one
  * cycle per millisecond of a collection. Without pacing the count runs
  * away. */
-enum { SLOW_START_MS = 20 };
+enum { SLOW_START_MS = 40 };
 
 static void slow_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
     (void)info;
@@ -390,6 +392,48 @@ static void tracking_queries(void **state) {
     cog_decref(&n->ob);
 }
 
+/* cog_gc_callback_remove waits for a call in progress of the callback it
+ * removes: after it returns the callback is never entered again, so its
+ * argument may be freed. */
+typedef struct slow_probe {
+    atomic_int entered, returned, calls;
+} slow_probe;
+
+static void slow_probe_cb(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    slow_probe *p = arg;
+    if (phase != COG_GC_START) return;
+    atomic_fetch_add(&p->calls, 1);
+    atomic_store(&p->entered, 1);
+    struct timespec ms = {0, 30 * 1000000L};
+    nanosleep(&ms, NULL);
+    atomic_store(&p->returned, 1);
+}
+
+static void *collect_on_thread(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) abort();
+    cog_gc_collect(0);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void callback_remove_waits_for_a_running_call(void **state) {
+    (void)state;
+    static slow_probe p;
+    assert_int_equal(cog_gc_callback_add(slow_probe_cb, &p), COG_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, collect_on_thread, NULL), 0);
+    while (!atomic_load(&p.entered)) sched_yield();
+    assert_int_equal(cog_gc_callback_remove(slow_probe_cb, &p), COG_OK);
+    assert_int_equal(atomic_load(&p.returned), 1);
+    cog_thread_offline();
+    pthread_join(t, NULL);
+    cog_thread_online();
+    cog_gc_collect(0);
+    assert_int_equal(atomic_load(&p.calls), 1);
+}
+
 /* The shared fixture (tests/fixture.h): a case that turns every knob ... */
 static void fixture_case_changes_every_setting(void **state) {
     (void)state;
@@ -435,6 +479,7 @@ int main(void) {
         TEST_CASE_GC_OFF(duty_cap_spaces_automatic_collections),
         TEST_CASE_GC_OFF(freeze_hides_objects_from_collections),
         TEST_CASE_GC_OFF(tracking_queries),
+        TEST_CASE_GC_OFF(callback_remove_waits_for_a_running_call),
         TEST_CASE_GC_OFF(fixture_case_changes_every_setting),
         TEST_CASE_GC_OFF(fixture_next_case_starts_from_defaults),
     };

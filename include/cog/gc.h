@@ -176,7 +176,10 @@ typedef struct cog_gc_info {
 typedef void (*cog_gc_callback)(cog_gc_phase phase, const cog_gc_info *info, void *arg);
 /* At most 16 callbacks; COG_ELIMIT beyond. */
 int cog_gc_callback_add(cog_gc_callback cb, void *arg);
-/* COG_EINVAL if (cb, arg) is not registered. */
+/* COG_EINVAL if (cb, arg) is not registered. If the collector is calling
+ * it right now, waits for that call to return (unless called from that
+ * call itself): once this returns, cb is never called with arg again, so
+ * arg may be freed. So do not call it holding a lock that cb takes. */
 int cog_gc_callback_remove(cog_gc_callback cb, void *arg);
 
 /* Move every tracked object to a permanent generation that collections
