@@ -623,7 +623,9 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
  * and unmapping megabytes per collection would take the process's mmap
  * lock for writing every time, stalling any mutator that page-faults
  * meanwhile (measured: multi-millisecond probe stalls at 1 M objects).
- * They are kept unless the last scan used under a quarter of them. */
+ * They are kept unless the last scan used under a quarter of them, or
+ * the collector has had nothing to do for a while (gc_thread.c "idle
+ * trim"): a spike's arrays must not outlive it in a quiet process. */
 static struct {
     cog_object **obj;
     int32_t *refs;
@@ -697,8 +699,14 @@ static void keep_buffers(gc_scan *s) {
     kept.attn_cap = s->attn_cap;
 }
 
-void cog_gc_free_scan_buffers(void) {
-    cog_gc_walk_free();
+size_t cog_gc_scan_buffer_bytes(void) {
+    return kept.cap * (sizeof *kept.obj + sizeof *kept.refs) + kept.state_cap +
+           kept.stack_cap * sizeof *kept.stack + kept.attn_cap * sizeof *kept.attn +
+           kept1.cap * (sizeof *kept1.obj + sizeof *kept1.refs) +
+           kept1.dec_cap * sizeof *kept1.dec + kept1.stack_cap * sizeof *kept1.stack;
+}
+
+void cog_gc_trim_scan_buffers(void) {
     free(kept1.obj);
     free(kept1.refs);
     free(kept1.dec);
@@ -710,6 +718,11 @@ void cog_gc_free_scan_buffers(void) {
     free(kept.stack);
     free(kept.attn);
     memset(&kept, 0, sizeof kept);
+}
+
+void cog_gc_free_scan_buffers(void) {
+    cog_gc_walk_free();
+    cog_gc_trim_scan_buffers();
 }
 
 void cog_gc_run_collection(int gen, gc_result *out) {

@@ -87,8 +87,14 @@ void cog_gc_helper_wait(void);
 void cog_gc_helper_stop(void);
 void cog_gc_helper_use_thread(int on);
 int cog_gc_helper_assist(void);
-/* Release the arrays collections keep between runs (collector stopped). */
+/* Release the arrays collections keep between runs (collector stopped, or
+ * the collector thread itself between collections). */
 void cog_gc_free_scan_buffers(void);
+/* The scan's arrays only (not the walk's page lists, which carry the
+ * young generation's pages from one scan to the next), and the bytes they
+ * hold now. Collector thread, between collections. */
+void cog_gc_trim_scan_buffers(void);
+size_t cog_gc_scan_buffer_bytes(void);
 
 /* Statistics and callbacks (gc_stats.c). start: statistics begin (the
  * first call counts). */

@@ -8,7 +8,9 @@
  * collector thread so only one collection window is ever open; callers wait
  * offline for their request's sequence number to complete.
  */
+#include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -223,6 +225,34 @@ static void serve_window(void) {
     pthread_cond_broadcast(&done);
 }
 
+
+/* ---- Idle trim -------------------------------------------------------
+ * Collections keep their arrays (gc_collect.c), sized by the largest
+ * recent scan; a busy collector shrinks them at the next smaller scan, but
+ * after a spike (millions of objects collected once) a quiet process would
+ * keep them for good. So when the collector has had nothing to do for
+ * IDLE_TRIM_NS while holding more than IDLE_TRIM_BYTES, it frees them and
+ * hands free heap memory back to the OS (malloc_trim: the arrays, and what
+ * threads that exited freed). A collector with work to do never gets
+ * here, so the mmap-lock stalls the kept arrays avoid stay avoided. */
+#define IDLE_TRIM_NS (1000u * 1000u * 1000u)
+#define IDLE_TRIM_BYTES ((size_t)1 << 20)
+
+/* Called holding `lock`, offline; returns holding it. */
+static void idle_trim_wait(void) {
+    struct timespec t;
+    cog_gc_deadline_after(IDLE_TRIM_NS, &t);
+    if (pthread_cond_timedwait(&wake, &lock, &t) != ETIMEDOUT) return;
+    if (stopping || pausing || want_gen >= 0 || want_ops || auto_pending) return;
+    /* The arrays are the collector thread's own; no collection runs. Free
+     * them without the lock, so nobody posting a request waits on it. A
+     * request posted meanwhile is seen by the caller's loop. */
+    pthread_mutex_unlock(&lock);
+    cog_gc_trim_scan_buffers();
+    malloc_trim(0);
+    pthread_mutex_lock(&lock);
+}
+
 static void *collector_main(void *arg) {
     (void)arg;
     on_collector = 1;
@@ -251,6 +281,8 @@ static void *collector_main(void *arg) {
                     pthread_cond_timedwait(&wake, &lock, &t);
                 }
                 atomic_store_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed);
+            } else if (cog_gc_scan_buffer_bytes() > IDLE_TRIM_BYTES) {
+                idle_trim_wait();
             } else {
                 pthread_cond_wait(&wake, &lock);
             }
