@@ -332,6 +332,20 @@ static long arg_or_env(int argc, char **argv, const char *flag, const char *env,
     return s && atol(s) > 0 ? atol(s) : dflt;
 }
 
+/* A field of /proc/self/status in KiB (VmRSS: resident now, VmHWM: its
+ * peak), -1 if unreadable. */
+static long status_kib(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n)) v = atol(line + n);
+    fclose(f);
+    return v;
+}
+
 int main(int argc, char **argv) {
     long seconds = arg_or_env(argc, argv, "-t", "COG_SOAK_SECONDS", 20);
     int nthreads = (int)arg_or_env(argc, argv, "-n", "COG_SOAK_THREADS", 4);
@@ -342,6 +356,7 @@ int main(int argc, char **argv) {
     fin_type.dealloc = fin_dealloc;
 
     if (cog_init() != COG_OK) fail(cog_last_error());
+    long rss_start = status_kib("VmRSS:");
     uint64_t base_large, base_blocks = blocks_in_use(&base_large);
     cog_intern_stats is0;
     CHECK(cog_intern_get_stats(&is0) == COG_OK);
@@ -363,10 +378,11 @@ int main(int argc, char **argv) {
         uint64_t large, blocks = blocks_in_use(&large);
         clock_gettime(CLOCK_MONOTONIC, &now);
         printf("soak: %3lds ops %ld collections %llu heap %llu blocks + %llu large, "
-               "finalized %ld, reattaches %ld\n",
+               "finalized %ld, reattaches %ld, rss %ld KiB\n",
                (long)(now.tv_sec - t0.tv_sec), atomic_load(&ops),
                (unsigned long long)collections(), (unsigned long long)blocks,
-               (unsigned long long)large, atomic_load(&fin_finalized), atomic_load(&reattaches));
+               (unsigned long long)large, atomic_load(&fin_finalized), atomic_load(&reattaches),
+               status_kib("VmRSS:"));
         fflush(stdout);
     }
     atomic_store(&stop, 1);
@@ -397,6 +413,8 @@ int main(int argc, char **argv) {
            atomic_load(&fin_created), atomic_load(&wr_created), atomic_load(&wr_callbacks),
            atomic_load(&list_appended), atomic_load(&reattaches),
            (unsigned long long)(is1.lookups - is0.lookups));
+    printf("soak: rss start %ld KiB, peak %ld KiB, end %ld KiB\n", rss_start,
+           status_kib("VmHWM:"), status_kib("VmRSS:"));
     CHECK(atomic_load(&ops) > 0);
     if (nodes != created) {
         fprintf(stderr, "soak: %ld nodes created, %ld freed\n", created, nodes);
