@@ -40,6 +40,7 @@ bazel "${STARTUP[@]}" build --color=no --curses=no --noshow_progress "${config_a
 bin=$(mktemp "${TMPDIR:-/tmp}/cog-soak.XXXXXX")
 trap 'rm -f "$bin"' EXIT
 cp "$(bazel "${STARTUP[@]}" info "${config_args[@]}" bazel-bin 2>/dev/null)/stress/soak" "$bin"
+chmod 0755 "$bin"
 
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
