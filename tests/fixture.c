@@ -27,5 +27,7 @@ int test_teardown(void **state) {
     cog_gc_set_duty_cap(20);
     cog_mem_trace_stop();
     cog_mem_trace_clear();
+    cog_heap_profile_stop();
+    cog_heap_profile_reset();
     return cog_shutdown() == COG_OK ? 0 : -1;
 }

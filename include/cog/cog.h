@@ -14,6 +14,7 @@
 #include "cog/intern.h"
 #include "cog/weakref.h"
 #include "cog/mem.h"
+#include "cog/heap_profile.h"
 #include "cog/tryincref.h"
 #include "cog/control.h"
 #endif

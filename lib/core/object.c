@@ -5,6 +5,7 @@
 #include "lib/core/brc.h"
 #include "lib/base/error.h"
 #include "lib/core/gc_hooks.h"
+#include "lib/core/heap_profile.h"
 #include "lib/core/mem_trace.h"
 #include "lib/core/object_internal.h"
 #include "lib/base/rcu.h"
@@ -82,7 +83,10 @@ cog_object *cog_new(const cog_type *type) {
         return cog_error(COG_EINVAL, "cog_new: type %s is variable-size, use cog_new_var",
                          type->name), NULL;
     cog_object *o = new_object(type, type->basic_size, 0, 0);
-    if (o) cog_mem_trace_hook(o, __builtin_return_address(0));
+    if (o) {
+        cog_mem_trace_hook(o, __builtin_return_address(0));
+        cog_heap_profile_hook(o, type->basic_size);
+    }
     return o;
 }
 
@@ -94,8 +98,12 @@ cog_object *cog_new_var(const cog_type *type, size_t nitems) {
     if (type->item_size && nitems > (SIZE_MAX - type->basic_size) / type->item_size)
         return cog_error(COG_EINVAL, "cog_new_var: %zu items of type %s overflow", nitems,
                          type->name), NULL;
-    cog_object *o = new_object(type, type->basic_size + type->item_size * nitems, 1, nitems);
-    if (o) cog_mem_trace_hook(o, __builtin_return_address(0));
+    size_t size = type->basic_size + type->item_size * nitems;
+    cog_object *o = new_object(type, size, 1, nitems);
+    if (o) {
+        cog_mem_trace_hook(o, __builtin_return_address(0));
+        cog_heap_profile_hook(o, size);
+    }
     return o;
 }
 
@@ -246,8 +254,12 @@ static void free_object(cog_object *o, cog_tstate *ts) {
      * CPython's subtype_dealloc. Relaxed read: the flag was set by a thread
      * holding a reference, ordered before our final decrement by the
      * acq_rel count CASes (see cog_weakref_new). */
-    if (atomic_load_explicit(&o->ob_gc, memory_order_relaxed) & COG_GC_HAS_WEAKREFS)
-        cog_weakref_clear_referent(o);
+    uint64_t flags = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
+    if (flags & COG_GC_HAS_WEAKREFS) cog_weakref_clear_referent(o);
+    /* The heap profiler's sample goes before the block can be reused. Same
+     * ordering argument: the allocating thread set the flag before it could
+     * publish the object. */
+    if (flags & COG_GC_SAMPLED) cog__heap_profile_forget(o);
     if (type->dealloc) type->dealloc(o);
     /* Freed blocks must never carry a live owner id: the detach walk and the
      * collector use ob_tid / ob_gc to recognise live objects. */

@@ -27,7 +27,9 @@
  * frees it at its next safe point (pacing assist, lib/core/gc_hooks.h): no
  * later scan or heap introspection may take it for a live object. */
 #define COG_GC_PENDING 0x40u
-/* 0x80 free. */
+/* Its allocation was sampled by the heap profiler (lib/core/heap_profile.h):
+ * the free path removes the sample. Set once, with an atomic RMW. */
+#define COG_GC_SAMPLED 0x80u
 #define COG_GC_GEN_SHIFT 8
 #define COG_GC_GEN_MASK (0x3ull << COG_GC_GEN_SHIFT)
 #define COG_GC_EPOCH_SHIFT 10

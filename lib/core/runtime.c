@@ -6,6 +6,7 @@
 #include "lib/alloc/alloc.h"
 #include "lib/base/error.h"
 #include "lib/base/rcu.h"
+#include "lib/core/heap_profile.h"
 #include "lib/core/runtime_internal.h"
 #include "lib/core/thread.h"
 
@@ -119,6 +120,7 @@ int cog_init(void) {
             rc = start_subsystems();
             if (rc != COG_OK) cog_thread_detach();
         }
+        if (rc == COG_OK) cog__heap_profile_from_env();
         if (rc != COG_OK) atomic_store_explicit(&running, 0, memory_order_release);
     }
     pthread_mutex_unlock(&lifecycle_lock);
