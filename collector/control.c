@@ -27,6 +27,7 @@
 
 #include "cog/control.h"
 #include "cog/runtime.h"
+#include "collector/gc_internal.h"
 #include "lib/base/error.h"
 #include "lib/core/runtime_internal.h"
 
@@ -293,6 +294,7 @@ static void control_subsystem_stop(void) {
     int on = running;
     pthread_mutex_unlock(&ctl_lock);
     if (on) cog_control_stop();
+    cog_control_heap_shutdown(); /* the `heap snapshot` baseline */
 }
 
 /* The child of a fork has no server thread, and the socket (its path, its

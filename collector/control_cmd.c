@@ -10,6 +10,7 @@
 #include "cog/control.h"
 #include "cog/gc.h"
 #include "cog/mem.h"
+#include "collector/gc_internal.h"
 #include "lib/base/error.h"
 
 #define MAX_ARGS 8
@@ -162,11 +163,24 @@ static int cmd_top(reply *r, int argc, char **argv) {
     return ok(r);
 }
 
+static int cmd_heap(reply *r, int argc, char **argv) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return fail(r, COG_ENOMEM, "heap: out of memory");
+    int rc = cog_control_heap(argc, argv, f);
+    fclose(f);
+    if (rc == COG_OK && text) put(r, "%s", text);
+    free(text);
+    return rc == COG_OK ? ok(r) : fail(r, rc, "%s", cog_last_error());
+}
+
 static int cmd_help(reply *r, int argc, char **argv) {
     (void)argc;
     (void)argv;
     put(r, "commands: stats | collect [gen] | threshold [t0 [t1 [t2]]] | enable | disable | "
-           "gctrace [on|off] | top [n] | help\n");
+           "gctrace [on|off] | top [n] | heap [start [interval] | stop | reset | snapshot | "
+           "diff [type|stack] [n] | pprof PATH | folded PATH] | help\n");
     return ok(r);
 }
 
@@ -176,7 +190,7 @@ static const struct command {
 } commands[] = {
     {"stats", cmd_stats},     {"collect", cmd_collect}, {"threshold", cmd_threshold},
     {"enable", cmd_enable},   {"disable", cmd_enable},  {"gctrace", cmd_gctrace},
-    {"top", cmd_top},         {"help", cmd_help},
+    {"top", cmd_top},         {"heap", cmd_heap},       {"help", cmd_help},
 };
 
 int cog_control_execute(const char *line, char *out, size_t cap) {

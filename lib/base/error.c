@@ -6,8 +6,10 @@
 #include <stdlib.h>
 
 static __thread char cog_error_text[256];
+static __thread int cog_error_code;
 
 int cog_error(int code, const char *fmt, ...) {
+    cog_error_code = code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(cog_error_text, sizeof cog_error_text, fmt, ap);
@@ -16,6 +18,8 @@ int cog_error(int code, const char *fmt, ...) {
 }
 
 const char *cog_last_error(void) { return cog_error_text; }
+
+int cog_error_last_code(void) { return cog_error_code; }
 
 const char *cog_status_name(int status) {
     switch (status) {

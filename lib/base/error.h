@@ -8,6 +8,10 @@
  * write `return cog_error(COG_EINVAL, "bad generation %d", g);`. */
 int cog_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The code of the calling thread's last cog_error (for callers that pass
+ * on a failure reported only by a NULL return). */
+int cog_error_last_code(void);
+
 /* Print "cog: fatal: <message>" to stderr and abort. For broken invariants
  * and, in debug builds, API misuse that would otherwise corrupt memory. */
 _Noreturn void cog_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,7 +1,9 @@
 /* tools/cogctl/cogctl.c - talk to a cog process's control socket.
  *
  *   cogctl SOCKET stats | collect [gen] | threshold [t0 [t1 [t2]]] |
- *                 enable | disable | gctrace [on|off] | top [n] | help
+ *                 enable | disable | gctrace [on|off] | top [n] |
+ *                 heap [start [interval] | stop | reset | snapshot |
+ *                       diff [type|stack] [n] | pprof PATH | folded PATH] | help
  *
  * Sends the command as one line, prints the reply (the terminating "ok"
  * line is not printed; an "error: ..." line goes to stderr) and exits 0 on
@@ -20,7 +22,9 @@
 static int usage(void) {
     fprintf(stderr,
             "usage: cogctl SOCKET stats | collect [gen] | threshold [t0 [t1 [t2]]] | enable |\n"
-            "              disable | gctrace [on|off] | top [n] | help\n");
+            "              disable | gctrace [on|off] | top [n] |\n"
+            "              heap [start [interval] | stop | reset | snapshot |\n"
+            "                    diff [type|stack] [n] | pprof PATH | folded PATH] | help\n");
     return 2;
 }
 
