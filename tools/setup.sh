@@ -21,6 +21,7 @@ PACKAGES=(
     spin                # model checking collector/model/*.pml
     clang               # libFuzzer builds; packaging:headers_test
     libclang-rt-14-dev
+    google-perftools    # google-pprof renders cog's heap profiles (tests:pprof_test)
 )
 
 missing=()
