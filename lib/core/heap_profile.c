@@ -207,6 +207,21 @@ out:
     pthread_mutex_unlock(&lock);
 }
 
+/* fork (lib/core/runtime.c calls these last in prepare, first after): a
+ * child must not inherit `lock` held by a thread that does not exist there
+ * (its first sample, or the free of a sampled object, would wait forever).
+ * Taken after the runtime's own prepare, when the collector is paused, so
+ * no thread that the prepare waits for can be waiting for it. */
+void cog__heap_profile_fork_prepare(void) { pthread_mutex_lock(&lock); }
+void cog__heap_profile_fork_release(void) { pthread_mutex_unlock(&lock); }
+
+void cog__heap_profile_test_hold(unsigned ms) {
+    pthread_mutex_lock(&lock);
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+    pthread_mutex_unlock(&lock);
+}
+
 int cog_heap_profile_start(size_t every) {
     if (!every) every = COG_HEAP_DEFAULT_INTERVAL;
     /* glibc's backtrace loads libgcc_s (dlopen, malloc) on its first call:

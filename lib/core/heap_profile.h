@@ -51,6 +51,13 @@ typedef struct cog_heap_record {
  * starts sampling; a bad value is reported on stderr and ignored. */
 void cog__heap_profile_from_env(void);
 
+/* Around fork (lib/core/runtime.c). */
+void cog__heap_profile_fork_prepare(void);
+void cog__heap_profile_fork_release(void);
+/* Test hook (tests/heap_profile_test.c): hold the profiler's lock for ms
+ * milliseconds, as a thread in the middle of a sample would. */
+void cog__heap_profile_test_hold(unsigned ms);
+
 /* Copy the records (at most cap; returns how many there are). */
 size_t cog__heap_profile_copy(cog_heap_record *out, size_t cap);
 #endif

@@ -72,10 +72,12 @@ static void fork_prepare(void) {
     cog_threads_fork_prepare();
     urcu_qsbr_call_rcu_before_fork();
     cog_threads_fork_unlink_readers();
+    cog__heap_profile_fork_prepare();
 }
 
 static void fork_parent(void) {
     if (fork_active) {
+        cog__heap_profile_fork_release();
         cog_threads_fork_relink_readers(0);
         urcu_qsbr_call_rcu_after_fork_parent();
         cog_threads_fork_parent();
@@ -90,6 +92,7 @@ static void fork_child(void) {
     pthread_mutex_init(&lifecycle_lock, NULL);
     pthread_mutex_lock(&lifecycle_lock);
     if (fork_active) {
+        cog__heap_profile_fork_release();
         cog_threads_fork_relink_readers(1);
         urcu_qsbr_call_rcu_after_fork_child();
         cog_threads_fork_child();
