@@ -15,6 +15,7 @@
 int cog_fuzz_strict_every; /* 0: fuzz_check_setup decides */
 
 static const char *target = "fuzz";
+static void (*settled_hook)(void), (*shutdown_hook)(void);
 
 /* The baseline, taken settled after a full check (or the first input). */
 static int have_base;
@@ -69,6 +70,7 @@ static void settle_fully(void) {
     fuzz_settle(1);
     FUZZ_CHECK(cog_str_intern_sync() == COG_OK);
     fuzz_settle(1);
+    if (settled_hook) settled_hook();
 }
 
 static void dump_window(void) {
@@ -141,6 +143,15 @@ void fuzz_check_setup(const char *name, int *argc, char ***argv) {
     if (cog_fuzz_strict_every > WIN_MAX) cog_fuzz_strict_every = WIN_MAX;
     static int registered;
     if (!registered++) atexit(final_check);
+}
+
+void fuzz_check_on_settled(void (*fn)(void)) { settled_hook = fn; }
+void fuzz_check_on_shutdown(void (*fn)(void)) { shutdown_hook = fn; }
+
+int fuzz_shutdown(void) {
+    if (!cog_is_initialized()) return COG_OK;
+    if (shutdown_hook) shutdown_hook();
+    return cog_shutdown();
 }
 
 int fuzz_check_begin(const uint8_t *data, size_t size) {

@@ -42,6 +42,15 @@ int fuzz_check_begin(const uint8_t *data, size_t size);
  * for RCU-deferred frees (liburcu's call_rcu batches every 10 ms). */
 void fuzz_settle(int strict);
 
+/* Hooks of a target with more threads: after settling, before measuring
+ * (other attached threads must collect the blocks freed into their pools:
+ * they count as in use until then); and before cog_shutdown (stop them). */
+void fuzz_check_on_settled(void (*fn)(void));
+void fuzz_check_on_shutdown(void (*fn)(void));
+
+/* Run the shutdown hook, then cog_shutdown. */
+int fuzz_shutdown(void);
+
 /* End an input after the target dropped everything: if full, the intern
  * table's count and the allocator's blocks must equal the baseline. */
 void fuzz_check_end(int full);

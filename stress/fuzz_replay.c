@@ -65,6 +65,6 @@ int main(int argc, char **argv) {
         closedir(d);
     }
     printf("fuzz_replay: %d inputs replayed\n", inputs);
-    if (cog_is_initialized() && cog_shutdown() != COG_OK) return 1;
+    if (fuzz_shutdown() != COG_OK) return 1;
     return inputs > 0 ? 0 : 1;
 }
