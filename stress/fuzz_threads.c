@@ -46,6 +46,9 @@
 #define NSHARED 4
 #define OPLEN 4
 
+/* Bumped on any thread (finalizers of cyclic garbage run on the
+ * collector's). Relaxed: they are read after wait_worker or cog_gc_collect,
+ * whose mutex hand-offs order every earlier bump before the read. */
 static long nodes_created, fin_created, fin_finalized;
 
 static void fin_finalize(cog_object *self) {
@@ -237,6 +240,9 @@ enum { JOB_OPS, JOB_DROP, JOB_SAFEPOINT, JOB_QUIT };
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static unsigned long posted, finished;
+/* Written by post() only while the worker is idle (every post is followed
+ * by wait_worker before the next), so the worker reads it after unlocking
+ * `mu`, ordered by the lock. */
 static struct {
     int kind, phase, n;
     uint8_t ops[7 * OPLEN];
@@ -329,7 +335,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!cog_is_initialized()) LLVMFuzzerInitialize(NULL, NULL);
     int full = fuzz_check_begin(data, size);
     long node_base = atomic_load(&test_node_deallocs);
-    nodes_created = fin_created = fin_finalized = 0;
+    __atomic_store_n(&nodes_created, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fin_created, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fin_finalized, 0, __ATOMIC_RELAXED);
 
     const uint8_t *p = data, *end = data + size;
     uint8_t ops[2][7 * OPLEN];
