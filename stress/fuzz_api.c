@@ -9,11 +9,13 @@
  * collect a generation; change thresholds, enable/disable automatic
  * collection, freeze/unfreeze, SAVEALL. One runtime serves every input.
  *
- * After the program, every reference is dropped, garbage is cleared and a
- * full collection runs; then every node ever created must have been
- * deallocated exactly once (the node type aborts on a second dealloc),
- * every finalizer must have run exactly once, the intern table must be
- * empty of our strings and the allocator's blocks back to the baseline.
+ * After the program every reference is dropped, garbage is cleared and
+ * full collections run until every node ever created has been deallocated
+ * exactly once (the node type aborts on a second dealloc) and every
+ * finalizer has run exactly once - checked after every input. The intern
+ * table back to its count and the allocator's blocks back to the baseline
+ * need RCU grace periods (~40 ms), so fuzz_check.c checks them every N
+ * inputs, and after every input when one input is replayed (fuzz_check.h).
  * Built with COG_DEBUG, so a refcount operation on a freed object aborts;
  * canaries catch reads of a freed node. Built by tools/fuzz.sh with
  * -fsanitize=fuzzer,address (LeakSanitizer on), and replayed over
@@ -23,20 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/base/rcu.h"
+#include "stress/fuzz_check.h"
 #include "tests/test_types.h"
 
 #define NSLOTS 8
 #define NRESURRECT 8
 
-static void fail(const char *what) {
-    fprintf(stderr, "fuzz_api: FAIL: %s (last error: %s)\n", what, cog_last_error());
-    abort();
-}
-#define CHECK(c) \
-    do {         \
-        if (!(c)) fail(#c); \
-    } while (0)
+#define fail fuzz_fail
+#define CHECK FUZZ_CHECK
 
 /* Nodes with a finalizer; while `resurrect` is set, the finalizer keeps
  * the dying node alive in `revived` (PEP 442 resurrection). */
@@ -208,60 +204,25 @@ static void run_op(reader *r, cog_object **s) {
     for (int i = 0; i < NSLOTS; i++) check_node(s[i]);
 }
 
-static uint64_t blocks_in_use(void) {
-    cog_mem_info m;
-    cog_mem_stats(&m);
-    uint64_t n = m.large_objects;
-    for (int c = 0; c < COG_MEM_NCLASSES; c++) n += m.classes[c].blocks_in_use;
-    return n;
-}
-
-/* Drop garbage kept by SAVEALL and collect; the strict variant also waits
- * for RCU-deferred frees (liburcu's call_rcu thread batches them, ~10 ms)
- * and takes back frees the collector made into our pools. */
-static void settle(int strict) {
-    CHECK(cog_gc_set_debug(0) == COG_OK);
-    cog_gc_clear_garbage();
-    cog_gc_unfreeze();
-    CHECK(cog_gc_collect(2) >= 0);
-    if (strict) {
-        cog_safepoint(); /* flushes this thread's batch of deferred frees */
-        cog_thread_offline();
-        cog_rcu_barrier();
-        cog_thread_online();
-    }
-    cog_safepoint();
-}
-
-/* Check memory after every N-th input (the RCU barrier bounds the speed).
- * 1 by default: libFuzzer's per-input leak check would otherwise see
- * deferred-free records still queued to liburcu's call_rcu thread. */
-int cog_fuzz_strict_every = 1;
-
 /* One runtime for the whole process: cog_init/cog_shutdown per input would
  * spend most of the time in shutdown's RCU barrier. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
     fin_type = test_node_type;
     fin_type.name = "FinNode";
     fin_type.finalize = fin_finalize;
     if (cog_init() != COG_OK) fail("cog_init");
+    fuzz_check_setup("fuzz_api", argc, argv);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static long runs;
-    int strict = ++runs % cog_fuzz_strict_every == 0;
     if (!cog_is_initialized()) LLVMFuzzerInitialize(NULL, NULL);
-    if (strict) settle(1);
+    int full = fuzz_check_begin(data, size);
     long node_base = atomic_load(&test_node_deallocs);
     nodes_created = fin_created = fin_finalized = wr_callbacks = 0;
     __atomic_store_n(&resurrect, 0, __ATOMIC_RELAXED);
-    cog_intern_stats is0;
-    CHECK(cog_intern_get_stats(&is0) == COG_OK);
-    uint64_t base = blocks_in_use();
 
     cog_object *s[NSLOTS] = {0};
     reader r = {data, data + size};
@@ -269,12 +230,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     for (int i = 0; i < NSLOTS; i++) set_slot(&s[i], NULL);
     __atomic_store_n(&resurrect, 0, __ATOMIC_RELAXED);
+    /* Resurrected nodes are dropped after each collection; a revived cycle
+     * needs another one. Nodes are counted at dealloc, which needs no
+     * grace period. */
     long freed = 0;
     for (int round = 0; round < 4; round++) {
-        settle(strict && round > 0);
+        fuzz_settle(0);
         for (int i = 0; i < NRESURRECT; i++) set_slot(&revived[i], NULL);
         freed = atomic_load(&test_node_deallocs) - node_base;
-        if (round > 0 && freed == nodes_created + fin_created) break;
+        if (freed == nodes_created + fin_created) break;
     }
     if (freed != nodes_created + fin_created) {
         fprintf(stderr, "fuzz_api: %ld nodes created, %ld freed\n", nodes_created + fin_created,
@@ -282,23 +246,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fail("nodes leaked");
     }
     CHECK(__atomic_load_n(&fin_finalized, __ATOMIC_RELAXED) == fin_created);
-    /* Released mortal strings leave the table once their reviews ran; the
-     * blocks of those that died are freed a grace period later (settle's
-     * barrier). */
-    CHECK(cog_str_intern_sync() == COG_OK);
-    cog_intern_stats is1;
-    CHECK(cog_intern_get_stats(&is1) == COG_OK && is1.count == is0.count);
-    if (strict) {
-        settle(1);
-        uint64_t now = blocks_in_use();
-        if (now != base) {
-            fprintf(stderr, "fuzz_api: %llu blocks in use, %llu at start\n",
-                    (unsigned long long)now, (unsigned long long)base);
-            cog_mem_stats_print(stderr);
-            fail("memory not back to baseline");
-        }
-    }
     cog_gc_enable();
     CHECK(cog_gc_set_threshold(2000, 10, 10) == COG_OK);
+    fuzz_check_end(full);
     return 0;
 }

@@ -1,5 +1,6 @@
-/* stress/fuzz_replay.c - run every input of the fuzz corpus through the
- * fuzz target once (no libFuzzer needed: plain gcc build, every config).
+/* stress/fuzz_replay.c - run every input of a fuzz corpus through a fuzz
+ * target once (no libFuzzer needed: plain gcc build, every config), with
+ * the full memory checks after every input.
  * Usage: fuzz_replay DIR|FILE...  (the Bazel test passes
  * stress/fuzz_corpus). Fails if a path cannot be read or holds no input. */
 #include <dirent.h>
@@ -10,8 +11,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-extern int cog_fuzz_strict_every; /* fuzz_api.c */
 #include "cog/runtime.h"
+#include "stress/fuzz_check.h"
 
 static int run_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -64,6 +65,6 @@ int main(int argc, char **argv) {
         closedir(d);
     }
     printf("fuzz_replay: %d inputs replayed\n", inputs);
-    if (cog_is_initialized() && cog_shutdown() != COG_OK) return 1;
+    if (fuzz_shutdown() != COG_OK) return 1;
     return inputs > 0 ? 0 : 1;
 }
