@@ -16,4 +16,5 @@
 #include "cog/mem.h"
 #include "cog/tryincref.h"
 #include "cog/control.h"
+#include "cog/metrics.h"
 #endif
