@@ -27,10 +27,9 @@
 
 #include "cog/control.h"
 #include "cog/runtime.h"
+#include "collector/control_internal.h"
 #include "lib/base/error.h"
 #include "lib/core/runtime_internal.h"
-
-#define REPLY_CAP 16384
 
 typedef struct client {
     int fd; /* -1: free slot */
@@ -115,15 +114,18 @@ static void accept_client(void) {
 
 /* Execute every complete line in the buffer. The thread goes online only
  * around cog_control_execute. Returns -1 if the client must be dropped. */
-static int run_lines(client *c, char *reply) {
+static int run_lines(client *c) {
     char *start = c->buf;
     char *nl;
     while ((nl = memchr(start, '\n', c->len - (size_t)(start - c->buf))) != NULL) {
         *nl = '\0';
         cog_thread_online();
-        cog_control_execute(start, reply, REPLY_CAP);
+        char *reply;
+        cog_control_execute_alloc(start, &reply);
         cog_thread_offline();
-        if (send_all(c->fd, reply, strlen(reply)) != 0) return -1;
+        int sent = reply ? send_all(c->fd, reply, strlen(reply)) : -1;
+        free(reply);
+        if (sent != 0) return -1;
         start = nl + 1;
     }
     size_t rest = c->len - (size_t)(start - c->buf);
@@ -138,7 +140,7 @@ static int run_lines(client *c, char *reply) {
     return 0;
 }
 
-static void serve_client(client *c, char *reply) {
+static void serve_client(client *c) {
     ssize_t n = read(c->fd, c->buf + c->len, COG_CONTROL_MAX_LINE - c->len);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) { /* EOF (a partial line is discarded) or error */
@@ -147,12 +149,11 @@ static void serve_client(client *c, char *reply) {
     }
     c->len += (size_t)n;
     c->last_ms = now_ms();
-    if (run_lines(c, reply) != 0) drop(c);
+    if (run_lines(c) != 0) drop(c);
 }
 
 static void *server_main(void *arg) {
     (void)arg;
-    char *reply = malloc(REPLY_CAP);
     for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++) clients[i].fd = -1;
     cog_thread_offline();
     for (;;) {
@@ -172,8 +173,7 @@ static void *server_main(void *arg) {
         if (rc > 0 && (pf[1].revents & POLLIN)) accept_client();
         for (int k = 2; rc > 0 && k < n; k++)
             if (pf[k].revents && clients[who[k]].fd >= 0) {
-                if (reply) serve_client(&clients[who[k]], reply);
-                else drop(&clients[who[k]]);
+                serve_client(&clients[who[k]]);
             }
         uint64_t now = now_ms();
         for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
@@ -185,7 +185,6 @@ static void *server_main(void *arg) {
     }
     for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
         if (clients[i].fd >= 0) drop(&clients[i]);
-    free(reply);
     cog_thread_online();
     return NULL;
 }

@@ -1,7 +1,8 @@
 /* tests/control_test.c - the control socket (cog/control.h) and cogctl:
  * every command, errors, malformed and oversized input, clients leaving
  * mid-command, several clients at once (tsan), socket permissions, the
- * COG_CONTROL_SOCKET variable and cogctl's exit status.
+ * COG_CONTROL_SOCKET variable, cogctl's exit status, and the metrics text
+ * checked by real Prometheus parsers (tests/metrics_check.py, promtool).
  *
  * The test thread is offline whenever it waits on the socket: the server
  * executes commands (collect, top) that wait for grace periods. */
@@ -343,16 +344,16 @@ static const char *cogctl_path(void) {
     return NULL;
 }
 
-/* Run cogctl with args; return its exit status, stdout in *out. */
-static int run_cogctl(const char *const *args, char **out) {
-    const char *bin = cogctl_path();
-    if (!bin) fail_msg("cogctl binary not found");
+/* Run bin with args (NULL-terminated), stdin from in_path if not NULL;
+ * return its exit status, stdout in *out (stderr is the test's). */
+static int run_prog(const char *bin, const char *const *args, const char *in_path, char **out) {
     char outpath[] = "/tmp/cogctl-out-XXXXXX";
     int ofd = mkstemp(outpath);
     assert_true(ofd >= 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, ofd, 1);
+    if (in_path) posix_spawn_file_actions_addopen(&fa, 0, in_path, O_RDONLY, 0);
     char *argv[16];
     int n = 0;
     argv[n++] = (char *)bin;
@@ -372,6 +373,12 @@ static int run_cogctl(const char *const *args, char **out) {
     unlink(outpath);
     assert_true(WIFEXITED(status));
     return WEXITSTATUS(status);
+}
+
+static int run_cogctl(const char *const *args, char **out) {
+    const char *bin = cogctl_path();
+    if (!bin) fail_msg("cogctl binary not found");
+    return run_prog(bin, args, NULL, out);
 }
 
 static void cogctl_prints_replies_and_exits_with_status(void **state) {
@@ -405,6 +412,88 @@ static void cogctl_prints_replies_and_exits_with_status(void **state) {
     assert_int_equal(run_cogctl(stats, &out), 0);
     assert_non_null(strstr(out, "threshold 900 7 8"));
     free(out);
+}
+
+/* ---- metrics (cog/metrics.h) ---------------------------------------------- */
+
+#define LIVE_NODES 37
+#define YOUNG_COLLECTIONS 5
+
+static void *metrics_unattached(void *arg) {
+    (void)arg;
+    FILE *f = tmpfile();
+    long rc = cog_metrics_write(f);
+    fclose(f);
+    return (void *)rc;
+}
+
+/* `cogctl metrics` output is checked by two real parsers: prometheus_client
+ * (with the values set up here: tests/metrics_check.py) and promtool. */
+static void metrics_are_valid_prometheus_text_with_real_values(void **state) {
+    (void)state;
+    assert_int_equal(cog_gc_set_threshold(1234, 5, 6), COG_OK);
+    test_node *keep[LIVE_NODES];
+    for (int i = 0; i < LIVE_NODES; i++) keep[i] = test_node_new(i);
+    cog_object *words[3] = {cog_str_intern("metrics-a", 9), cog_str_intern("metrics-b", 9),
+                            cog_str_intern("metrics-c", 9)};
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    uint64_t min_gen0 = st[0].collections + YOUNG_COLLECTIONS;
+    for (int i = 0; i < YOUNG_COLLECTIONS; i++) assert_true(cog_gc_collect(0) >= 0);
+
+    char *out;
+    const char *args[] = {sock, "metrics", NULL};
+    assert_int_equal(run_cogctl(args, &out), 0);
+    assert_true(strncmp(out, "# HELP cog_gc_collections_total ", 32) == 0);
+    assert_null(strstr(out, "\nok\n")); /* no protocol line in the text */
+    assert_null(strstr(out, "error"));
+    size_t len = strlen(out);
+    assert_true(len > 0 && out[len - 1] == '\n' && out[len - 2] != '\n');
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cog-metrics-%d.prom", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(out, 1, len, f), len);
+    fclose(f);
+    free(out);
+
+    char min[32], live[16];
+    snprintf(min, sizeof min, "%llu", (unsigned long long)min_gen0);
+    snprintf(live, sizeof live, "%d", LIVE_NODES);
+    const char *check[] = {"tests/metrics_check.py", path, min, "Node", live,
+                           "1234", "5", "6", "0", NULL};
+    int rc = run_prog("/usr/bin/python3", check, NULL, &out);
+    if (rc != 0) fail_msg("metrics_check.py (exit %d):\n%s", rc, out);
+    free(out);
+    const char *promtool[] = {"check", "metrics", NULL};
+    rc = run_prog("/usr/bin/promtool", promtool, path, &out);
+    if (rc != 0) fail_msg("promtool check metrics (exit %d):\n%s", rc, out);
+    free(out);
+    unlink(path);
+
+    /* The C API writes the same families; its errors. */
+    char *text = NULL;
+    size_t size = 0;
+    f = open_memstream(&text, &size);
+    assert_int_equal(cog_metrics_write(f), COG_OK);
+    fclose(f);
+    assert_non_null(strstr(text, "\ncog_live_objects{type=\"Node\"} 37\n"));
+    assert_non_null(strstr(text, "\ncog_gc_threshold{generation=\"0\"} 1234\n"));
+    free(text);
+    assert_int_equal(cog_metrics_write(NULL), COG_EINVAL);
+    pthread_t t;
+    void *ret;
+    assert_int_equal(pthread_create(&t, NULL, metrics_unattached, NULL), 0);
+    pthread_join(t, &ret);
+    assert_int_equal((long)ret, COG_ENOTATTACHED);
+    /* A caller's buffer too small for the text: cut, NUL-terminated. */
+    char small[256];
+    assert_int_equal(cog_control_execute("metrics", small, sizeof small), COG_OK);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    expect("metrics now\n", NULL, "error: metrics takes no arguments\n");
+
+    for (int i = 0; i < 3; i++) cog_decref(words[i]);
+    for (int i = 0; i < LIVE_NODES; i++) cog_decref(&keep[i]->ob);
 }
 
 /* ---- cog_control_execute (no socket) -------------------------------------- */
@@ -470,6 +559,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(other_users_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(cogctl_prints_replies_and_exits_with_status, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(metrics_are_valid_prometheus_text_with_real_values,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(execute_directly, setup, teardown),
         cmocka_unit_test_setup_teardown(env_variable_starts_and_shutdown_stops, setup, teardown),
     };

@@ -21,6 +21,8 @@ PACKAGES=(
     spin                # model checking collector/model/*.pml
     clang               # libFuzzer builds; packaging:headers_test
     libclang-rt-14-dev
+    python3-prometheus-client  # tests/control_test parses `cogctl metrics`
+    prometheus          # ... and checks it with promtool (only promtool is used)
 )
 
 missing=()

@@ -18,6 +18,8 @@
  *   gctrace [on|off]        set, or without argument show, gctrace
  *   top [n]                 live objects and bytes per type, largest first
  *                           (default 20 types)
+ *   metrics                 the Prometheus text of cog_metrics_write
+ *                           (cog/metrics.h)
  *   help                    the command list
  *
  * Bad commands, bad arguments, empty lines get an "error:" reply and the
