@@ -4,8 +4,10 @@
  * same text is the reply of the control command `metrics` (cog/control.h),
  * so `cogctl SOCKET metrics > file.prom` feeds a textfile collector.
  *
- * Metrics (every family has # HELP and # TYPE lines; counters count from
- * the first cog_init of the process, like cog_gc_get_stats):
+ * Metrics (every family has # HELP and # TYPE lines; the gc counters count
+ * from the first cog_init of the process, like cog_gc_get_stats, the
+ * allocator and intern counters from the latest cog_init, which Prometheus
+ * reads as a counter reset):
  *   cog_gc_collections_total{generation}              counter
  *   cog_gc_objects_collected_total{generation}        counter
  *   cog_gc_objects_uncollectable_total{generation}    counter
