@@ -1,11 +1,27 @@
 /* collector/control.c - the control socket server (cog/control.h).
  *
  * One thread, attached to cog and marked internal, serves up to
- * COG_CONTROL_MAX_CLIENTS connections with poll(). It is offline whenever it
- * waits (poll, and the short non-blocking reads and writes around it) and
- * goes online only to execute a complete command line, so a silent or slow
- * client never delays grace periods, collections or other clients. Stop is
- * signalled through a pipe the poll also watches.
+ * COG_CONTROL_MAX_CLIENTS connections with poll(), never blocking on any
+ * one of them: sockets are non-blocking, each client has its own input and
+ * output buffers, and a client whose output is pending is not read until
+ * it takes it (back-pressure instead of waiting for it). Quick commands run
+ * on this thread; the slow ones (collect, top, metrics, heap: a collection or a
+ * heap walk) go to a worker thread (control_worker.c), so they never delay
+ * other clients' replies. A client's lines run one at a time, in order: it
+ * is not read while its command is on the worker.
+ *
+ * One idle or stuck client never locks another out: when every slot is
+ * taken (or the process is out of descriptors) a new connection evicts
+ * the client that has made no progress for the longest, and a client that
+ * makes no progress (sends nothing, or does not read its reply) for
+ * COG_CONTROL_IDLE_MS is dropped. The listen backlog is SOMAXCONN and each
+ * wakeup accepts every pending connection (up to a bound per round), so
+ * connecting does not fail with EAGAIN while the server is busy.
+ *
+ * The thread is offline whenever it waits (poll) and goes online only to
+ * execute a quick command, so a silent or slow client never delays grace
+ * periods or collections. Stop is signalled through a pipe the poll also
+ * watches.
  *
  * Security: after bind the socket file is chmod'ed to 0600 (a connection
  * in the instant before is still refused by the peer-credential check,
@@ -28,16 +44,29 @@
 #include "cog/control.h"
 #include "cog/runtime.h"
 #include "collector/gc_internal.h"
+#include "collector/control_internal.h"
 #include "lib/base/error.h"
 #include "lib/core/runtime_internal.h"
 
-#define REPLY_CAP 16384
+/* A client with this much output pending is not read further until it has
+ * taken some: its own commands cannot grow our memory without bound. */
+#define OUT_PAUSE_BYTES 65536
+/* Connections accepted per wakeup at most, so a flood of connects cannot
+ * starve the clients already connected. */
+#define ACCEPT_PER_ROUND 64
 
 typedef struct client {
-    int fd; /* -1: free slot */
-    size_t len;
-    uint64_t last_ms; /* last activity, for the idle timeout */
-    char buf[COG_CONTROL_MAX_LINE + 1];
+    int fd;
+    uint64_t id;      /* connection serial: a worker reply for a client that
+                         has gone (and whose slot was reused) is dropped */
+    uint64_t last_ms; /* last progress: bytes read or written, a reply queued */
+    int busy;         /* its command is on the worker */
+    int eof;          /* the peer has shut down writing: finish, then close */
+    int closing;      /* close once the output is written (line too long) */
+    size_t in_len;
+    char in[COG_CONTROL_MAX_LINE + 1];
+    char *out;
+    size_t out_off, out_len, out_cap;
 } client;
 
 /* Server state; start/stop are serialised by ctl_lock. The thread reads
@@ -48,7 +77,11 @@ static int running; /* under ctl_lock */
 static pthread_t server;
 static int listen_fd = -1, wake_fd[2] = {-1, -1};
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static client clients[COG_CONTROL_MAX_CLIENTS]; /* server thread only */
+/* Server thread only (and the child after fork, which has no server). */
+static client *clients[COG_CONTROL_MAX_CLIENTS];
+static int nclients;
+static uint64_t next_id;
+static int have_worker; /* slow commands go to the worker */
 
 static uint64_t now_ms(void) {
     struct timespec ts;
@@ -56,37 +89,22 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Best effort, bounded: replies are small and the socket non-blocking; a
- * client that does not read (full buffer for 1 s) is dropped. */
-static int send_all(int fd, const char *p, size_t n) {
-    uint64_t deadline = now_ms() + 1000;
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && now_ms() < deadline) {
-            struct pollfd pf = {.fd = fd, .events = POLLOUT};
-            poll(&pf, 1, 100);
-            continue;
-        }
-        return -1;
-    }
-    return 0;
-}
-
-static void drop(client *c) {
-    close(c->fd);
-    c->fd = -1;
-    c->len = 0;
-}
-
-static void refuse(int fd, const char *msg) {
-    send_all(fd, msg, strlen(msg));
+/* Best effort, never waits: for a last message to a client being closed
+ * (its socket buffer is normally empty, so a short line fits). */
+static void say_and_close(int fd, const char *msg) {
+    ssize_t w = send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
     close(fd);
+}
+
+static void drop_slot(int i, const char *msg) {
+    client *c = clients[i];
+    if (msg) say_and_close(c->fd, msg);
+    else close(c->fd);
+    free(c->out);
+    free(c);
+    clients[i] = NULL;
+    nclients--;
 }
 
 static int peer_is_owner(int fd) {
@@ -96,97 +114,264 @@ static int peer_is_owner(int fd) {
     return cred.uid == geteuid();
 }
 
-static void accept_client(void) {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;
-    if (!peer_is_owner(fd)) {
-        refuse(fd, "error: permission denied\n");
-        return;
-    }
-    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++) {
-        if (clients[i].fd < 0) {
-            clients[i].fd = fd;
-            clients[i].len = 0;
-            clients[i].last_ms = now_ms();
-            return;
+static size_t pending(const client *c) { return c->out_len - c->out_off; }
+
+/* Queue n bytes of output. Returns -1 if memory runs out (drop the client:
+ * its reply cannot be delivered whole). */
+static int queue_out(client *c, const char *p, size_t n) {
+    if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    if (c->out_len + n > c->out_cap) {
+        if (c->out_off) { /* compact first */
+            memmove(c->out, c->out + c->out_off, pending(c));
+            c->out_len -= c->out_off;
+            c->out_off = 0;
         }
+        size_t cap = c->out_cap ? c->out_cap : 1024;
+        while (c->out_len + n > cap) cap *= 2;
+        char *b = realloc(c->out, cap);
+        if (!b) return -1;
+        c->out = b;
+        c->out_cap = cap;
     }
-    refuse(fd, "error: too many clients\n");
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+    c->last_ms = now_ms();
+    return 0;
 }
 
-/* Execute every complete line in the buffer. The thread goes online only
- * around cog_control_execute. Returns -1 if the client must be dropped. */
-static int run_lines(client *c, char *reply) {
-    char *start = c->buf;
-    char *nl;
-    while ((nl = memchr(start, '\n', c->len - (size_t)(start - c->buf))) != NULL) {
-        *nl = '\0';
-        cog_thread_online();
-        cog_control_execute(start, reply, REPLY_CAP);
-        cog_thread_offline();
-        if (send_all(c->fd, reply, strlen(reply)) != 0) return -1;
-        start = nl + 1;
-    }
-    size_t rest = c->len - (size_t)(start - c->buf);
-    memmove(c->buf, start, rest);
-    c->len = rest;
-    if (c->len == COG_CONTROL_MAX_LINE) {
-        char msg[80];
-        snprintf(msg, sizeof msg, "error: line too long (max %d bytes)\n", COG_CONTROL_MAX_LINE);
-        send_all(c->fd, msg, strlen(msg));
+/* Write what the socket takes now. -1: the client is gone. */
+static int flush_out(client *c) {
+    while (pending(c) > 0) {
+        ssize_t w = send(c->fd, c->out + c->out_off, pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            c->out_off += (size_t)w;
+            c->last_ms = now_ms();
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
         return -1;
+    }
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > OUT_PAUSE_BYTES) { /* a big reply's buffer is not kept */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
     }
     return 0;
 }
 
-static void serve_client(client *c, char *reply) {
-    ssize_t n = read(c->fd, c->buf + c->len, COG_CONTROL_MAX_LINE - c->len);
+/* The first word of line is a command the worker runs. */
+static int is_slow(const char *line) {
+    /* heap: snapshots and diffs walk the heap, pprof writes a file. */
+    static const char *const slow[] = {"collect", "top", "metrics", "heap"};
+    line += strspn(line, " \t\r");
+    size_t n = strcspn(line, " \t\r");
+    for (size_t i = 0; i < sizeof slow / sizeof *slow; i++)
+        if (strlen(slow[i]) == n && memcmp(line, slow[i], n) == 0) return 1;
+    return 0;
+}
+
+/* Run the complete lines of client i, in order, while it is not waiting for
+ * the worker and its output is not piling up; handle a line that is too
+ * long and the end of input. Returns -1 if the client must be dropped. */
+static int run_lines(int i) {
+    client *c = clients[i];
+    char *nl = NULL;
+    while (!c->busy && !c->closing && pending(c) < OUT_PAUSE_BYTES &&
+           (nl = memchr(c->in, '\n', c->in_len)) != NULL) {
+        *nl = '\0';
+        if (have_worker && is_slow(c->in)) {
+            if (cog_control_worker_submit(i, c->id, c->in) != 0) return -1;
+            c->busy = 1;
+        } else {
+            char *reply;
+            cog_thread_online();
+            cog_control_execute_alloc(c->in, &reply);
+            cog_thread_offline();
+            int rc = reply ? queue_out(c, reply, strlen(reply)) : -1;
+            free(reply);
+            if (rc != 0) return -1;
+        }
+        size_t rest = c->in_len - (size_t)(nl + 1 - c->in);
+        memmove(c->in, nl + 1, rest);
+        c->in_len = rest;
+    }
+    if (!c->closing && c->in_len == COG_CONTROL_MAX_LINE && !memchr(c->in, '\n', c->in_len)) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "error: line too long (max %d bytes)\n", COG_CONTROL_MAX_LINE);
+        if (queue_out(c, msg, strlen(msg)) != 0) return -1;
+        c->closing = 1;
+    }
+    if (c->eof && !memchr(c->in, '\n', c->in_len)) c->in_len = 0; /* partial line: discarded */
+    if (flush_out(c) != 0) return -1;
+    /* Done: nothing on the worker, nothing to write, no line left to run. */
+    if ((c->closing || c->eof) && !c->busy && pending(c) == 0 &&
+        (c->closing || c->in_len == 0))
+        return -1;
+    return 0;
+}
+
+static int may_read(const client *c) {
+    return !c->busy && !c->eof && !c->closing && pending(c) < OUT_PAUSE_BYTES &&
+           c->in_len < COG_CONTROL_MAX_LINE;
+}
+
+static void read_client(int i) {
+    client *c = clients[i];
+    ssize_t n = read(c->fd, c->in + c->in_len, COG_CONTROL_MAX_LINE - c->in_len);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) { /* EOF (a partial line is discarded) or error */
-        drop(c);
+    if (n < 0) {
+        drop_slot(i, NULL);
         return;
     }
-    c->len += (size_t)n;
-    c->last_ms = now_ms();
-    if (run_lines(c, reply) != 0) drop(c);
+    if (n == 0) c->eof = 1;
+    else {
+        c->in_len += (size_t)n;
+        c->last_ms = now_ms();
+    }
+    if (run_lines(i) != 0) drop_slot(i, NULL);
 }
+
+/* The client that has made no progress for the longest and is not waiting
+ * for the worker; -1 if there is none. */
+static int oldest_idle(void) {
+    int best = -1;
+    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
+        if (clients[i] && !clients[i]->busy &&
+            (best < 0 || clients[i]->last_ms < clients[best]->last_ms))
+            best = i;
+    return best;
+}
+
+static const char evicted_msg[] = "error: too many clients: closing the longest idle one\n";
+
+/* Accept what is pending (bounded). Returns 1 if accepting must pause
+ * (out of descriptors with nobody to evict). */
+static int accept_clients(void) {
+    for (int k = 0; k < ACCEPT_PER_ROUND; k++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                int v = oldest_idle(); /* free a descriptor for the newcomer */
+                if (v < 0) return 1;
+                drop_slot(v, evicted_msg);
+                continue;
+            }
+            return 0; /* EAGAIN: none left */
+        }
+        if (!peer_is_owner(fd)) {
+            say_and_close(fd, "error: permission denied\n");
+            continue;
+        }
+        if (nclients == COG_CONTROL_MAX_CLIENTS) {
+            int v = oldest_idle();
+            if (v < 0) {
+                say_and_close(fd, "error: too many clients\n");
+                continue;
+            }
+            drop_slot(v, evicted_msg);
+        }
+        client *c = calloc(1, sizeof *c);
+        if (!c) {
+            say_and_close(fd, "error: out of memory\n");
+            continue;
+        }
+        c->fd = fd;
+        c->id = ++next_id;
+        c->last_ms = now_ms();
+        for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
+            if (!clients[i]) {
+                clients[i] = c;
+                break;
+            }
+        nclients++;
+    }
+    return 0;
+}
+
+/* Replies the worker finished: to their clients, if still connected. */
+static void take_replies(void) {
+    cog_control_job *r = cog_control_worker_replies();
+    while (r) {
+        cog_control_job *next = r->next;
+        client *c = clients[r->slot];
+        if (c && c->id == r->id) {
+            c->busy = 0;
+            int rc = r->text ? queue_out(c, r->text, strlen(r->text)) : -1;
+            if (rc != 0 || run_lines(r->slot) != 0) drop_slot(r->slot, NULL);
+        }
+        free(r->text);
+        free(r);
+        r = next;
+    }
+}
+
+static void drop_idle(uint64_t now) {
+    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
+        if (clients[i] && !clients[i]->busy && now - clients[i]->last_ms > COG_CONTROL_IDLE_MS)
+            drop_slot(i, "error: idle timeout\n");
+}
+
+static struct pollfd pf[3 + COG_CONTROL_MAX_CLIENTS]; /* server thread only */
+static int who[3 + COG_CONTROL_MAX_CLIENTS];
 
 static void *server_main(void *arg) {
     (void)arg;
-    char *reply = malloc(REPLY_CAP);
-    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++) clients[i].fd = -1;
     cog_thread_offline();
+    /* Without a worker (no thread could be started) slow commands run here,
+     * as they always did: slower for the others, still correct. */
+    int done_fd = cog_control_worker_start();
+    have_worker = done_fd >= 0;
+    uint64_t accept_paused_until = 0;
     for (;;) {
-        struct pollfd pf[2 + COG_CONTROL_MAX_CLIENTS];
-        int who[2 + COG_CONTROL_MAX_CLIENTS];
         int n = 0;
         pf[n++] = (struct pollfd){.fd = wake_fd[0], .events = POLLIN};
-        pf[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-        for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
-            if (clients[i].fd >= 0) {
-                who[n] = i;
-                pf[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-            }
-        int rc = poll(pf, (nfds_t)n, 1000);
+        pf[n++] = (struct pollfd){.fd = done_fd, .events = POLLIN}; /* -1: ignored */
+        uint64_t now = now_ms();
+        int listening = now >= accept_paused_until;
+        pf[n++] = (struct pollfd){.fd = listening ? listen_fd : -1, .events = POLLIN};
+        for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++) {
+            client *c = clients[i];
+            if (!c) continue;
+            short ev = (short)((may_read(c) ? POLLIN : 0) | (pending(c) ? POLLOUT : 0));
+            if (!ev) continue; /* waiting for the worker: nothing to watch */
+            who[n] = i;
+            pf[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+        }
+        int rc = poll(pf, (nfds_t)n, listening ? 1000 : 100);
         if (rc < 0 && errno != EINTR) break;
         if (pf[0].revents) break; /* cog_control_stop */
-        if (rc > 0 && (pf[1].revents & POLLIN)) accept_client();
-        for (int k = 2; rc > 0 && k < n; k++)
-            if (pf[k].revents && clients[who[k]].fd >= 0) {
-                if (reply) serve_client(&clients[who[k]], reply);
-                else drop(&clients[who[k]]);
+        if (rc > 0 && pf[1].revents) {
+            cog_control_worker_drain(done_fd);
+            take_replies();
+        }
+        for (int k = 3; rc > 0 && k < n; k++) {
+            int i = who[k];
+            client *c = clients[i];
+            if (!pf[k].revents || !c || c->fd != pf[k].fd) continue;
+            if (pending(c) && (pf[k].revents & (POLLOUT | POLLERR | POLLHUP))) {
+                if (flush_out(c) != 0) {
+                    drop_slot(i, NULL);
+                    continue;
+                }
+                if (pending(c) == 0 && run_lines(i) != 0) { /* unpaused */
+                    drop_slot(i, NULL);
+                    continue;
+                }
             }
-        uint64_t now = now_ms();
-        for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
-            if (clients[i].fd >= 0 && now - clients[i].last_ms > COG_CONTROL_IDLE_MS) {
-                refuse(clients[i].fd, "error: idle timeout\n");
-                clients[i].fd = -1;
-                clients[i].len = 0;
-            }
+            if (clients[i] == c && may_read(c) && (pf[k].revents & (POLLIN | POLLERR | POLLHUP)))
+                read_client(i);
+        }
+        if (rc > 0 && (pf[2].revents & POLLIN) && accept_clients())
+            accept_paused_until = now_ms() + 100;
+        drop_idle(now_ms());
     }
+    if (have_worker) cog_control_worker_stop(); /* waits for a command in progress */
     for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
-        if (clients[i].fd >= 0) drop(&clients[i]);
-    free(reply);
+        if (clients[i]) drop_slot(i, NULL);
+    have_worker = 0;
     cog_thread_online();
     return NULL;
 }
@@ -226,7 +411,8 @@ static int start_locked(const char *path) {
         return cog_error(COG_EINVAL, "cog_control_start: %s exists and is not a stale socket",
                          path);
     strcpy(sock_path, path);
-    listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: the server accepts until EAGAIN. */
+    listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     strcpy(sa.sun_path, path);
     if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
@@ -234,7 +420,7 @@ static int start_locked(const char *path) {
         close_fds();
         return cog_error(COG_ENOMEM, "cog_control_start: cannot bind %s: %s", path, strerror(e));
     }
-    if (chmod(path, 0600) != 0 || listen(listen_fd, 16) != 0 ||
+    if (chmod(path, 0600) != 0 || listen(listen_fd, SOMAXCONN) != 0 ||
         pipe2(wake_fd, O_CLOEXEC) != 0) {
         int e = errno;
         close_fds();
@@ -306,10 +492,10 @@ static void control_after_fork_child(void) {
     pthread_mutex_init(&ctl_lock, NULL);
     if (!running) return;
     close_fds();
-    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++) {
-        if (clients[i].fd >= 0) close(clients[i].fd);
-        clients[i].fd = -1;
-    }
+    for (int i = 0; i < COG_CONTROL_MAX_CLIENTS; i++)
+        if (clients[i]) drop_slot(i, NULL);
+    cog_control_worker_after_fork_child();
+    have_worker = 0;
     running = 0;
 }
 

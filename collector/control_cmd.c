@@ -1,6 +1,7 @@
 /* collector/control_cmd.c - the control protocol's commands
  * (cog_control_execute): parse one line, act through the public gc/mem API,
- * format the reply. Shared by the socket server (control.c) and embedders. */
+ * format the reply. Shared by the socket server (control.c, which takes
+ * the reply in a growing buffer: cog_control_execute_alloc) and embedders. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,25 +12,59 @@
 #include "cog/gc.h"
 #include "cog/mem.h"
 #include "collector/gc_internal.h"
+#include "cog/metrics.h"
+#include "collector/control_internal.h"
 #include "lib/base/error.h"
 
 #define MAX_ARGS 8
 
+/* A fixed buffer that truncates (cog_control_execute), or a malloc'ed one
+ * that grows (grow: cog_control_execute_alloc; a failed growth truncates
+ * too, and sets oom). */
 typedef struct reply {
     char *buf;
     size_t cap, len;
+    int grow, oom;
 } reply;
+
+/* Room for n more bytes plus the NUL, if the buffer may grow. */
+static void reserve(reply *r, size_t n) {
+    if (!r->grow || r->len + n < r->cap) return;
+    size_t cap = r->cap ? r->cap : 256;
+    while (r->len + n >= cap) cap *= 2;
+    char *b = realloc(r->buf, cap);
+    if (!b) {
+        r->oom = 1;
+        return;
+    }
+    r->buf = b;
+    r->cap = cap;
+}
 
 static void put(reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(reply *r, const char *fmt, ...) {
-    if (r->cap == 0 || r->len >= r->cap - 1) return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+    int need = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    r->len += (size_t)n;
+    if (need < 0) return;
+    reserve(r, (size_t)need);
+    if (r->cap == 0 || r->len >= r->cap - 1) return;
+    va_start(ap, fmt);
+    vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+    va_end(ap);
+    r->len += (size_t)need;
     if (r->len > r->cap - 1) r->len = r->cap - 1;
+}
+
+/* n bytes verbatim (they may hold '%'). */
+static void put_bytes(reply *r, const char *p, size_t n) {
+    reserve(r, n);
+    if (r->cap == 0 || r->len >= r->cap - 1) return;
+    if (n > r->cap - 1 - r->len) n = r->cap - 1 - r->len;
+    memcpy(r->buf + r->len, p, n);
+    r->len += n;
+    r->buf[r->len] = '\0';
 }
 
 /* Terminating lines. */
@@ -170,17 +205,38 @@ static int cmd_heap(reply *r, int argc, char **argv) {
     if (!f) return fail(r, COG_ENOMEM, "heap: out of memory");
     int rc = cog_control_heap(argc, argv, f);
     fclose(f);
-    if (rc == COG_OK && text) put(r, "%s", text);
+    if (rc == COG_OK && text) put_bytes(r, text, len);
     free(text);
     return rc == COG_OK ? ok(r) : fail(r, rc, "%s", cog_last_error());
+}
+
+/* The Prometheus text (cog/metrics.h); its lines never read "ok" or start
+ * with "error:", so the reply's terminating line stays unambiguous. */
+static int cmd_metrics(reply *r, int argc, char **argv) {
+    (void)argv;
+    if (argc != 1) return fail(r, COG_EINVAL, "metrics takes no arguments");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *ms = open_memstream(&text, &size);
+    if (!ms) return fail(r, COG_ENOMEM, "metrics: out of memory");
+    int rc = cog_metrics_write(ms);
+    int closed = fclose(ms);
+    if (rc == COG_OK && closed != 0) rc = cog_error(COG_ENOMEM, "out of memory");
+    if (rc != COG_OK) {
+        free(text);
+        return fail(r, rc, "metrics: %s", cog_last_error());
+    }
+    put_bytes(r, text, size);
+    free(text);
+    return ok(r);
 }
 
 static int cmd_help(reply *r, int argc, char **argv) {
     (void)argc;
     (void)argv;
     put(r, "commands: stats | collect [gen] | threshold [t0 [t1 [t2]]] | enable | disable | "
-           "gctrace [on|off] | top [n] | heap [start [interval] | stop | reset | snapshot | "
-           "diff [type|stack] [n] | pprof PATH | folded PATH] | help\n");
+           "gctrace [on|off] | top [n] | metrics | heap [start [interval] | stop | reset | "
+           "snapshot | diff [type|stack] [n] | pprof PATH | folded PATH] | help\n");
     return ok(r);
 }
 
@@ -190,30 +246,50 @@ static const struct command {
 } commands[] = {
     {"stats", cmd_stats},     {"collect", cmd_collect}, {"threshold", cmd_threshold},
     {"enable", cmd_enable},   {"disable", cmd_enable},  {"gctrace", cmd_gctrace},
-    {"top", cmd_top},         {"heap", cmd_heap},       {"help", cmd_help},
+    {"top", cmd_top},         {"metrics", cmd_metrics}, {"heap", cmd_heap},
+    {"help", cmd_help},
 };
 
-int cog_control_execute(const char *line, char *out, size_t cap) {
-    reply r = {out, cap, 0};
-    if (cap) out[0] = '\0';
-    if (!line) return fail(&r, COG_EINVAL, "no command");
+/* Parse and run one line, reply into r. */
+static int execute(reply *r, const char *line) {
+    if (!line) return fail(r, COG_EINVAL, "no command");
     char buf[COG_CONTROL_MAX_LINE + 1];
     size_t len = strlen(line);
     if (len > COG_CONTROL_MAX_LINE)
-        return fail(&r, COG_EINVAL, "line too long (max %d bytes)", COG_CONTROL_MAX_LINE);
+        return fail(r, COG_EINVAL, "line too long (max %d bytes)", COG_CONTROL_MAX_LINE);
     memcpy(buf, line, len + 1);
     char *argv[MAX_ARGS + 1];
     int argc = 0;
     for (char *save = NULL, *tok = strtok_r(buf, " \t\r", &save); tok;
          tok = strtok_r(NULL, " \t\r", &save)) {
-        if (argc == MAX_ARGS) return fail(&r, COG_EINVAL, "too many arguments");
+        if (argc == MAX_ARGS) return fail(r, COG_EINVAL, "too many arguments");
         argv[argc++] = tok;
     }
-    if (argc == 0) return fail(&r, COG_EINVAL, "empty command (try help)");
+    if (argc == 0) return fail(r, COG_EINVAL, "empty command (try help)");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[0], commands[i].name) == 0) return commands[i].run(&r, argc, argv);
+        if (strcmp(argv[0], commands[i].name) == 0) return commands[i].run(r, argc, argv);
     /* Never echo control characters back verbatim. */
     for (char *p = argv[0]; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) *p = '?';
-    return fail(&r, COG_EINVAL, "unknown command '%.64s' (try help)", argv[0]);
+    return fail(r, COG_EINVAL, "unknown command '%.64s' (try help)", argv[0]);
+}
+
+int cog_control_execute(const char *line, char *out, size_t cap) {
+    reply r = {out, cap, 0, 0, 0};
+    if (cap) out[0] = '\0';
+    return execute(&r, line);
+}
+
+int cog_control_execute_alloc(const char *line, char **out) {
+    reply r = {NULL, 0, 0, 1, 0};
+    reserve(&r, 64);
+    if (r.buf) r.buf[0] = '\0';
+    int rc = execute(&r, line);
+    if (r.oom) { /* a cut reply would lack its terminating line */
+        free(r.buf);
+        r.buf = strdup("error: out of memory\n");
+        rc = cog_error(COG_ENOMEM, "cog_control: reply: out of memory");
+    }
+    *out = r.buf;
+    return rc;
 }

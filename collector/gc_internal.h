@@ -110,6 +110,16 @@ void cog_gc_stats_start(void);
 void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_ns);
 void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info);
 
+/* Histogram of collection wall times (for the metrics, collector/metrics.c):
+ * bucket b counts collections with ns <= cog_gc_duration_bucket_ns[b] (and
+ * above the previous bound); bucket COG_GC_DURATION_BUCKETS counts the
+ * rest. cog_gc_stats_snapshot copies the statistics and the bucket counts
+ * in one consistent snapshot (the counts add up to `collections`). */
+#define COG_GC_DURATION_BUCKETS 16
+extern const uint64_t cog_gc_duration_bucket_ns[COG_GC_DURATION_BUCKETS];
+void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
+                           uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1]);
+
 /* A mutator waited ns for collections of generation gen (pacing). */
 void cog_gc_stats_record_pause(int gen, uint64_t ns);
 

@@ -11,6 +11,25 @@ static cog_gc_gen_stats stats[COG_GC_GENERATIONS]; /* under stats_lock */
 /* Longest pacing wait since the last gctrace line (under stats_lock). */
 static uint64_t recent_pause_ns;
 static uint64_t started_ns; /* under stats_lock; 0 until the first start */
+/* Collection wall times per generation, as counts per bucket (not
+ * cumulative; the last bucket is above every bound), for the metrics
+ * histogram. Kept with stats[] under the same lock, so a snapshot's bucket
+ * counts always add up to its `collections`. */
+static uint64_t duration_hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1];
+
+/* Upper bounds (ns), from 100 us (a small young collection) to 10 s (a
+ * full collection of a heap of millions): the usual 1-2.5-5 steps. */
+const uint64_t cog_gc_duration_bucket_ns[COG_GC_DURATION_BUCKETS] = {
+    100000,    250000,    500000,     1000000,    2500000,    5000000,
+    10000000,  25000000,  50000000,   100000000,  250000000,  500000000,
+    1000000000, 2500000000u, 5000000000u, 10000000000u,
+};
+
+static int duration_bucket(uint64_t ns) {
+    int b = 0; /* 17 entries at most: a linear scan is as cheap as a search */
+    while (b < COG_GC_DURATION_BUCKETS && ns > cog_gc_duration_bucket_ns[b]) b++;
+    return b;
+}
 
 void cog_gc_stats_start(void) {
     pthread_mutex_lock(&stats_lock);
@@ -33,6 +52,7 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_
     g->uncollectable += (uint64_t)r->uncollectable;
     g->total_ns += ns;
     if (ns > g->max_ns) g->max_ns = ns;
+    duration_hist[gen][duration_bucket(ns)]++;
     g->last_scanned = r->scanned;
     g->last_walked = r->walked;
     g->window_ns += r->window_ns;
@@ -59,6 +79,14 @@ void cog_gc_stats_record_pause(int gen, uint64_t ns) {
 void cog_gc_get_stats(cog_gc_gen_stats out[COG_GC_GENERATIONS]) {
     pthread_mutex_lock(&stats_lock);
     memcpy(out, stats, sizeof stats);
+    pthread_mutex_unlock(&stats_lock);
+}
+
+void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
+                           uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1]) {
+    pthread_mutex_lock(&stats_lock);
+    memcpy(out, stats, sizeof stats);
+    memcpy(hist, duration_hist, sizeof duration_hist);
     pthread_mutex_unlock(&stats_lock);
 }
 

@@ -1,12 +1,14 @@
 /* tests/control_test.c - the control socket (cog/control.h) and cogctl:
  * every command, errors, malformed and oversized input, clients leaving
  * mid-command, several clients at once (tsan), socket permissions, the
- * COG_CONTROL_SOCKET variable and cogctl's exit status.
+ * COG_CONTROL_SOCKET variable, cogctl's exit status, and the metrics text
+ * checked by real Prometheus parsers (tests/metrics_check.py, promtool).
  *
  * The test thread is offline whenever it waits on the socket: the server
  * executes commands (collect, top) that wait for grace periods. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <spawn.h>
@@ -14,10 +16,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -79,6 +83,18 @@ static char *ask_raw(const char *text, size_t len) {
 }
 
 static char *ask(const char *line) { return ask_raw(line, strlen(line)); }
+
+/* ask, for a caller that is already offline. */
+static char *ask_offline(const char *line) {
+    int fd = connect_to(sock);
+    if (fd < 0) fail_msg("cannot connect to %s: %s", sock, strerror(errno));
+    size_t len = strlen(line);
+    assert_int_equal(send(fd, line, len, MSG_NOSIGNAL), (ssize_t)len);
+    shutdown(fd, SHUT_WR);
+    char *r = read_all(fd);
+    close(fd);
+    return r;
+}
 
 static void expect(const char *line, const char *part, const char *last) {
     char *r = ask(line);
@@ -343,16 +359,16 @@ static const char *cogctl_path(void) {
     return NULL;
 }
 
-/* Run cogctl with args; return its exit status, stdout in *out. */
-static int run_cogctl(const char *const *args, char **out) {
-    const char *bin = cogctl_path();
-    if (!bin) fail_msg("cogctl binary not found");
+/* Run bin with args (NULL-terminated), stdin from in_path if not NULL;
+ * return its exit status, stdout in *out (stderr is the test's). */
+static int run_prog(const char *bin, const char *const *args, const char *in_path, char **out) {
     char outpath[] = "/tmp/cogctl-out-XXXXXX";
     int ofd = mkstemp(outpath);
     assert_true(ofd >= 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, ofd, 1);
+    if (in_path) posix_spawn_file_actions_addopen(&fa, 0, in_path, O_RDONLY, 0);
     char *argv[16];
     int n = 0;
     argv[n++] = (char *)bin;
@@ -372,6 +388,12 @@ static int run_cogctl(const char *const *args, char **out) {
     unlink(outpath);
     assert_true(WIFEXITED(status));
     return WEXITSTATUS(status);
+}
+
+static int run_cogctl(const char *const *args, char **out) {
+    const char *bin = cogctl_path();
+    if (!bin) fail_msg("cogctl binary not found");
+    return run_prog(bin, args, NULL, out);
 }
 
 static void cogctl_prints_replies_and_exits_with_status(void **state) {
@@ -405,6 +427,295 @@ static void cogctl_prints_replies_and_exits_with_status(void **state) {
     assert_int_equal(run_cogctl(stats, &out), 0);
     assert_non_null(strstr(out, "threshold 900 7 8"));
     free(out);
+}
+
+/* ---- serving many clients, stuck ones and slow commands ------------------- */
+
+static uint64_t ms_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Read one complete reply (up to its "ok" or "error:" line) from a
+ * connection left open, waiting at most timeout_ms; NULL on timeout or
+ * EOF before the end. Call offline. */
+static char *read_reply(int fd, int timeout_ms) {
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    uint64_t deadline = ms_now() + (uint64_t)timeout_ms;
+    for (;;) {
+        buf[len] = '\0';
+        if (len > 0 && buf[len - 1] == '\n') {
+            char *last = buf + len - 1;
+            while (last > buf && last[-1] != '\n') last--;
+            if (strcmp(last, "ok\n") == 0 || strncmp(last, "error:", 6) == 0) return buf;
+        }
+        uint64_t now = ms_now();
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (now >= deadline || poll(&pf, 1, (int)(deadline - now)) <= 0 || len + 1 >= cap) break;
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* A fresh connection asks `stats`; fails unless the whole reply arrives
+ * within timeout_ms. Call offline. */
+static void stats_within(int timeout_ms) {
+    uint64_t t0 = ms_now();
+    int fd = connect_to(sock);
+    if (fd < 0) fail_msg("connect: %s", strerror(errno));
+    assert_int_equal(send(fd, "stats\n", 6, MSG_NOSIGNAL), 6);
+    char *r = read_reply(fd, timeout_ms);
+    uint64_t took = ms_now() - t0;
+    close(fd);
+    if (!r) fail_msg("no complete stats reply within %d ms", timeout_ms);
+    if (!strstr(r, "enabled ") || strcmp(r + strlen(r) - 3, "ok\n") != 0)
+        fail_msg("stats reply after %llu ms:\n%s", (unsigned long long)took, r);
+    free(r);
+}
+
+static int fds_available(int need) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur >= (rlim_t)need) return 1;
+    if (rl.rlim_max < (rlim_t)need) return 0;
+    rl.rlim_cur = (rlim_t)need;
+    return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+#define IDLE_CLIENTS 300
+
+/* Issue 16: 300 idle connections used to make every new one fail until
+ * they timed out. They are all served now, and a newcomer too. */
+static void many_idle_clients_do_not_lock_out_an_operator(void **state) {
+    (void)state;
+    if (!fds_available(2 * IDLE_CLIENTS + 64)) skip();
+    int idle[IDLE_CLIENTS];
+    cog_thread_offline();
+    for (int i = 0; i < IDLE_CLIENTS; i++) {
+        idle[i] = connect_to(sock);
+        if (idle[i] < 0) fail_msg("connection %d: %s", i, strerror(errno));
+    }
+    stats_within(2000);
+    /* The idle ones were accepted, not refused: the first and the last
+     * still get replies on their connection. */
+    int probe[] = {0, IDLE_CLIENTS / 2, IDLE_CLIENTS - 1};
+    for (int k = 0; k < 3; k++) {
+        int fd = idle[probe[k]];
+        assert_int_equal(send(fd, "help\n", 5, MSG_NOSIGNAL), 5);
+        char *r = read_reply(fd, 2000);
+        if (!r || !strstr(r, "commands:") || strcmp(r + strlen(r) - 3, "ok\n") != 0)
+            fail_msg("idle client %d: %s", probe[k], r ? r : "(no reply)");
+        free(r);
+    }
+    for (int i = 0; i < IDLE_CLIENTS; i++) close(idle[i]);
+    cog_thread_online();
+}
+
+/* Past COG_CONTROL_MAX_CLIENTS the longest idle client makes room. */
+static void at_capacity_the_longest_idle_client_is_evicted(void **state) {
+    (void)state;
+    enum { N = COG_CONTROL_MAX_CLIENTS + 8 };
+    if (!fds_available(2 * N + 64)) skip();
+    int *fd = malloc(N * sizeof *fd);
+    cog_thread_offline();
+    for (int i = 0; i < N; i++) {
+        fd[i] = connect_to(sock);
+        if (fd[i] < 0) fail_msg("connection %d: %s", i, strerror(errno));
+    }
+    stats_within(3000);
+    /* The first connection, idle the longest, was told and closed. */
+    char *r = read_reply(fd[0], 3000);
+    if (!r || strcmp(r, "error: too many clients: closing the longest idle one\n") != 0)
+        fail_msg("first client: %s", r ? r : "(no reply)");
+    free(r);
+    char b;
+    assert_int_equal(read(fd[0], &b, 1), 0);
+    /* The newest ones are served. */
+    assert_int_equal(send(fd[N - 1], "help\n", 5, MSG_NOSIGNAL), 5);
+    r = read_reply(fd[N - 1], 3000);
+    if (!r || !strstr(r, "commands:")) fail_msg("newest client: %s", r ? r : "(no reply)");
+    free(r);
+    for (int i = 0; i < N; i++) close(fd[i]);
+    free(fd);
+    cog_thread_online();
+}
+
+#define RUDE_CLIENTS 4
+
+/* Clients that send many commands and never read their replies: the
+ * server stops reading them (back-pressure) instead of waiting on them, so
+ * others are answered at once; the rude ones are neither served ahead of
+ * others nor dropped before their idle timeout. */
+static void clients_that_never_read_do_not_block_others(void **state) {
+    (void)state;
+    static char flood[65536];
+    for (size_t i = 0; i + 6 <= sizeof flood; i += 6) memcpy(flood + i, "stats\n", 6);
+    int rude[RUDE_CLIENTS];
+    cog_thread_offline();
+    for (int i = 0; i < RUDE_CLIENTS; i++) {
+        rude[i] = connect_to(sock);
+        assert_true(rude[i] >= 0);
+        /* As much as the socket takes without waiting (it is never read). */
+        ssize_t n = send(rude[i], flood, sizeof flood - sizeof flood % 6,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        assert_true(n > 0);
+    }
+    usleep(200 * 1000); /* let the server fill their buffers and stall */
+    for (int k = 0; k < 3; k++) stats_within(2000);
+    /* Still connected: a rude client gets its replies once it reads. */
+    char head[64] = {0};
+    struct pollfd pf = {.fd = rude[0], .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 2000), 1);
+    assert_true(read(rude[0], head, sizeof head - 1) > 0);
+    if (strncmp(head, "enabled ", 8) != 0) fail_msg("rude client: %s", head);
+    for (int i = 0; i < RUDE_CLIENTS; i++) close(rude[i]);
+    cog_thread_online();
+    expect("help\n", "commands:", "ok\n");
+}
+
+/* A collection held open by a gc callback: until the test releases it,
+ * cog_gc_collect (so the `collect` command) cannot finish. */
+static atomic_int collect_held, collect_release;
+
+static void hold_collection(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    (void)arg;
+    if (phase != COG_GC_START || atomic_load(&collect_release)) return;
+    atomic_store(&collect_held, 1);
+    for (int i = 0; i < 1000 && !atomic_load(&collect_release); i++) usleep(10 * 1000);
+    atomic_store(&collect_held, 0);
+}
+
+static void *send_collect(void *arg) {
+    int fd = connect_to(sock);
+    if (fd < 0) return NULL;
+    /* Two commands at once: replies come in order. */
+    const char *cmds = "collect 0\nhelp\n";
+    if (send(fd, cmds, strlen(cmds), MSG_NOSIGNAL) != (ssize_t)strlen(cmds)) return NULL;
+    shutdown(fd, SHUT_WR);
+    *(char **)arg = read_all(fd);
+    close(fd);
+    return NULL;
+}
+
+/* A slow command (collect) runs off the server thread: other clients are
+ * answered while it is still running. */
+static void a_slow_command_does_not_delay_other_clients(void **state) {
+    (void)state;
+    atomic_store(&collect_held, 0);
+    atomic_store(&collect_release, 0);
+    assert_int_equal(cog_gc_callback_add(hold_collection, NULL), COG_OK);
+    char *collect_reply = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_collect, &collect_reply), 0);
+    cog_thread_offline();
+    uint64_t deadline = ms_now() + 5000;
+    while (!atomic_load(&collect_held) && ms_now() < deadline) usleep(1000);
+    assert_int_equal(atomic_load(&collect_held), 1);
+    stats_within(2000);
+    char *r = ask_offline("threshold\n");
+    /* Both answered while the collection is provably still held. (Not top
+     * or metrics: their heap walk needs the collector, which is held.) */
+    assert_int_equal(atomic_load(&collect_held), 1);
+    atomic_store(&collect_release, 1);
+    pthread_join(t, NULL);
+    cog_thread_online();
+    assert_string_equal(r, "threshold 2000 10 10\nok\n");
+    free(r);
+    assert_non_null(collect_reply);
+    char *help = strstr(collect_reply, "ok\ncommands:");
+    if (strncmp(collect_reply, "collected ", 10) != 0 || !help ||
+        strcmp(collect_reply + strlen(collect_reply) - 3, "ok\n") != 0)
+        fail_msg("collect then help, in order:\n%s", collect_reply);
+    free(collect_reply);
+    assert_int_equal(cog_gc_callback_remove(hold_collection, NULL), COG_OK);
+}
+
+/* ---- metrics (cog/metrics.h) ---------------------------------------------- */
+
+#define LIVE_NODES 37
+#define YOUNG_COLLECTIONS 5
+
+static void *metrics_unattached(void *arg) {
+    (void)arg;
+    FILE *f = tmpfile();
+    long rc = cog_metrics_write(f);
+    fclose(f);
+    return (void *)rc;
+}
+
+/* `cogctl metrics` output is checked by two real parsers: prometheus_client
+ * (with the values set up here: tests/metrics_check.py) and promtool. */
+static void metrics_are_valid_prometheus_text_with_real_values(void **state) {
+    (void)state;
+    assert_int_equal(cog_gc_set_threshold(1234, 5, 6), COG_OK);
+    test_node *keep[LIVE_NODES];
+    for (int i = 0; i < LIVE_NODES; i++) keep[i] = test_node_new(i);
+    cog_object *words[3] = {cog_str_intern("metrics-a", 9), cog_str_intern("metrics-b", 9),
+                            cog_str_intern("metrics-c", 9)};
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    uint64_t min_gen0 = st[0].collections + YOUNG_COLLECTIONS;
+    for (int i = 0; i < YOUNG_COLLECTIONS; i++) assert_true(cog_gc_collect(0) >= 0);
+
+    char *out;
+    const char *args[] = {sock, "metrics", NULL};
+    assert_int_equal(run_cogctl(args, &out), 0);
+    assert_true(strncmp(out, "# HELP cog_gc_collections_total ", 32) == 0);
+    assert_null(strstr(out, "\nok\n")); /* no protocol line in the text */
+    assert_null(strstr(out, "error"));
+    size_t len = strlen(out);
+    assert_true(len > 0 && out[len - 1] == '\n' && out[len - 2] != '\n');
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cog-metrics-%d.prom", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(out, 1, len, f), len);
+    fclose(f);
+    free(out);
+
+    char min[32], live[16];
+    snprintf(min, sizeof min, "%llu", (unsigned long long)min_gen0);
+    snprintf(live, sizeof live, "%d", LIVE_NODES);
+    const char *check[] = {"tests/metrics_check.py", path, min, "Node", live,
+                           "1234", "5", "6", "0", NULL};
+    int rc = run_prog("/usr/bin/python3", check, NULL, &out);
+    if (rc != 0) fail_msg("metrics_check.py (exit %d):\n%s", rc, out);
+    free(out);
+    const char *promtool[] = {"check", "metrics", NULL};
+    rc = run_prog("/usr/bin/promtool", promtool, path, &out);
+    if (rc != 0) fail_msg("promtool check metrics (exit %d):\n%s", rc, out);
+    free(out);
+    unlink(path);
+
+    /* The C API writes the same families; its errors. */
+    char *text = NULL;
+    size_t size = 0;
+    f = open_memstream(&text, &size);
+    assert_int_equal(cog_metrics_write(f), COG_OK);
+    fclose(f);
+    assert_non_null(strstr(text, "\ncog_live_objects{type=\"Node\"} 37\n"));
+    assert_non_null(strstr(text, "\ncog_gc_threshold{generation=\"0\"} 1234\n"));
+    free(text);
+    assert_int_equal(cog_metrics_write(NULL), COG_EINVAL);
+    pthread_t t;
+    void *ret;
+    assert_int_equal(pthread_create(&t, NULL, metrics_unattached, NULL), 0);
+    pthread_join(t, &ret);
+    assert_int_equal((long)ret, COG_ENOTATTACHED);
+    /* A caller's buffer too small for the text: cut, NUL-terminated. */
+    char small[256];
+    assert_int_equal(cog_control_execute("metrics", small, sizeof small), COG_OK);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    expect("metrics now\n", NULL, "error: metrics takes no arguments\n");
+
+    for (int i = 0; i < 3; i++) cog_decref(words[i]);
+    for (int i = 0; i < LIVE_NODES; i++) cog_decref(&keep[i]->ob);
 }
 
 /* ---- cog_control_execute (no socket) -------------------------------------- */
@@ -467,9 +778,19 @@ int main(void) {
         cmocka_unit_test_setup_teardown(client_leaving_mid_command_and_idle_client, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(several_clients_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_idle_clients_do_not_lock_out_an_operator, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(at_capacity_the_longest_idle_client_is_evicted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(clients_that_never_read_do_not_block_others, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_slow_command_does_not_delay_other_clients, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(other_users_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(cogctl_prints_replies_and_exits_with_status, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(metrics_are_valid_prometheus_text_with_real_values,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(execute_directly, setup, teardown),
         cmocka_unit_test_setup_teardown(env_variable_starts_and_shutdown_stops, setup, teardown),
     };

@@ -22,6 +22,8 @@ PACKAGES=(
     clang               # libFuzzer builds; packaging:headers_test
     libclang-rt-14-dev
     google-perftools    # google-pprof renders cog's heap profiles (tests:pprof_test)
+    python3-prometheus-client  # tests/control_test parses `cogctl metrics`
+    prometheus          # ... and checks it with promtool (only promtool is used)
 )
 
 missing=()

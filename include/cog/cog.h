@@ -17,4 +17,5 @@
 #include "cog/heap_profile.h"
 #include "cog/tryincref.h"
 #include "cog/control.h"
+#include "cog/metrics.h"
 #endif

@@ -18,23 +18,40 @@
  *   gctrace [on|off]        set, or without argument show, gctrace
  *   top [n]                 live objects and bytes per type, largest first
  *                           (default 20 types)
+ *   metrics                 the Prometheus text of cog_metrics_write
+ *                           (cog/metrics.h)
  *   help                    the command list
  *
  * Bad commands, bad arguments, empty lines get an "error:" reply and the
  * connection stays usable; a line longer than COG_CONTROL_MAX_LINE gets
- * "error: line too long" and the connection is closed; a client that sends
- * nothing for COG_CONTROL_IDLE_MS is disconnected. A client that
- * disconnects mid-line has its partial line discarded. Up to
- * COG_CONTROL_MAX_CLIENTS clients are served at once (more are told
- * "error: too many clients" and closed).
+ * "error: line too long" and the connection is closed. A client's lines run
+ * one at a time, in order. A client that disconnects mid-line has its
+ * partial line discarded.
+ *
+ * Limits: up to COG_CONTROL_MAX_CLIENTS clients are served at once, and no
+ * client can lock others out. The server never waits on one client: a
+ * client that does not read its replies is not read any further until it
+ * does (its commands wait, others do not). The slow commands (collect, top,
+ * metrics) run on a second thread, one at a time (they queue behind each
+ * other), so other clients' replies never wait for a collection or a heap
+ * walk. A client that makes no progress (sends
+ * nothing, or does not take its pending reply) for COG_CONTROL_IDLE_MS is
+ * told "error: idle timeout" and disconnected. When every slot is taken (or
+ * the process has no descriptor left), a new connection evicts the client
+ * that has made no progress for the longest (it is told "error: too many
+ * clients: closing the longest idle one"), never one whose command is
+ * running; only if every client has a command running is the newcomer
+ * refused with "error: too many clients".
  *
  * Security: the socket file is created with permissions 0600 and every
  * connection's peer credentials (SO_PEERCRED) are checked: a peer whose
  * user id is not the process's effective user id is refused.
  *
- * Thread model: the server thread is attached to cog (it does not count for
- * cog_shutdown's busy check) and is offline whenever it waits for clients,
- * so it never delays grace periods or collections. cog_shutdown stops it.
+ * Thread model: the server thread and its worker (which runs collect, top
+ * and metrics) are attached to cog (they do not count for cog_shutdown's
+ * busy check) and are offline whenever they wait, for clients or for work,
+ * so they never delay grace periods or collections. cog_shutdown stops
+ * them.
  */
 #ifndef COG_CONTROL_H
 #define COG_CONTROL_H
@@ -48,7 +65,7 @@ extern "C" {
 #endif
 
 #define COG_CONTROL_MAX_LINE 1024
-#define COG_CONTROL_MAX_CLIENTS 8
+#define COG_CONTROL_MAX_CLIENTS 1024
 #define COG_CONTROL_IDLE_MS 10000
 
 /* Create the socket at path (which must not exist, or be a stale socket

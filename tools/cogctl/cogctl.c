@@ -1,14 +1,17 @@
 /* tools/cogctl/cogctl.c - talk to a cog process's control socket.
  *
  *   cogctl SOCKET stats | collect [gen] | threshold [t0 [t1 [t2]]] |
- *                 enable | disable | gctrace [on|off] | top [n] |
+ *                 enable | disable | gctrace [on|off] | top [n] | metrics |
  *                 heap [start [interval] | stop | reset | snapshot |
  *                       diff [type|stack] [n] | pprof PATH | folded PATH] | help
  *
  * Sends the command as one line, prints the reply (the terminating "ok"
  * line is not printed; an "error: ..." line goes to stderr) and exits 0 on
  * "ok", 1 on an error reply, 2 on bad usage or when the socket cannot be
- * reached or the reply is cut short. */
+ * reached or the reply is cut short. So stdout holds exactly the reply's
+ * body, byte for byte: `cogctl SOCKET metrics > x.prom.tmp && mv x.prom.tmp
+ * x.prom` feeds node_exporter's textfile collector (the rename keeps it
+ * from reading a file cut short, which the exit status reports). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +25,7 @@
 static int usage(void) {
     fprintf(stderr,
             "usage: cogctl SOCKET stats | collect [gen] | threshold [t0 [t1 [t2]]] | enable |\n"
-            "              disable | gctrace [on|off] | top [n] |\n"
+            "              disable | gctrace [on|off] | top [n] | metrics |\n"
             "              heap [start [interval] | stop | reset | snapshot |\n"
             "                    diff [type|stack] [n] | pprof PATH | folded PATH] | help\n");
     return 2;
@@ -66,9 +69,10 @@ int main(int argc, char **argv) {
     }
     shutdown(fd, SHUT_WR); /* one command per connection */
 
-    /* Print lines as they come; the last one decides the exit status. */
-    char buf[4096], cur[MAX_LINE * 4];
-    size_t cl = 0;
+    /* Print lines as they come, whole (any length); the last one decides
+     * the exit status. */
+    char buf[4096], *cur = NULL;
+    size_t cl = 0, cap = 0;
     int status = 2;
     ssize_t n;
     while ((n = read(fd, buf, sizeof buf)) != 0) {
@@ -78,8 +82,15 @@ int main(int argc, char **argv) {
             return 2;
         }
         for (ssize_t i = 0; i < n; i++) {
+            if (cl + 1 >= cap) {
+                cap = cap ? cap * 2 : 256;
+                if (!(cur = realloc(cur, cap))) {
+                    fprintf(stderr, "cogctl: out of memory\n");
+                    return 2;
+                }
+            }
             if (buf[i] != '\n') {
-                if (cl < sizeof cur - 1) cur[cl++] = buf[i];
+                cur[cl++] = buf[i];
                 continue;
             }
             cur[cl] = '\0';
@@ -94,7 +105,12 @@ int main(int argc, char **argv) {
             }
         }
     }
+    free(cur);
     close(fd);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "cogctl: writing stdout: %s\n", strerror(errno));
+        return 2;
+    }
     if (status == 2) fprintf(stderr, "cogctl: connection closed before the reply ended\n");
     return status;
 }
