@@ -75,12 +75,6 @@ static void check_node(cog_object *o) {
         fail("a node we hold lost its canary (freed while referenced)");
 }
 
-static void set_slot(cog_object **slot, cog_object *o) {
-    cog_object *old = *slot;
-    *slot = o;
-    cog_xdecref(old);
-}
-
 static cog_object *new_node(int fin) {
     test_node *n = (test_node *)cog_new(fin ? &fin_type : &test_node_type);
     if (!n) fail("cog_new");
@@ -102,12 +96,12 @@ static void run_op(reader *r, cog_object **s) {
     uint8_t op = next(r);
     cog_object **a = &s[next(r) % NSLOTS];
     switch (op % 20) {
-    case 0: set_slot(a, new_node(0)); break;
-    case 1: set_slot(a, new_node(1)); break;
-    case 2: set_slot(a, cog_list_new()); CHECK(*a); break;
-    case 3: set_slot(a, cog_dict_new()); CHECK(*a); break;
-    case 4: set_slot(a, key_of(next(r))); CHECK(*a); break;
-    case 5: set_slot(a, cog_int_from_i64((int64_t)next(r) << 20)); CHECK(*a); break;
+    case 0: fuzz_set_slot(a, new_node(0)); break;
+    case 1: fuzz_set_slot(a, new_node(1)); break;
+    case 2: fuzz_set_slot(a, cog_list_new()); CHECK(*a); break;
+    case 3: fuzz_set_slot(a, cog_dict_new()); CHECK(*a); break;
+    case 4: fuzz_set_slot(a, key_of(next(r))); CHECK(*a); break;
+    case 5: fuzz_set_slot(a, cog_int_from_i64((int64_t)next(r) << 20)); CHECK(*a); break;
     case 6: { /* link a -> b */
         cog_object *b = s[next(r) % NSLOTS];
         uint8_t k = next(r);
@@ -140,11 +134,11 @@ static void run_op(reader *r, cog_object **s) {
         }
         break;
     }
-    case 8: set_slot(a, NULL); break;
+    case 8: fuzz_set_slot(a, NULL); break;
     case 9: { /* b = a */
         cog_object **b = &s[next(r) % NSLOTS];
         cog_xincref(*a);
-        set_slot(b, *a);
+        fuzz_set_slot(b, *a);
         break;
     }
     case 10: { /* b = weakref(a) */
@@ -153,12 +147,12 @@ static void run_op(reader *r, cog_object **s) {
         if (!*a) break;
         cog_object *wr = cog_weakref_new(*a, cb & 1 ? wr_callback : NULL, NULL);
         CHECK(wr);
-        set_slot(b, wr);
+        fuzz_set_slot(b, wr);
         break;
     }
     case 11: { /* b = deref(a) */
         cog_object **b = &s[next(r) % NSLOTS];
-        if (*a && cog_weakref_check(*a)) set_slot(b, cog_weakref_get(*a));
+        if (*a && cog_weakref_check(*a)) fuzz_set_slot(b, cog_weakref_get(*a));
         break;
     }
     case 12: CHECK(cog_gc_collect(next(r) % 3) >= 0); break;
@@ -181,7 +175,7 @@ static void run_op(reader *r, cog_object **s) {
         cog_object **b = &s[next(r) % NSLOTS];
         cog_object *c = s[next(r) % NSLOTS];
         if (*a && c) {
-            set_slot(b, cog_tuple_pack(2, *a, c));
+            fuzz_set_slot(b, cog_tuple_pack(2, *a, c));
             CHECK(*b);
         }
         break;
@@ -195,7 +189,7 @@ static void run_op(reader *r, cog_object **s) {
             CHECK(rc == COG_OK || rc == COG_EINVAL);
         } else {
             cog_object *o = cog_list_get(*a, i >> 1);
-            if (o) set_slot(b, o);
+            if (o) fuzz_set_slot(b, o);
         }
         break;
     }
@@ -228,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     reader r = {data, data + size};
     for (int n = 0; r.p < r.end && n < 4096; n++) run_op(&r, s);
 
-    for (int i = 0; i < NSLOTS; i++) set_slot(&s[i], NULL);
+    for (int i = 0; i < NSLOTS; i++) fuzz_set_slot(&s[i], NULL);
     __atomic_store_n(&resurrect, 0, __ATOMIC_RELAXED);
     /* Resurrected nodes are dropped after each collection; a revived cycle
      * needs another one. Nodes are counted at dealloc, which needs no
@@ -236,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     long freed = 0;
     for (int round = 0; round < 4; round++) {
         fuzz_settle(0);
-        for (int i = 0; i < NRESURRECT; i++) set_slot(&revived[i], NULL);
+        for (int i = 0; i < NRESURRECT; i++) fuzz_set_slot(&revived[i], NULL);
         freed = atomic_load(&test_node_deallocs) - node_base;
         if (freed == nodes_created + fin_created) break;
     }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cog/object.h"
+
 /* Full checks after every this many inputs (1 = every input). */
 extern int cog_fuzz_strict_every;
 
@@ -54,4 +56,12 @@ int fuzz_shutdown(void);
 /* End an input after the target dropped everything: if full, the intern
  * table's count and the allocator's blocks must equal the baseline. */
 void fuzz_check_end(int full);
+
+/* Store o (a reference given away, or NULL) in a slot the calling thread
+ * owns, dropping what it held. */
+static inline void fuzz_set_slot(cog_object **slot, cog_object *o) {
+    cog_object *old = *slot;
+    *slot = o;
+    cog_xdecref(old);
+}
 #endif

@@ -84,12 +84,6 @@ static int is_node(cog_object *o) {
     return o && (o->ob_type == &test_node_type || o->ob_type == &fin_type);
 }
 
-static void set_slot(cog_object **s, cog_object *o) {
-    cog_object *old = *s;
-    *s = o;
-    cog_xdecref(old);
-}
-
 static cog_object *new_node(int fin) {
     test_node *n = (test_node *)cog_new(fin ? &fin_type : &test_node_type);
     if (!n) fuzz_fail("cog_new");
@@ -164,27 +158,27 @@ static void run_op(int t, int phase, const uint8_t op[OPLEN]) {
     cog_object **a = slot(t, phase, op[1]), **b = slot(t, phase, op[2]);
     uint8_t k = op[3];
     switch (op[0] % 18) {
-    case 0: set_slot(a, new_node(0)); break;
-    case 1: set_slot(a, new_node(1)); break;
-    case 2: set_slot(a, cog_list_new()); FUZZ_CHECK(*a); break;
-    case 3: set_slot(a, cog_dict_new()); FUZZ_CHECK(*a); break;
-    case 4: set_slot(a, key_of(t, k)); FUZZ_CHECK(*a); break;
-    case 5: set_slot(a, cog_int_from_i64((int64_t)k << 20)); FUZZ_CHECK(*a); break;
-    case 6: cog_xincref(*a); set_slot(b, *a); break; /* b = a */
+    case 0: fuzz_set_slot(a, new_node(0)); break;
+    case 1: fuzz_set_slot(a, new_node(1)); break;
+    case 2: fuzz_set_slot(a, cog_list_new()); FUZZ_CHECK(*a); break;
+    case 3: fuzz_set_slot(a, cog_dict_new()); FUZZ_CHECK(*a); break;
+    case 4: fuzz_set_slot(a, key_of(t, k)); FUZZ_CHECK(*a); break;
+    case 5: fuzz_set_slot(a, cog_int_from_i64((int64_t)k << 20)); FUZZ_CHECK(*a); break;
+    case 6: cog_xincref(*a); fuzz_set_slot(b, *a); break; /* b = a */
     case 7: /* move a to b: a hand-off when b is a shared slot */
         if (a != b) {
             cog_object *o = *a;
             *a = NULL;
-            set_slot(b, o);
+            fuzz_set_slot(b, o);
         }
         break;
-    case 8: set_slot(a, NULL); break;
+    case 8: fuzz_set_slot(a, NULL); break;
     case 9: if (*a && *b) link_to(t, *a, *b, k); break;
     case 10: if (*a) unlink_from(t, *a, k); break;
     case 11: /* b = a[k] */
         if (*a && cog_list_check(*a)) {
             cog_object *o = cog_list_get(*a, (int8_t)k);
-            if (o) set_slot(b, o);
+            if (o) fuzz_set_slot(b, o);
         }
         break;
     case 12: /* b = weakref(a) */
@@ -192,16 +186,16 @@ static void run_op(int t, int phase, const uint8_t op[OPLEN]) {
             cog_object *wr = cog_weakref_new(*a, k & 1 ? wr_callback : NULL, NULL);
             /* Documented: only the owner can create the first weakref to
              * an object still counted biased to it. */
-            if (wr) set_slot(b, wr);
+            if (wr) fuzz_set_slot(b, wr);
             else FUZZ_CHECK(strstr(cog_last_error(), "create the weakref on that thread"));
         }
         break;
-    case 13: if (*a && cog_weakref_check(*a)) set_slot(b, cog_weakref_get(*a)); break;
+    case 13: if (*a && cog_weakref_check(*a)) fuzz_set_slot(b, cog_weakref_get(*a)); break;
     case 14: /* b = (a, b) */
         if (*a && *b) {
             cog_object *tup = cog_tuple_pack(2, *a, *b);
             FUZZ_CHECK(tup);
-            set_slot(b, tup);
+            fuzz_set_slot(b, tup);
         }
         break;
     case 15: FUZZ_CHECK(cog_gc_collect(k % 3) >= 0); break;
@@ -228,7 +222,7 @@ static void run_ops(int t, int phase, const uint8_t *p, int n) {
 }
 
 static void drop_private(int t) {
-    for (int i = 0; i < NPRIV; i++) set_slot(&priv[t][i], NULL);
+    for (int i = 0; i < NPRIV; i++) fuzz_set_slot(&priv[t][i], NULL);
 }
 
 /* ---- the worker (thread 1) --------------------------------------------
@@ -358,7 +352,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * free may queue the next one back: each round collects and lets both
      * threads merge, until every node is gone (a chain of nodes with
      * alternating owners takes a round per link). */
-    for (int i = 0; i < NSHARED; i++) set_slot(&shared[i], NULL);
+    for (int i = 0; i < NSHARED; i++) fuzz_set_slot(&shared[i], NULL);
     drop_private(0);
     post(JOB_DROP, 0, NULL, 0);
     wait_worker();
