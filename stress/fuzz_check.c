@@ -11,6 +11,7 @@
 
 #include "lib/base/rcu.h"
 #include "cog/cog.h"
+#include "tests/test_types.h"
 
 int cog_fuzz_strict_every; /* 0: fuzz_check_setup decides */
 
@@ -33,14 +34,6 @@ static int win_n, win_dropped;
 void fuzz_fail(const char *what) {
     fprintf(stderr, "%s: FAIL: %s (last error: %s)\n", target, what, cog_last_error());
     abort();
-}
-
-static uint64_t blocks_in_use(void) {
-    cog_mem_info m;
-    cog_mem_stats(&m);
-    uint64_t n = m.large_objects;
-    for (int c = 0; c < COG_MEM_NCLASSES; c++) n += m.classes[c].blocks_in_use;
-    return n;
 }
 
 static uint64_t interned(void) {
@@ -102,7 +95,7 @@ static void dump_window(void) {
 
 static void full_check(void) {
     settle_fully();
-    uint64_t blocks = blocks_in_use(), strings = interned();
+    uint64_t blocks = test_blocks_in_use(), strings = interned();
     if (blocks == base_blocks && strings == base_interned) {
         win_n = win_dropped = 0;
         return;
@@ -157,7 +150,7 @@ int fuzz_shutdown(void) {
 int fuzz_check_begin(const uint8_t *data, size_t size) {
     if (!have_base) {
         settle_fully();
-        base_blocks = blocks_in_use();
+        base_blocks = test_blocks_in_use();
         base_interned = interned();
         have_base = 1;
     }

@@ -288,15 +288,6 @@ static void *controller(void *arg) {
 
 /* ---- memory accounting ------------------------------------------------- */
 
-static uint64_t blocks_in_use(uint64_t *large) {
-    cog_mem_info m;
-    cog_mem_stats(&m);
-    uint64_t n = 0;
-    for (int c = 0; c < COG_MEM_NCLASSES; c++) n += m.classes[c].blocks_in_use;
-    *large = m.large_objects;
-    return n;
-}
-
 static uint64_t collections(void) {
     cog_gc_gen_stats st[COG_GC_GENERATIONS];
     cog_gc_get_stats(st);
@@ -357,7 +348,7 @@ int main(int argc, char **argv) {
 
     if (cog_init() != COG_OK) fail(cog_last_error());
     long rss_start = status_kib("VmRSS:");
-    uint64_t base_large, base_blocks = blocks_in_use(&base_large);
+    uint64_t base_large, base_blocks = test_class_blocks_in_use(&base_large);
     cog_intern_stats is0;
     CHECK(cog_intern_get_stats(&is0) == COG_OK);
     long node_base = atomic_load(&test_node_deallocs);
@@ -375,7 +366,7 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long s = 1; s <= seconds; s++) {
         sleep(1);
-        uint64_t large, blocks = blocks_in_use(&large);
+        uint64_t large, blocks = test_class_blocks_in_use(&large);
         clock_gettime(CLOCK_MONOTONIC, &now);
         printf("soak: %3lds ops %ld collections %llu heap %llu blocks + %llu large, "
                "finalized %ld, reattaches %ld, rss %ld KiB\n",
@@ -399,10 +390,10 @@ int main(int argc, char **argv) {
 
     long nodes = atomic_load(&test_node_deallocs) - node_base;
     long created = atomic_load(&nodes_created) + atomic_load(&fin_created);
-    uint64_t large, blocks = blocks_in_use(&large);
+    uint64_t large, blocks = test_class_blocks_in_use(&large);
     for (int i = 0; i < 50 && (blocks != base_blocks || large != base_large); i++) {
         settle();
-        blocks = blocks_in_use(&large);
+        blocks = test_class_blocks_in_use(&large);
     }
     cog_intern_stats is1;
     CHECK(cog_intern_get_stats(&is1) == COG_OK);

@@ -116,14 +116,6 @@ out:
 
 /* ---- checks ------------------------------------------------------------ */
 
-static uint64_t blocks_in_use(void) {
-    cog_mem_info m;
-    cog_mem_stats(&m);
-    uint64_t n = m.large_objects;
-    for (int c = 0; c < COG_MEM_NCLASSES; c++) n += m.classes[c].blocks_in_use;
-    return n;
-}
-
 /* Collect the cycles a partial sequence left behind and let deferred frees
  * run; the collector thread frees into our pools, taken back at a safe
  * point. Retries because RCU-deferred frees complete asynchronously. */
@@ -132,7 +124,7 @@ static void expect_baseline(uint64_t base, long nodes_before, long nodes_made) {
     for (int i = 0; i < 200; i++) {
         assert_true(cog_gc_collect(2) >= 0);
         cog_safepoint();
-        now = blocks_in_use();
+        now = test_blocks_in_use();
         if (now == base && atomic_load(&test_node_deallocs) - nodes_before == nodes_made) break;
         struct timespec ts = {0, 1000000};
         cog_thread_offline();
@@ -147,7 +139,7 @@ static void expect_baseline(uint64_t base, long nodes_before, long nodes_made) {
 static void sweep_block_allocations(void **state) {
     (void)state;
     long injected = 0;
-    uint64_t base = blocks_in_use();
+    uint64_t base = test_blocks_in_use();
     unsigned n;
     for (n = 1; n <= 2000; n++) {
         long before = atomic_load(&test_node_deallocs);
@@ -185,7 +177,7 @@ static void sweep_large_mallocs(void **state) {
     /* The sequence makes a few large blocks (2 KiB bytes, the big list's
      * storage as it grows past 512 bytes); sweep until it gets through. */
     long injected = 0;
-    uint64_t base = blocks_in_use();
+    uint64_t base = test_blocks_in_use();
     for (unsigned n = 1; n <= 16; n++) {
         long before = atomic_load(&test_node_deallocs);
         nodes_made = 0;
@@ -210,7 +202,7 @@ static void sweep_large_mallocs(void **state) {
 static void sweep_arena_mmaps(void **state) {
     (void)state;
     long injected = 0;
-    uint64_t base = blocks_in_use();
+    uint64_t base = test_blocks_in_use();
     enum { N = 4 * 1024 * 1024 / sizeof(test_node) };
     for (unsigned n = 1; n <= 4; n++) {
         long before = atomic_load(&test_node_deallocs);

@@ -32,6 +32,24 @@ static inline test_node *test_node_new(int64_t value) {
     return n;
 }
 
+/* Allocator blocks in use, from cog_mem_stats: those of every size class,
+ * and in *large (if not NULL) the large blocks. The baseline checks of the
+ * soak, the fuzz targets and the fault-injection test compare these. */
+static inline uint64_t test_class_blocks_in_use(uint64_t *large) {
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    uint64_t n = 0;
+    for (int c = 0; c < COG_MEM_NCLASSES; c++) n += m.classes[c].blocks_in_use;
+    if (large) *large = m.large_objects;
+    return n;
+}
+
+/* Every block in use: size classes and large blocks together. */
+static inline uint64_t test_blocks_in_use(void) {
+    uint64_t large, n = test_class_blocks_in_use(&large);
+    return n + large;
+}
+
 /* Number of worker threads / iterations, scaled by COG_TEST_SCALE (default
  * 1) so a soak can run the same tests longer. */
 static inline long test_scale(long base) {
