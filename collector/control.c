@@ -43,7 +43,6 @@
 
 #include "cog/control.h"
 #include "cog/runtime.h"
-#include "collector/gc_internal.h"
 #include "collector/control_internal.h"
 #include "lib/base/error.h"
 #include "lib/core/runtime_internal.h"

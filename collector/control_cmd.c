@@ -11,7 +11,6 @@
 #include "cog/control.h"
 #include "cog/gc.h"
 #include "cog/mem.h"
-#include "collector/gc_internal.h"
 #include "cog/metrics.h"
 #include "collector/control_internal.h"
 #include "lib/base/error.h"
@@ -84,8 +83,7 @@ static int fail(reply *r, int code, const char *fmt, ...) {
     return cog_error(code, "cog_control: %s", msg);
 }
 
-/* Strict decimal long. */
-static int parse_long(const char *s, long *out) {
+int cog_control_parse_long(const char *s, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -133,7 +131,8 @@ static int cmd_stats(reply *r, int argc, char **argv) {
 static int cmd_collect(reply *r, int argc, char **argv) {
     long gen = COG_GC_GENERATIONS - 1;
     if (argc > 2) return fail(r, COG_EINVAL, "usage: collect [gen]");
-    if (argc == 2 && (!parse_long(argv[1], &gen) || gen < 0 || gen >= COG_GC_GENERATIONS))
+    if (argc == 2 &&
+        (!cog_control_parse_long(argv[1], &gen) || gen < 0 || gen >= COG_GC_GENERATIONS))
         return fail(r, COG_EINVAL, "collect: generation '%s' is not 0, 1 or 2", argv[1]);
     long found = cog_gc_collect((int)gen);
     if (found < 0) return fail(r, (int)found, "collect: %s", cog_last_error());
@@ -151,7 +150,7 @@ static int cmd_threshold(reply *r, int argc, char **argv) {
     if (argc > 1 + COG_GC_GENERATIONS)
         return fail(r, COG_EINVAL, "usage: threshold [t0 [t1 [t2]]]");
     for (int i = 1; i < argc; i++)
-        if (!parse_long(argv[i], &t[i - 1]))
+        if (!cog_control_parse_long(argv[i], &t[i - 1]))
             return fail(r, COG_EINVAL, "threshold: '%s' is not a number", argv[i]);
     int rc = cog_gc_set_threshold(t[0], t[1], t[2]);
     if (rc != COG_OK)
@@ -180,7 +179,7 @@ static int cmd_gctrace(reply *r, int argc, char **argv) {
 
 static int cmd_top(reply *r, int argc, char **argv) {
     long n = 20;
-    if (argc > 2 || (argc == 2 && (!parse_long(argv[1], &n) || n <= 0 || n > 1000)))
+    if (argc > 2 || (argc == 2 && (!cog_control_parse_long(argv[1], &n) || n <= 0 || n > 1000)))
         return fail(r, COG_EINVAL, "usage: top [n] (1..1000)");
     cog_type_stat *v = malloc((size_t)n * sizeof *v);
     if (!v) return fail(r, COG_ENOMEM, "top: out of memory");

@@ -20,21 +20,12 @@
 #include <time.h>
 
 #include "cog/heap_profile.h"
-#include "collector/gc_internal.h"
+#include "collector/control_internal.h"
 #include "lib/base/error.h"
 
 static pthread_mutex_t baseline_lock = PTHREAD_MUTEX_INITIALIZER;
 static cog_heap_snapshot *baseline; /* under baseline_lock */
 static time_t baseline_at;
-
-static int parse_size(const char *s, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0) return 0;
-    *out = v;
-    return 1;
-}
 
 static int write_file(const char *path, int folded, FILE *out) {
     cog_heap_snapshot *s = cog_heap_snapshot_take();
@@ -58,7 +49,7 @@ static int diff(int argc, char **argv, FILE *out) {
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "type")) key = COG_HEAP_BY_TYPE;
         else if (!strcmp(argv[i], "stack")) key = COG_HEAP_BY_STACK;
-        else if (!parse_size(argv[i], &top) || top < 1 || top > 100)
+        else if (!cog_control_parse_long(argv[i], &top) || top < 1 || top > 100)
             return cog_error(COG_EINVAL, "usage: heap diff [type|stack] [n] (1..100)");
     }
     cog_heap_snapshot *now = cog_heap_snapshot_take();
@@ -89,7 +80,7 @@ int cog_control_heap(int argc, char **argv, FILE *out) {
     }
     if (!strcmp(sub, "start") && argc <= 3) {
         long interval = 0;
-        if (argc == 3 && !parse_size(argv[2], &interval))
+        if (argc == 3 && (!cog_control_parse_long(argv[2], &interval) || interval < 0))
             return cog_error(COG_EINVAL, "usage: heap start [interval bytes]");
         int rc = cog_heap_profile_start((size_t)interval);
         if (rc == COG_OK) fprintf(out, "interval %zu\n", cog_heap_profile_interval());

@@ -5,6 +5,7 @@
 #define COG_COLLECTOR_CONTROL_INTERNAL_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cog/control.h"
 
@@ -39,4 +40,12 @@ cog_control_job *cog_control_worker_replies(void);
 void cog_control_worker_stop(void);
 void cog_control_worker_after_fork_child(void);
 
+/* The control protocol's `heap` command (control_heap.c): argv[0] is
+ * "heap"; writes the reply's text to out and returns a status (the error
+ * message in cog_last_error()). Shutdown drops the baseline snapshot. */
+int cog_control_heap(int argc, char **argv, FILE *out);
+void cog_control_heap_shutdown(void);
+
+/* Strict decimal long (control_cmd.c): the whole of s, no overflow. */
+int cog_control_parse_long(const char *s, long *out);
 #endif

@@ -89,12 +89,6 @@ void cog_gc_helper_wait(void);
 void cog_gc_helper_stop(void);
 void cog_gc_helper_use_thread(int on);
 int cog_gc_helper_assist(void);
-/* The control protocol's `heap` command (control_heap.c): argv[0] is
- * "heap"; writes the reply's text to out and returns a status (the error
- * message in cog_last_error()). Shutdown drops the baseline snapshot. */
-int cog_control_heap(int argc, char **argv, FILE *out);
-void cog_control_heap_shutdown(void);
-
 /* Release the arrays collections keep between runs (collector stopped, or
  * the collector thread itself between collections). */
 void cog_gc_free_scan_buffers(void);
