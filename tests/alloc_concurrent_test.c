@@ -1,6 +1,7 @@
 /* tests/alloc_concurrent_test.c - the pool allocator across threads:
  * producer/consumer remote frees, threads exiting with live blocks, the
- * heap walk racing with allocation, and deferred frees vs readers. */
+ * heap walk racing with allocation, and deferred frees vs readers; the
+ * first two for a small and a medium size class. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,10 +16,14 @@
 
 static cog_heap *my_heap(void) { return cog_tstate_current()->heap; }
 
+static unsigned class_of(size_t size) {
+    return size <= COG_SMALL_MAX ? cog_size_class(size) : cog_medium_class(size);
+}
+
 static uint64_t in_use(size_t size) {
     cog_mem_info m;
     cog_mem_stats(&m);
-    return m.classes[cog_size_class(size)].blocks_in_use;
+    return m.classes[class_of(size)].blocks_in_use;
 }
 
 /* ---- producer/consumer: A allocates, B frees (every free is remote) ---- */
@@ -27,7 +32,7 @@ static uint64_t in_use(size_t size) {
 static _Atomic(unsigned char *) ring[RING];
 static long pc_total;
 static atomic_int consumer_done;
-#define PC_SIZE 80
+static size_t PC_SIZE; /* per case: small or medium */
 
 static void *producer(void *arg) {
     (void)arg;
@@ -50,7 +55,7 @@ static void *producer(void *arg) {
     cog_heap_collect(h);
     cog_mem_info m;
     cog_mem_stats(&m);
-    assert_int_equal(m.classes[cog_size_class(PC_SIZE)].blocks_in_use, 0);
+    assert_int_equal(m.classes[class_of(PC_SIZE)].blocks_in_use, 0);
     cog_thread_detach();
     return NULL;
 }
@@ -63,7 +68,8 @@ static void *consumer(void *arg) {
         unsigned char *b;
         while (!(b = atomic_load_explicit(&ring[i % RING], memory_order_acquire))) cog_safepoint();
         atomic_store_explicit(&ring[i % RING], NULL, memory_order_relaxed);
-        for (int j = 0; j < PC_SIZE; j++) assert_int_equal(b[j], (unsigned char)(i & 0xff));
+        for (size_t j = 0; j < PC_SIZE; j += 61) assert_int_equal(b[j], (unsigned char)(i & 0xff));
+        assert_int_equal(b[PC_SIZE - 1], (unsigned char)(i & 0xff));
         cog_heap_free(h, b, PC_SIZE, COG_BLOCK_RAW);
     }
     atomic_store(&consumer_done, 1);
@@ -71,9 +77,9 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
-static void producer_consumer(void **state) {
-    (void)state;
-    pc_total = test_scale(200000);
+static void producer_consumer_of(size_t size, long total) {
+    PC_SIZE = size;
+    pc_total = test_scale(total);
     atomic_store(&consumer_done, 0);
     uint64_t base = in_use(PC_SIZE);
     pthread_t a, b;
@@ -86,20 +92,38 @@ static void producer_consumer(void **state) {
     assert_int_equal(in_use(PC_SIZE), base);
 }
 
+static void producer_consumer(void **state) {
+    (void)state;
+    producer_consumer_of(80, 200000);
+}
+
+/* Medium blocks (3000 bytes: 21 per 64 KiB pool) reused across threads:
+ * the producer's pools refill only from the consumer's remote frees. */
+static void producer_consumer_medium(void **state) {
+    (void)state;
+    producer_consumer_of(3000, 50000);
+}
+
 /* ---- a thread exits with live blocks and objects; others free them ---- */
 
 #define LIVE_N 3000
 static void *live_blocks[LIVE_N];
 static test_node *live_nodes[LIVE_N];
+static cog_object *live_bytes[LIVE_N]; /* medium objects */
+static size_t live_size;
 
 static void *leave_live(void *arg) {
     (void)arg;
     assert_int_equal(cog_thread_attach(), COG_OK);
+    static char blob[COG_MEDIUM_MAX];
+    memset(blob, 0x44, sizeof blob); /* one thread at a time runs this */
     for (int i = 0; i < LIVE_N; i++) {
-        live_blocks[i] = cog_heap_alloc(my_heap(), 144, COG_BLOCK_RAW);
+        live_blocks[i] = cog_heap_alloc(my_heap(), live_size, COG_BLOCK_RAW);
         assert_non_null(live_blocks[i]);
-        memset(live_blocks[i], 0x33, 144);
+        memset(live_blocks[i], 0x33, live_size);
         live_nodes[i] = test_node_new(i);
+        /* A different class from the raw blocks' (whose count is checked). */
+        live_bytes[i] = live_size > COG_SMALL_MAX ? cog_bytes_new(blob, live_size + 1500) : NULL;
     }
     cog_thread_detach(); /* pools go to the abandoned set */
     return NULL;
@@ -112,24 +136,31 @@ static void *fresh_thread(void *arg) {
     return NULL;
 }
 
-static void thread_exit_with_live_objects(void **state) {
-    (void)state;
-    uint64_t base = in_use(144);
+static void thread_exit_with_live_of(size_t size) {
+    live_size = size;
+    uint64_t base = in_use(size);
     long deallocs = atomic_load(&test_node_deallocs);
     pthread_t t;
     pthread_create(&t, NULL, leave_live, NULL);
     pthread_join(t, NULL);
     cog_mem_info m;
     cog_mem_stats(&m);
-    assert_true(m.pools_abandoned >= LIVE_N / (COG_PAGE_SIZE / 144));
-    assert_int_equal(m.classes[cog_size_class(144)].blocks_in_use, base + LIVE_N);
+    size_t pool = size > COG_SMALL_MAX ? COG_MEDIUM_PAGE_SIZE : COG_PAGE_SIZE;
+    assert_true(m.pools_abandoned >= LIVE_N / (pool / size));
+    assert_int_equal(m.classes[class_of(size)].blocks_in_use, base + LIVE_N);
     /* Still valid memory; freed from here, remotely into abandoned pools. */
     for (int i = 0; i < LIVE_N; i++) {
-        for (int j = 0; j < 144; j++) assert_int_equal(((unsigned char *)live_blocks[i])[j], 0x33);
+        for (size_t j = 0; j < size; j += 7)
+            assert_int_equal(((unsigned char *)live_blocks[i])[j], 0x33);
         assert_int_equal(live_nodes[i]->value, i);
         assert_int_equal(live_nodes[i]->canary, TEST_CANARY);
-        cog_heap_free(my_heap(), live_blocks[i], 144, COG_BLOCK_RAW);
+        cog_heap_free(my_heap(), live_blocks[i], size, COG_BLOCK_RAW);
         cog_decref(&live_nodes[i]->ob);
+        if (live_bytes[i]) {
+            assert_int_equal(cog_bytes_len(live_bytes[i]), size + 1500);
+            assert_int_equal(cog_bytes_data(live_bytes[i])[size + 1499], 0x44);
+            cog_decref(live_bytes[i]);
+        }
     }
     assert_int_equal(atomic_load(&test_node_deallocs), deallocs + LIVE_N);
     /* Blocks freed while a collection window was open are released when it
@@ -138,8 +169,19 @@ static void thread_exit_with_live_objects(void **state) {
     pthread_create(&t, NULL, fresh_thread, NULL);
     pthread_join(t, NULL);
     cog_mem_stats(&m);
-    assert_int_equal(m.classes[cog_size_class(144)].blocks_in_use, base);
+    assert_int_equal(m.classes[class_of(size)].blocks_in_use, base);
     assert_int_equal(m.pools_abandoned, 0);
+}
+
+static void thread_exit_with_live_objects(void **state) {
+    (void)state;
+    thread_exit_with_live_of(144);
+}
+
+/* The same with medium raw blocks and medium objects (bytes). */
+static void thread_exit_with_live_medium(void **state) {
+    (void)state;
+    thread_exit_with_live_of(5000);
 }
 
 /* ---- the heap walk racing with allocation, frees and layout changes ---- */
@@ -178,11 +220,15 @@ static void *walker(void *arg) {
     return NULL;
 }
 
+static char ff[COG_MEDIUM_MAX]; /* filled before the churners start */
+
 static void *churner(void *arg) {
     long id = (long)(intptr_t)arg;
     assert_int_equal(cog_thread_attach(), COG_OK);
     cog_heap *h = my_heap();
-    enum { N = 3000 };
+    enum { N = 3000, M = 100 };
+    void *mraw[M];
+    cog_object *mobj[M];
     void **raw = malloc(N * sizeof *raw);
     test_node **nodes = malloc(N * sizeof *nodes);
     long rounds = test_scale(12);
@@ -190,16 +236,30 @@ static void *churner(void *arg) {
     }
     for (long r = 0; r < rounds; r++) {
         size_t rs = 32 + (size_t)((r * 7 + id * 3) % 31) * 16; /* rotate classes */
+        /* Medium: rotate through the classes too, raw and object kinds,
+         * so medium pages change layout under the walker. */
+        size_t ms = 600 + (size_t)((r * 5 + id * 11) % 24) * 1300;
         for (int i = 0; i < N; i++) {
             raw[i] = cog_heap_alloc(h, rs, COG_BLOCK_RAW);
             assert_non_null(raw[i]);
             memset(raw[i], 0xff, rs);
             nodes[i] = test_node_new(i);
+            if (i < M) {
+                mraw[i] = cog_heap_alloc(h, ms, COG_BLOCK_RAW);
+                assert_non_null(mraw[i]);
+                memset(mraw[i], 0xff, ms);
+                mobj[i] = cog_bytes_new(ff, ms - 64);
+                assert_non_null(mobj[i]);
+            }
             if (i % 64 == 0) cog_safepoint();
         }
         for (int i = 0; i < N; i++) {
             cog_heap_free(h, raw[i], rs, COG_BLOCK_RAW);
             cog_decref(&nodes[i]->ob);
+            if (i < M) {
+                cog_heap_free(h, mraw[i], ms, COG_BLOCK_RAW);
+                cog_decref(mobj[i]);
+            }
         }
         cog_heap_collect(h);
     }
@@ -214,6 +274,7 @@ static void visit_all_races_with_alloc(void **state) {
     atomic_store(&walk_stop, 0);
     atomic_store(&walk_visits, 0);
     atomic_store(&walks, 0);
+    memset(ff, 0xff, sizeof ff);
     pthread_t w, c[2];
     pthread_create(&w, NULL, walker, NULL);
     for (long i = 0; i < 2; i++) pthread_create(&c[i], NULL, churner, (void *)(intptr_t)i);
@@ -278,7 +339,9 @@ static void deferred_free_vs_reader(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         TEST_CASE(producer_consumer),
+        TEST_CASE(producer_consumer_medium),
         TEST_CASE(thread_exit_with_live_objects),
+        TEST_CASE(thread_exit_with_live_medium),
         TEST_CASE(visit_all_races_with_alloc),
 #if !defined(__SANITIZE_THREAD__)
         /* Under TSan cog_shutdown's urcu_qsbr_barrier reports a race inside

@@ -47,6 +47,49 @@ static void every_size_class(void **state) {
     }
 }
 
+/* Medium sizes 513..32768 (every class edge and every 37th size between):
+ * right class (the smallest that fits), 16-byte aligned, in a 64 KiB pool
+ * of that block size found from the address, writable, distinct; then
+ * reuse: a freed block comes back first (LIFO) for the same class. */
+static void every_medium_size(void **state) {
+    (void)state;
+    cog_heap *h = my_heap();
+    enum { N = 5 };
+    for (size_t size = COG_SMALL_MAX + 1; size <= COG_MEDIUM_MAX; size++) {
+        unsigned cls = cog_medium_class(size);
+        size_t cs = cog_class_size(cls);
+        int edge = cs == size || cs - 1 == size || cog_class_size(cls - 1) + 1 == size;
+        if (!edge && size % 37) continue;
+        assert_true(cls >= COG_SMALL_NCLASSES && cls < COG_NCLASSES);
+        assert_true(cs >= size);
+        assert_true(cog_class_size(cls - 1) < size);
+        assert_true(cs - size < cs / 5 + 1); /* at most 20 % unused */
+        unsigned char *b[N];
+        for (int i = 0; i < N; i++) {
+            b[i] = cog_heap_alloc(h, size, COG_BLOCK_RAW);
+            assert_non_null(b[i]);
+            assert_int_equal((uintptr_t)b[i] % 16, 0);
+            cog_pool *p = cog_medium_pool_of(b[i]);
+            assert_int_equal(p->block_size, cs);
+            assert_int_equal(p->cls, cls);
+            assert_true(b[i] >= (unsigned char *)p->page &&
+                        b[i] + size <= (unsigned char *)p->page + COG_MEDIUM_PAGE_SIZE);
+            memset(b[i], i + 1, size);
+        }
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(b[i][0], i + 1);
+            assert_int_equal(b[i][size - 1], i + 1);
+        }
+        cog_heap_free(h, b[N - 1], size, COG_BLOCK_RAW);
+        unsigned char *again = cog_heap_alloc(h, size, COG_BLOCK_RAW);
+        assert_ptr_equal(again, b[N - 1]);
+        for (int i = 0; i < N; i++) cog_heap_free(h, b[i], size, COG_BLOCK_RAW);
+    }
+    /* The top class and the first large size. */
+    assert_int_equal(cog_class_size(COG_NCLASSES - 1), COG_MEDIUM_MAX);
+    assert_int_equal(cog_class_size(cog_medium_class(COG_SMALL_MAX + 1)), 640);
+}
+
 /* LIFO reuse of the local free list; FIFO and interleaved patterns keep the
  * in-use count exact. */
 static void free_list_patterns(void **state) {
@@ -79,15 +122,21 @@ static void stats_and_print(void **state) {
     cog_mem_info before, during;
     cog_mem_stats(&before);
     for (int i = 0; i < N; i++) v[i] = cog_heap_alloc(h, 64, COG_BLOCK_RAW);
-    void *big = cog_heap_alloc(h, 10000, COG_BLOCK_RAW);
+    void *big = cog_heap_alloc(h, 100000, COG_BLOCK_RAW);
     assert_non_null(big);
+    void *medium = cog_heap_alloc(h, 10000, COG_BLOCK_RAW);
+    assert_non_null(medium);
     cog_mem_stats(&during);
-    unsigned cls = cog_size_class(64);
+    unsigned cls = cog_size_class(64), mcls = cog_medium_class(10000);
     assert_int_equal(during.classes[cls].block_size, 64);
+    assert_int_equal(during.classes[cls].pool_bytes, 4096);
     assert_int_equal(during.classes[cls].blocks_in_use, before.classes[cls].blocks_in_use + N);
     assert_true(during.classes[cls].pools >= N / (COG_PAGE_SIZE / 64));
+    assert_int_equal(during.classes[mcls].block_size, 10240);
+    assert_int_equal(during.classes[mcls].pool_bytes, 65536);
+    assert_int_equal(during.classes[mcls].blocks_in_use, before.classes[mcls].blocks_in_use + 1);
     assert_int_equal(during.large_objects, before.large_objects + 1);
-    assert_int_equal(during.large_bytes, before.large_bytes + 10000);
+    assert_int_equal(during.large_bytes, before.large_bytes + 100000);
     assert_true(during.arenas >= 1);
     assert_int_equal(during.bytes_mapped, during.arenas * COG_ARENA_SIZE);
     /* Our heap is listed with its thread id and owns pools. */
@@ -104,11 +153,21 @@ static void stats_and_print(void **state) {
     fclose(f);
     assert_non_null(strstr(buf, "arenas:"));
     assert_non_null(strstr(buf, "large blocks: "));
+    assert_non_null(strstr(buf, "   10240 "));
     for (int i = 0; i < N; i++) cog_heap_free(h, v[i], 64, COG_BLOCK_RAW);
-    cog_heap_free(h, big, 10000, COG_BLOCK_RAW);
+    cog_heap_free(h, big, 100000, COG_BLOCK_RAW);
+    cog_heap_free(h, medium, 10000, COG_BLOCK_RAW);
     cog_mem_stats(&during);
     assert_int_equal(during.classes[cls].blocks_in_use, before.classes[cls].blocks_in_use);
+    assert_int_equal(during.classes[mcls].blocks_in_use, before.classes[mcls].blocks_in_use);
     assert_int_equal(during.large_objects, before.large_objects);
+    /* The freed large block's mapping is cached, then released. */
+    assert_true(during.large_cached >= 1);
+    assert_true(during.large_cached_bytes >= 100000);
+    cog_alloc_release_cached();
+    cog_mem_stats(&during);
+    assert_int_equal(during.large_cached, 0);
+    assert_int_equal(during.large_cached_bytes, 0);
 }
 
 /* ~6 MiB of blocks needs several arenas; freeing them returns all but
@@ -182,16 +241,17 @@ static void mmap_failure_then_recovery(void **state) {
 static void malloc_failure_large(void **state) {
     (void)state;
     cog_heap *h = my_heap();
+    enum { BIG = 40000 };
     cog_mem_fail_malloc_after(2);
-    void *a = cog_heap_alloc(h, 4096, COG_BLOCK_RAW);
+    void *a = cog_heap_alloc(h, BIG, COG_BLOCK_RAW);
     assert_non_null(a);
-    assert_null(cog_heap_alloc(h, 4096, COG_BLOCK_RAW));
+    assert_null(cog_heap_alloc(h, BIG, COG_BLOCK_RAW));
     assert_non_null(strstr(cog_last_error(), "out of memory"));
-    void *b = cog_heap_alloc(h, 4096, COG_BLOCK_OBJECT);
+    void *b = cog_heap_alloc(h, BIG, COG_BLOCK_OBJECT);
     assert_non_null(b);
     assert_int_equal((uintptr_t)b % 16, 0);
-    cog_heap_free(h, a, 4096, COG_BLOCK_RAW);
-    cog_heap_free(h, b, 4096, COG_BLOCK_OBJECT);
+    cog_heap_free(h, a, BIG, COG_BLOCK_RAW);
+    cog_heap_free(h, b, BIG, COG_BLOCK_OBJECT);
 }
 
 typedef struct seen {
@@ -205,37 +265,39 @@ static void count_visit(void *block, void *arg) {
         if (s->want[i] == block) s->hits++;
 }
 
-/* Owner visit and the global walk both see small and large object blocks;
- * raw blocks are never visited. */
+/* Owner visit and the global walk both see small, medium and large object
+ * blocks; raw blocks are never visited. */
 static void visits_see_object_blocks(void **state) {
     (void)state;
     cog_heap *h = my_heap();
-    void *want[4];
+    void *want[5];
     want[0] = cog_heap_alloc(h, 48, COG_BLOCK_OBJECT);
     want[1] = cog_heap_alloc(h, 512, COG_BLOCK_OBJECT);
-    want[2] = cog_heap_alloc(h, 2000, COG_BLOCK_OBJECT);
-    want[3] = cog_heap_alloc(h, 48, COG_BLOCK_RAW);
-    for (int i = 0; i < 4; i++) memset(want[i], 0, 32);
-    seen s = {want, 3, 0};
+    want[2] = cog_heap_alloc(h, 2000, COG_BLOCK_OBJECT);  /* medium */
+    want[3] = cog_heap_alloc(h, 40000, COG_BLOCK_OBJECT); /* large */
+    want[4] = cog_heap_alloc(h, 48, COG_BLOCK_RAW);
+    for (int i = 0; i < 5; i++) memset(want[i], 0, 32);
+    seen s = {want, 4, 0};
     cog_heap_visit_objects(h, count_visit, &s);
-    assert_int_equal(s.hits, 3);
+    assert_int_equal(s.hits, 4);
     /* A large object freed while its owner visits is parked, not freed. */
-    cog_heap_free(h, want[2], 2000, COG_BLOCK_OBJECT);
+    cog_heap_free(h, want[3], 40000, COG_BLOCK_OBJECT);
     cog_mem_info m;
     cog_mem_stats(&m);
     uint64_t large = m.large_objects;
     cog_heap_collect(h);
     cog_mem_stats(&m);
     assert_int_equal(m.large_objects, large - 1);
-    s = (seen){want, 2, 0};
+    s = (seen){want, 3, 0};
     cog_alloc_visit_all_objects(count_visit, &s);
-    assert_int_equal(s.hits, 2);
-    s = (seen){want + 3, 1, 0};
+    assert_int_equal(s.hits, 3);
+    s = (seen){want + 4, 1, 0};
     cog_alloc_visit_all_objects(count_visit, &s);
     assert_int_equal(s.hits, 0);
     cog_heap_free(h, want[0], 48, COG_BLOCK_OBJECT);
     cog_heap_free(h, want[1], 512, COG_BLOCK_OBJECT);
-    cog_heap_free(h, want[3], 48, COG_BLOCK_RAW);
+    cog_heap_free(h, want[2], 2000, COG_BLOCK_OBJECT);
+    cog_heap_free(h, want[4], 48, COG_BLOCK_RAW);
 }
 
 /* A deferred free leaves the block untouched until a grace period has
@@ -265,6 +327,7 @@ static void deferred_free_after_grace_period(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         TEST_CASE(every_size_class),
+        TEST_CASE(every_medium_size),
         TEST_CASE(free_list_patterns),
         TEST_CASE(stats_and_print),
         TEST_CASE(arena_return_to_os),

@@ -2,7 +2,7 @@
  * realistic API sequence.
  *
  * For n = 1, 2, ... the n-th block allocation of the calling thread fails
- * (cog_mem_fail_alloc_after), then the n-th large-block malloc
+ * (cog_mem_fail_alloc_after), then the n-th large-block mapping
  * (cog_mem_fail_malloc_after), then the n-th arena mmap
  * (cog_mem_fail_mmap_after), until the sequence runs through without
  * reaching the failure point. Each time: the API call that hit it returns
@@ -68,8 +68,9 @@ static int failed(void) {
     } while (0)
 
 /* Objects, a cycle through a list, a dict with str and int keys, interned
- * strings, a weakref with a callback, a tuple snapshot, large bytes and a
- * large list (malloc'd storage). Returns COG_OK or COG_ENOMEM; holds
+ * strings, a weakref with a callback, a tuple snapshot, medium (2 KiB) and
+ * large (40 KiB, mapped) bytes, and a list whose storage grows through the
+ * medium classes to a large block. Returns COG_OK or COG_ENOMEM; holds
  * nothing afterwards either way. */
 static int sequence(void) {
     held h = {.n = 0};
@@ -103,11 +104,12 @@ static int sequence(void) {
     }
     NEED(keep(&h, cog_weakref_new(&b->ob, wr_cb, NULL)));
     NEED(t = keep(&h, cog_list_snapshot(list)));
-    static char blob[2048];
+    static char blob[40 * 1024];
+    NEED(big = keep(&h, cog_bytes_new(blob, 2048)));
     NEED(big = keep(&h, cog_bytes_new(blob, sizeof blob)));
     NEED(s = keep(&h, cog_str_intern("fault injection", 15)));
     NEED(big = keep(&h, cog_list_new()));
-    for (int i = 0; i < 100; i++) NEED_OK(cog_list_append(big, t)); /* 800 B of storage */
+    for (int i = 0; i < 4500; i++) NEED_OK(cog_list_append(big, t)); /* 36 KiB of storage */
     NEED(keep(&h, cog_tuple_pack(3, &a->ob, dict, big)));
 out:
     while (h.n) cog_decref(h.o[--h.n]);
@@ -174,8 +176,8 @@ static uint64_t mmap_failures(void) {
 
 static void sweep_large_mallocs(void **state) {
     (void)state;
-    /* The sequence makes a few large blocks (2 KiB bytes, the big list's
-     * storage as it grows past 512 bytes); sweep until it gets through. */
+    /* The sequence makes a few large blocks (40 KiB bytes, the big list's
+     * storage as it grows past 32 KiB); sweep until it gets through. */
     long injected = 0;
     uint64_t base = test_blocks_in_use();
     for (unsigned n = 1; n <= 16; n++) {

@@ -30,6 +30,23 @@
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static test_node *slots[SLOTS]; /* strong references, under slots_lock */
+/* Medium (and now and then large) bytes objects, under slots_lock: their
+ * pools belong to threads the child never sees. Byte i of one of length
+ * n is (n + i) & 0xff. */
+static cog_object *mslots[SLOTS];
+static unsigned char pattern[48 * 1024 + 256]; /* pattern[k] = k & 0xff */
+
+static cog_object *medium_bytes(size_t n) {
+    return cog_bytes_new(pattern + (n & 0xff), n);
+}
+
+static int medium_ok(cog_object *o) {
+    size_t n = cog_bytes_len(o);
+    const unsigned char *d = cog_bytes_data(o);
+    for (size_t i = 0; i < n; i += 97)
+        if (d[i] != ((n + i) & 0xff)) return 0;
+    return d[n - 1] == ((n + n - 1) & 0xff);
+}
 static atomic_int stop;
 static atomic_long created, rounds_done;
 
@@ -62,6 +79,15 @@ static void *mutator(void *arg) {
         slots[s] = c; /* a live cycle handed to whoever takes the slot */
         pthread_mutex_unlock(&slots_lock);
         if (old) cog_decref(&old->ob);
+        unsigned r = (unsigned)rand_r(&seed);
+        size_t mn = r % 16 == 0 ? 40000 + r % 8192 : 600 + r % 30000;
+        cog_object *mb = medium_bytes(mn);
+        if (!mb) abort();
+        pthread_mutex_lock(&slots_lock);
+        cog_object *mold = mslots[s];
+        mslots[s] = mb;
+        pthread_mutex_unlock(&slots_lock);
+        cog_xdecref(mold);
         char key[16];
         int n = snprintf(key, sizeof key, "fork%u", rand_r(&seed) % 32);
         cog_object *str = cog_str_intern(key, (size_t)n);
@@ -131,6 +157,19 @@ static void child_main(void) {
         CHILD_CHECK(m && m->canary == TEST_CANARY, 13);
         inherited++;
     }
+    /* So are medium and large blocks; freeing them goes to pools of
+     * threads that do not exist here, and new ones come from ours. */
+    for (int i = 0; i < SLOTS; i++) {
+        if (!mslots[i]) continue;
+        CHILD_CHECK(medium_ok(mslots[i]), 21);
+        cog_decref(mslots[i]);
+        mslots[i] = NULL;
+    }
+    for (size_t n = 513; n < 48 * 1024; n = n * 5 / 4) {
+        cog_object *b = medium_bytes(n);
+        CHILD_CHECK(b && medium_ok(b), 22);
+        cog_decref(b);
+    }
     /* Build and collect cycles. */
     long before = atomic_load(&test_node_deallocs);
     for (int i = 0; i < 100; i++) {
@@ -171,6 +210,7 @@ static void child_main(void) {
 
 static void fork_while_mutators_and_collections_run(void **state) {
     (void)state;
+    for (size_t k = 0; k < sizeof pattern; k++) pattern[k] = (unsigned char)k;
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_set_threshold(100, 2, 2), COG_OK);
     long base = atomic_load(&test_node_deallocs);
@@ -213,6 +253,10 @@ static void fork_while_mutators_and_collections_run(void **state) {
     pthread_join(drv, NULL);
     cog_thread_online();
     for (int i = 0; i < SLOTS; i++) cog_xdecref(slots[i] ? &slots[i]->ob : NULL);
+    for (int i = 0; i < SLOTS; i++) {
+        assert_true(!mslots[i] || medium_ok(mslots[i]));
+        cog_xdecref(mslots[i]);
+    }
     assert_true(cog_gc_collect(2) >= 0);
     assert_true(cog_gc_collect(2) >= 0);
     cog_safepoint();

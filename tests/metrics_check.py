@@ -78,7 +78,8 @@ check(thr == {"0": float(t0), "1": float(t1), "2": float(t2)}, "thresholds %s" %
 check([s.value for s in samples("cog_gc_enabled")] == [float(enabled)], "enabled")
 
 sizes = {s.labels["size"]: s.value for s in samples("cog_mem_class_used_bytes")}
-check(len(sizes) == 31 and "32" in sizes and "512" in sizes, "size classes %s" % sorted(sizes))
+check(len(sizes) == 55 and "32" in sizes and "512" in sizes and "32768" in sizes,
+      "size classes %s" % sorted(sizes))
 check(sum(sizes.values()) > 0, "no bytes in use in any size class")
 arenas = [s.value for s in samples("cog_mem_arenas")]
 check(arenas and arenas[0] >= 1, "arenas %s" % arenas)

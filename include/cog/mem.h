@@ -1,9 +1,11 @@
 /* cog/mem.h - memory statistics of cog's allocator (the counterpart of
  * Python's sys._debugmallocstats) and fault-injection test hooks.
  *
- * cog allocates blocks of up to 512 bytes from per-thread pools of one 4 KiB
- * page, carved out of 1 MiB mmap'd arenas, in 31 size classes (32, 48, ...,
- * 512 bytes); larger blocks come from malloc. See docs/allocator.md.
+ * cog allocates blocks of up to 32 KiB from per-thread pools carved out of
+ * 1 MiB mmap'd arenas, in 55 size classes: 31 small ones (32, 48, ..., 512
+ * bytes) in 4 KiB pools and 24 medium ones (640, 768, 896, 1024, 1280, ...,
+ * 32768 bytes: four per doubling) in 64 KiB pools. Larger blocks are mapped
+ * directly, through a small cache of mappings. See docs/allocator.md.
  */
 #ifndef COG_MEM_H
 #define COG_MEM_H
@@ -19,13 +21,14 @@
 extern "C" {
 #endif
 
-#define COG_MEM_NCLASSES 31
+#define COG_MEM_NCLASSES 55
 /* Per-thread entries reported in cog_mem_info.heaps (more are counted in
  * nheaps but not listed). */
 #define COG_MEM_MAX_HEAPS 64
 
 typedef struct cog_mem_class_info {
     uint32_t block_size;   /* bytes per block */
+    uint32_t pool_bytes;   /* bytes per pool: 4096 (small) or 65536 (medium) */
     uint64_t pools;        /* pools (pages) of this class, both kinds */
     uint64_t object_pools; /* of which hold objects (the rest: raw storage) */
     uint64_t blocks_in_use;/* allocated, including blocks freed by another
@@ -51,8 +54,10 @@ typedef struct cog_mem_info {
     uint64_t pools;                /* pools in use, every class */
     uint64_t pools_abandoned;      /* of which left by detached threads */
     uint64_t pages_free;           /* arena pages not used by a pool */
-    uint64_t large_objects;        /* blocks > 512 bytes (from malloc) */
+    uint64_t large_objects;        /* blocks > 32 KiB (mapped directly) */
     uint64_t large_bytes;
+    uint64_t large_cached;         /* mappings of freed large blocks kept for reuse */
+    uint64_t large_cached_bytes;
     uint32_t nheaps;               /* attached threads' heaps */
     cog_mem_heap_info heaps[COG_MEM_MAX_HEAPS];
 } cog_mem_info;

@@ -1,7 +1,8 @@
 /* lib/alloc/alloc.h - cog's small-object pool allocator (internal interface).
  *
- * Requests up to COG_SMALL_MAX bytes come from size-class pools (one page
- * each) carved out of mmap'd arenas; larger ones go to the system allocator.
+ * Requests up to COG_MEDIUM_MAX bytes come from size-class pools carved out
+ * of mmap'd arenas (4 KiB pools up to COG_SMALL_MAX, 64 KiB pools above);
+ * larger ones are mapped directly, through a small cache of mappings.
  * Each attached thread owns a cog_heap. Allocation and same-thread free use
  * only the owner's heap: no lock and no atomic read-modify-write. A free from
  * another thread pushes the block onto its pool's lock-free remote-free list
@@ -28,7 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COG_SMALL_MAX 512
+#define COG_SMALL_MAX 512    /* top of the inline fast path's classes */
+#define COG_MEDIUM_MAX 32768 /* top of the pooled classes */
 #define COG_BLOCK_MIN 32
 
 typedef struct cog_heap cog_heap;
@@ -104,6 +106,12 @@ void cog_alloc_sweep_abandoned(void);
  * into) and return the previous one. Only for a forked child detaching a
  * vanished thread on its behalf (lib/core/thread.c). */
 cog_heap *cog_heap_swap_current(cog_heap *h);
+
+/* Any thread: unmap the cached mappings of freed large blocks (the
+ * collector's idle trim; they are otherwise kept for reuse). */
+void cog_alloc_release_cached(void);
+/* Bytes those cached mappings hold (relaxed read: a hint). */
+size_t cog_alloc_cached_bytes(void);
 
 /* Runtime teardown (no thread attached): unmap everything. */
 void cog_alloc_shutdown(void);
@@ -196,7 +204,7 @@ void cog_alloc_walk_large_since(uint64_t floor, void (*visit)(void *block, uint6
 /* Fault injection for tests: make the n-th next arena mmap fail (0 = off).
  * One-shot: later mmaps succeed again. */
 void cog_alloc_fail_mmap_after(unsigned n);
-/* Same for the malloc of a large (> COG_SMALL_MAX) block. */
+/* Same for the mapping of a large (> COG_MEDIUM_MAX) block. */
 void cog_alloc_fail_malloc_after(unsigned n);
 
 /* Last: the layouts the inline fast path needs (that header includes this

@@ -1,12 +1,14 @@
 /* lib/alloc/alloc_arena.c - arenas: mmap, the registry the heap walk reads, pages,
  * and returning empty arenas to the OS.
  *
- * Arenas live on two lists under cog_arena_lock: `partial` (some pages in
- * use, some free) and `empty` (every page free). Pages come from partial
- * arenas first so empty ones stay empty; more than COG_ARENA_KEEP empty
- * arenas are unmapped (hysteresis: alloc/free churn reuses the kept ones).
+ * Arenas are small (4 KiB pages) or medium (64 KiB pages); each kind has
+ * its own lists under cog_arena_lock: `partial` (some pages in use, some
+ * free) and `empty` (every page free). Pages come from partial arenas
+ * first so empty ones stay empty; more than COG_ARENA_KEEP empty arenas of
+ * a kind are unmapped (hysteresis: alloc/free churn reuses the kept ones).
  *
- * Each heap claims one arena as its home (on neither list while claimed)
+ * Each heap claims one arena of each kind as its home (on no list while
+ * claimed)
  * and takes its pages there while it has free ones, as mimalloc gives each
  * thread its own segments. Two threads' pools then never sit on adjacent
  * pages and descriptors: without this, the owner fast paths of two
@@ -40,36 +42,43 @@ atomic_uint cog_fail_mmap_countdown;
 
 enum { ARENA_FULL = 0, ARENA_PARTIAL, ARENA_EMPTY, ARENA_CLAIMED };
 
-/* Under cog_arena_lock. */
-static cog_arena *partial, *empty;
-static unsigned nempty;
+/* Under cog_arena_lock, per arena kind. nempty is written under the lock
+ * and read relaxed by cog_arena_trim's lock-free "anything to do?" test. */
+static cog_arena *partial[COG_ARENA_KINDS], *empty[COG_ARENA_KINDS];
+static atomic_uint nempty_[COG_ARENA_KINDS];
+static unsigned nempty(int kind) {
+    return atomic_load_explicit(&nempty_[kind], memory_order_relaxed);
+}
+static void nempty_add(int kind, int d) {
+    atomic_store_explicit(&nempty_[kind], nempty(kind) + (unsigned)d, memory_order_relaxed);
+}
 
 static void stat_add(atomic_ulong *c, long d) {
     atomic_fetch_add_explicit(c, (unsigned long)d, memory_order_relaxed);
 }
 
 static void list_unlink(cog_arena *a) {
-    cog_arena **head = a->list == ARENA_EMPTY ? &empty : &partial;
+    cog_arena **head = a->list == ARENA_EMPTY ? &empty[a->kind] : &partial[a->kind];
     if (a->prev) a->prev->next = a->next;
     else *head = a->next;
     if (a->next) a->next->prev = a->prev;
     a->prev = a->next = NULL;
     if (a->list == ARENA_EMPTY) {
-        nempty--;
+        nempty_add(a->kind, -1);
         stat_add(&cog_stat_arenas_empty, -1);
     }
     a->list = ARENA_FULL;
 }
 
 static void list_push(cog_arena *a, int list) {
-    cog_arena **head = list == ARENA_EMPTY ? &empty : &partial;
+    cog_arena **head = list == ARENA_EMPTY ? &empty[a->kind] : &partial[a->kind];
     a->list = list;
     a->prev = NULL;
     a->next = *head;
     if (*head) (*head)->prev = a;
     *head = a;
     if (list == ARENA_EMPTY) {
-        nempty++;
+        nempty_add(a->kind, 1);
         stat_add(&cog_stat_arenas_empty, 1);
     }
 }
@@ -96,22 +105,27 @@ static cog_arena *map_arena(void) {
     return (cog_arena *)a;
 }
 
-/* Under cog_arena_lock: register a fresh (zeroed) arena and put its pages on
- * its free stack. The release store publishes the registration before any
- * of its pages is handed out (they are handed out after this, by us or
- * under the lock), so a walk that finds a live pool also finds its arena. */
-static int register_arena(cog_arena *a) {
+/* Under cog_arena_lock: register a fresh (zeroed) arena of `kind` and put
+ * its pages on its free stack. The release store publishes the
+ * registration (and the kind's page geometry) before any of its pages is
+ * handed out (they are handed out after this, by us or under the lock), so
+ * a walk that finds a live pool also finds its arena. */
+static int register_arena(cog_arena *a, int kind) {
     unsigned hwm = atomic_load_explicit(&cog_arena_hwm, memory_order_relaxed);
     unsigned slot = 0;
     while (slot < hwm && atomic_load_explicit(&cog_arena_registry[slot], memory_order_relaxed))
         slot++;
     if (slot == COG_MAX_ARENAS) return -1;
     a->slot = slot;
-    for (size_t i = COG_ARENA_PAGES; i-- > COG_ARENA_META_PAGES;) {
+    a->kind = (uint8_t)kind;
+    a->page_shift = kind == COG_ARENA_MEDIUM ? COG_MEDIUM_PAGE_SHIFT : COG_PAGE_SHIFT;
+    a->first_page = kind == COG_ARENA_MEDIUM ? COG_MEDIUM_META_PAGES : COG_ARENA_META_PAGES;
+    a->npages = (uint16_t)(COG_ARENA_SIZE >> a->page_shift);
+    for (size_t i = a->npages; i-- > a->first_page;) {
         a->pools[i].next = a->free_pages;
         a->free_pages = &a->pools[i];
     }
-    a->nfree = COG_ARENA_USABLE;
+    a->nfree = cog_arena_usable(a);
     atomic_store_explicit(&cog_arena_registry[slot], a, memory_order_release);
     if (slot == hwm) atomic_store_explicit(&cog_arena_hwm, hwm + 1, memory_order_release);
     stat_add(&cog_stat_arenas, 1);
@@ -137,13 +151,13 @@ static cog_pool *pop_page(cog_arena *a) {
     return p;
 }
 
-/* A page from a newly mapped arena (whose layout is 0: nothing to wait
- * for). NULL + COG_ENOMEM on failure. */
-static cog_pool *take_fresh_page(cog_heap *h) {
+/* A page from a newly mapped arena of `kind` (whose layout is 0: nothing
+ * to wait for). NULL + COG_ENOMEM on failure. */
+static cog_pool *take_fresh_page(cog_heap *h, int kind) {
     cog_arena *a = map_arena();
     if (!a) return NULL;
     pthread_mutex_lock(&cog_arena_lock);
-    if (register_arena(a) != 0) {
+    if (register_arena(a, kind) != 0) {
         pthread_mutex_unlock(&cog_arena_lock);
         munmap(a, COG_ARENA_SIZE);
         stat_add(&cog_stat_mmap_failures, 1);
@@ -151,9 +165,9 @@ static cog_pool *take_fresh_page(cog_heap *h) {
         return NULL;
     }
     a->list = ARENA_FULL;
-    if (h && !h->home) {
+    if (h && !h->home[kind]) {
         a->list = ARENA_CLAIMED;
-        h->home = a;
+        h->home[kind] = a;
     } else {
         list_push(a, ARENA_EMPTY);
     }
@@ -162,36 +176,43 @@ static cog_pool *take_fresh_page(cog_heap *h) {
     return p;
 }
 
-/* Under cog_arena_lock: a free page for h, from its home arena, claiming a
- * listed arena as the new home when the old one is full. NULL if no arena
- * has a free page (the caller maps one). */
-static cog_pool *take_listed_page(cog_heap *h) {
-    cog_arena *a = h ? h->home : NULL;
+/* Under cog_arena_lock: a free page of `kind` for h, from its home arena,
+ * claiming a listed arena as the new home when the old one is full. NULL
+ * if no arena of the kind has a free page (the caller maps one). */
+static cog_pool *take_listed_page(cog_heap *h, int kind) {
+    cog_arena *a = h ? h->home[kind] : NULL;
     if (a && a->nfree) return pop_page(a);
     if (a) {
         a->list = ARENA_FULL; /* full: let it go; frees relist it */
-        h->home = NULL;
+        h->home[kind] = NULL;
     }
-    a = partial ? partial : empty;
+    a = partial[kind] ? partial[kind] : empty[kind];
     if (!a) return NULL;
     if (h) {
         list_unlink(a);
         a->list = ARENA_CLAIMED;
-        h->home = a;
+        h->home[kind] = a;
     }
     return pop_page(a);
 }
 
+static int over_keep(void) {
+    for (int k = 0; k < COG_ARENA_KINDS; k++)
+        if (nempty(k) > COG_ARENA_KEEP) return 1;
+    return 0;
+}
+
 void cog_arena_release_home(cog_heap *h) {
     pthread_mutex_lock(&cog_arena_lock);
-    cog_arena *a = h->home;
-    h->home = NULL;
     int trim = 0;
-    if (a) {
+    for (int k = 0; k < COG_ARENA_KINDS; k++) {
+        cog_arena *a = h->home[k];
+        h->home[k] = NULL;
+        if (!a) continue;
         a->list = ARENA_FULL;
-        if (a->nfree == COG_ARENA_USABLE) list_push(a, ARENA_EMPTY);
+        if (a->nfree == cog_arena_usable(a)) list_push(a, ARENA_EMPTY);
         else if (a->nfree) list_push(a, ARENA_PARTIAL);
-        trim = nempty > COG_ARENA_KEEP;
+        trim = over_keep();
     }
     pthread_mutex_unlock(&cog_arena_lock);
     if (trim) cog_arena_trim();
@@ -201,20 +222,21 @@ void cog_arena_release_home(cog_heap *h) {
  * new block size, so no slot of a new object pool looks live. Atomic stores:
  * a walker may read these words (once the page is LIVE again). */
 static void clear_headers(cog_pool *p, unsigned cls) {
-    cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
-    char *page = (char *)a + ((size_t)(p - a->pools) << COG_PAGE_SHIFT);
-    size_t bs = cog_class_size(cls);
-    for (size_t off = 0; off + bs <= COG_PAGE_SIZE; off += bs) {
+    cog_arena *a = cog_arena_of(p);
+    char *page = cog_arena_page(a, (size_t)(p - a->pools));
+    size_t bs = cog_class_size(cls), page_size = cog_arena_page_size(a);
+    for (size_t off = 0; off + bs <= page_size; off += bs) {
         atomic_store_explicit((_Atomic(uint32_t) *)(page + off + 12), 0, memory_order_relaxed);
         atomic_store_explicit((_Atomic(uint64_t) *)(page + off + 24), 0, memory_order_relaxed);
     }
 }
 
 cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout) {
+    int kind = cog_arena_kind_of_class(cog_layout_cls(layout));
     pthread_mutex_lock(&cog_arena_lock);
-    cog_pool *p = take_listed_page(h);
+    cog_pool *p = take_listed_page(h, kind);
     pthread_mutex_unlock(&cog_arena_lock);
-    if (!p) return take_fresh_page(h);
+    if (!p) return take_fresh_page(h, kind);
     /* We own the page now; its layout is only written by its owner. */
     uint16_t old = atomic_load_explicit(&p->layout, memory_order_relaxed);
     if (old == layout) return p; /* same blocks at the same addresses */
@@ -225,7 +247,7 @@ cog_pool *cog_arena_take_page(cog_heap *h, uint16_t layout) {
          * gets a fresh page instead. */
         if (cog_alloc_walking) {
             cog_arena_give_page(p);
-            return take_fresh_page(NULL);
+            return take_fresh_page(NULL, kind);
         }
         pthread_rwlock_wrlock(&cog_walk_lock);
     }
@@ -244,17 +266,17 @@ static cog_pool *pinned_pages;
 /* Under cog_arena_lock: put page p on its arena's free stack. Returns
  * whether empty arenas should be trimmed. */
 static int free_page_locked(cog_pool *p) {
-    cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
+    cog_arena *a = cog_arena_of(p);
     int claimed = a->list == ARENA_CLAIMED; /* a home stays off the lists */
     if (a->nfree == 0 && !claimed) list_push(a, ARENA_PARTIAL);
     p->next = a->free_pages;
     a->free_pages = p;
     a->nfree++;
-    if (a->nfree == COG_ARENA_USABLE && !claimed) {
+    if (a->nfree == cog_arena_usable(a) && !claimed) {
         list_unlink(a);
         list_push(a, ARENA_EMPTY);
     }
-    return nempty > COG_ARENA_KEEP;
+    return nempty(a->kind) > COG_ARENA_KEEP;
 }
 
 void cog_arena_give_page(cog_pool *p) {
@@ -308,20 +330,20 @@ static void unmap_arena(cog_arena *a) {
 }
 
 void cog_arena_trim(void) {
-    if (atomic_load_explicit(&cog_stat_arenas_empty, memory_order_relaxed) <= COG_ARENA_KEEP)
-        return;
+    if (!over_keep()) return;
     /* Never block here: a walk in progress (possibly our own caller's)
      * just postpones the unmap to a later trim. */
     if (cog_alloc_walking || pthread_rwlock_trywrlock(&cog_walk_lock) != 0) return;
     cog_arena *victims = NULL;
     pthread_mutex_lock(&cog_arena_lock);
-    while (nempty > COG_ARENA_KEEP) {
-        cog_arena *a = empty;
-        list_unlink(a);
-        atomic_store_explicit(&cog_arena_registry[a->slot], NULL, memory_order_relaxed);
-        a->next = victims;
-        victims = a;
-    }
+    for (int k = 0; k < COG_ARENA_KINDS; k++)
+        while (nempty(k) > COG_ARENA_KEEP) {
+            cog_arena *a = empty[k];
+            list_unlink(a);
+            atomic_store_explicit(&cog_arena_registry[a->slot], NULL, memory_order_relaxed);
+            a->next = victims;
+            victims = a;
+        }
     pthread_mutex_unlock(&cog_arena_lock);
     while (victims) {
         cog_arena *a = victims;
@@ -341,8 +363,10 @@ void cog_arena_shutdown(void) {
         unmap_arena(a);
     }
     atomic_store_explicit(&cog_arena_hwm, 0, memory_order_relaxed);
-    partial = empty = NULL;
-    nempty = 0;
+    for (int k = 0; k < COG_ARENA_KINDS; k++) {
+        partial[k] = empty[k] = NULL;
+        atomic_store_explicit(&nempty_[k], 0, memory_order_relaxed);
+    }
     pins = 0;
     pinned_pages = NULL;
     atomic_store_explicit(&cog_stat_arenas_empty, 0, memory_order_relaxed);
@@ -370,14 +394,14 @@ static unsigned walk_arenas(void) {
 static void walk_arena(unsigned slot, void (*visit)(void *block, void *arg), void *arg) {
     cog_arena *a = atomic_load_explicit(&cog_arena_registry[slot], memory_order_acquire);
     if (!a) return;
-    for (size_t pg = COG_ARENA_META_PAGES; pg < COG_ARENA_PAGES; pg++) {
+    for (size_t pg = a->first_page; pg < a->npages; pg++) {
         cog_pool *p = &a->pools[pg];
         unsigned layout = atomic_load_explicit(&p->layout, memory_order_acquire);
         if ((layout & (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT)) != (COG_LAYOUT_LIVE | COG_LAYOUT_OBJECT))
             continue;
         size_t bs = cog_class_size(cog_layout_cls(layout));
         unsigned n = atomic_load_explicit(&p->carved, memory_order_acquire);
-        char *page = (char *)a + (pg << COG_PAGE_SHIFT);
+        char *page = cog_arena_page(a, pg);
         for (unsigned j = 0; j < n; j++) visit(page + j * bs, arg);
     }
 }

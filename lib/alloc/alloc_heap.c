@@ -83,7 +83,8 @@ cog_heap *cog_heap_new(uint32_t tid) {
     h->visiting = 0;
     h->parked = NULL;
     h->defer = NULL;
-    h->home = NULL;
+    for (int k = 0; k < COG_ARENA_KINDS; k++) h->home[k] = NULL;
+    atomic_store_explicit(&h->any_hint, 0, memory_order_relaxed);
     h->batching = 0;
     h->batch = NULL;
     h->batch_head = h->batch_tail = NULL;
@@ -227,8 +228,10 @@ __attribute__((noinline, cold)) static int injected_failure(size_t size) {
 
 void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind) {
     if (cog_fail_alloc_countdown != 0 && injected_failure(size)) return NULL;
-    if (size > COG_SMALL_MAX) return cog_large_alloc(h, size, kind);
-    unsigned cls = cog_size_class(size);
+    unsigned cls;
+    if (size <= COG_SMALL_MAX) cls = cog_size_class(size);
+    else if (size <= COG_MEDIUM_MAX) cls = cog_medium_class(size);
+    else return cog_large_alloc(h, size, kind);
     cog_pool *p = h->cur[kind][cls];
     if (cog_pool_has_room(p)) return cog_pool_take_block(p);
     return alloc_slow(h, kind, cls);
@@ -266,7 +269,16 @@ static void remote_push(cog_pool *p, void *first, void *last) {
                                                     memory_order_seq_cst, memory_order_relaxed));
     if (head) return;
     cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_seq_cst);
-    if (owner) atomic_store_explicit(&owner->remote_hint[kind][cls], 1, memory_order_release);
+    if (owner) {
+        /* Class hint, then the summary. The summary is set with an RMW
+         * (even if it is already 1) so every freer's write is in one
+         * release sequence with the others': an owner's acquire exchange
+         * in cog_heap_collect that comes after ours in any_hint's order
+         * synchronizes with us and sees the class hint; one that comes
+         * before leaves our 1 for its next safe point. */
+        atomic_store_explicit(&owner->remote_hint[kind][cls], 1, memory_order_release);
+        atomic_exchange_explicit(&owner->any_hint, 1, memory_order_release);
+    }
 }
 
 static void flush_batch(cog_heap *h) {
@@ -298,11 +310,15 @@ static void remote_free(cog_heap *self, cog_pool *p, void *b) {
 }
 
 void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
-    if (__builtin_expect(size > COG_SMALL_MAX, 0)) {
+    cog_pool *p;
+    if (__builtin_expect(size <= COG_SMALL_MAX, 1)) {
+        p = cog_pool_of(b);
+    } else if (size <= COG_MEDIUM_MAX) {
+        p = cog_medium_pool_of(b);
+    } else {
         cog_large_free(self, b, kind);
         return;
     }
-    cog_pool *p = cog_pool_of(b);
     /* Relaxed: only this thread ever stores `self` into owner, so reading
      * self here means the pool is ours and stays ours. */
     if (__builtin_expect(self && atomic_load_explicit(&p->owner, memory_order_relaxed) == self, 1)) {
@@ -324,9 +340,12 @@ void cog_heap_collect(cog_heap *h) {
         h->visiting = 0;
         cog_large_release_parked(h);
     }
-    for (unsigned k = 0; k < COG_NKINDS; k++)
-        for (unsigned c = 0; c < COG_NCLASSES; c++)
-            if (take_hint(h, k, c)) collect_class(h, k, c);
+    /* Acquire: see remote_push. */
+    if (atomic_load_explicit(&h->any_hint, memory_order_relaxed) &&
+        atomic_exchange_explicit(&h->any_hint, 0, memory_order_acquire))
+        for (unsigned k = 0; k < COG_NKINDS; k++)
+            for (unsigned c = 0; c < COG_NCLASSES; c++)
+                if (take_hint(h, k, c)) collect_class(h, k, c);
     cog_arena_trim();
 }
 

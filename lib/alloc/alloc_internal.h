@@ -4,13 +4,16 @@
  *   alloc_pool.c   size classes, pool (re)initialisation, free lists
  *   alloc_heap.c   per-thread heaps: fast paths, remote frees, abandon/adopt
  *   alloc_defer.c  frees after an RCU grace period
- *   alloc_large.c  blocks > COG_SMALL_MAX from malloc
+ *   alloc_large.c  blocks > COG_MEDIUM_MAX, mapped directly (with a cache)
  *   alloc_stats.c  cog_mem_stats and the fault-injection setters
  *
- * An arena is COG_ARENA_SIZE bytes aligned to its size. Its first pages hold
- * the arena header and one cog_pool descriptor per page; every later page
- * is a pool of equal-size blocks. A block's pool is found from its address
- * alone: mask to the arena, index by the page number.
+ * An arena is COG_ARENA_SIZE bytes aligned to its size, of one of two
+ * kinds: small arenas have 4 KiB pages (classes up to COG_SMALL_MAX),
+ * medium arenas 64 KiB pages (classes up to COG_MEDIUM_MAX). Its first
+ * pages hold the arena header and one cog_pool descriptor per page; every
+ * later page is a pool of equal-size blocks. A block's pool is found from
+ * its address and its size class alone: mask to the arena, index by the
+ * page number at that kind's page size.
  */
 #ifndef COG_LIB_ALLOC_INTERNAL_H
 #define COG_LIB_ALLOC_INTERNAL_H
@@ -21,13 +24,22 @@
 
 #include "lib/alloc/alloc.h"
 
-#define COG_PAGE_SHIFT 12
+#define COG_PAGE_SHIFT 12 /* small arenas' pages */
 #define COG_PAGE_SIZE ((size_t)1 << COG_PAGE_SHIFT)
+#define COG_MEDIUM_PAGE_SHIFT 16 /* medium arenas' pages */
+#define COG_MEDIUM_PAGE_SIZE ((size_t)1 << COG_MEDIUM_PAGE_SHIFT)
 #define COG_ARENA_SHIFT 20
 #define COG_ARENA_SIZE ((size_t)1 << COG_ARENA_SHIFT)
-#define COG_ARENA_PAGES (COG_ARENA_SIZE / COG_PAGE_SIZE)
-/* 32, 48, ..., 512 */
-#define COG_NCLASSES ((COG_SMALL_MAX - COG_BLOCK_MIN) / 16 + 1)
+#define COG_ARENA_PAGES (COG_ARENA_SIZE / COG_PAGE_SIZE) /* descriptors */
+#define COG_MEDIUM_ARENA_PAGES (COG_ARENA_SIZE / COG_MEDIUM_PAGE_SIZE)
+/* Small classes 32, 48, ..., 512 (16 bytes apart); then medium classes
+ * four per doubling up to 32 KiB: 640, 768, 896, 1024, 1280, ..., 28672,
+ * 32768 (at most 20 % of a block unused, as jemalloc's spacing; see
+ * docs/allocator.md "Size classes"). */
+#define COG_SMALL_NCLASSES ((COG_SMALL_MAX - COG_BLOCK_MIN) / 16 + 1)
+#define COG_MEDIUM_NCLASSES 24
+#define COG_NCLASSES (COG_SMALL_NCLASSES + COG_MEDIUM_NCLASSES)
+_Static_assert(COG_MEDIUM_MAX == 32768, "medium classes: 4 per doubling from 512 to 32768");
 #define COG_NKINDS 2
 /* Fully free arenas kept mapped so alloc/free churn does not mmap/munmap. */
 #define COG_ARENA_KEEP 2
@@ -36,10 +48,23 @@
 /* Offset of the free-list link inside a free block. */
 #define COG_LINK_OFFSET 16
 
+/* size <= COG_SMALL_MAX (the inline fast path's class). */
 static inline unsigned cog_size_class(size_t size) {
     return size <= COG_BLOCK_MIN ? 0 : (unsigned)((size + 15) >> 4) - 2;
 }
-static inline size_t cog_class_size(unsigned cls) { return ((size_t)cls + 2) << 4; }
+/* COG_SMALL_MAX < size <= COG_MEDIUM_MAX: lg = floor(log2(size - 1)) picks
+ * the doubling, the next two bits the quarter within it. */
+static inline unsigned cog_medium_class(size_t size) {
+    size_t s = size - 1;
+    unsigned lg = 63u - (unsigned)__builtin_clzl(s);
+    return COG_SMALL_NCLASSES + (lg - 9) * 4 + (unsigned)((s >> (lg - 2)) & 3);
+}
+static inline int cog_class_is_medium(unsigned cls) { return cls >= COG_SMALL_NCLASSES; }
+static inline size_t cog_class_size(unsigned cls) {
+    if (!cog_class_is_medium(cls)) return ((size_t)cls + 2) << 4;
+    unsigned m = cls - COG_SMALL_NCLASSES, lg = 9 + m / 4;
+    return ((size_t)1 << lg) + (size_t)(m % 4 + 1) * ((size_t)1 << (lg - 2));
+}
 
 /* The link lives where a dead object's ob_ref_shared was. Relaxed atomics:
  * other threads may have used that word atomically before the free, and the
@@ -64,6 +89,7 @@ static inline uint16_t cog_layout(unsigned kind, unsigned cls) {
     return (uint16_t)((cls + 1) | (kind == COG_BLOCK_OBJECT ? COG_LAYOUT_OBJECT : 0));
 }
 static inline unsigned cog_layout_cls(unsigned layout) { return (layout & 0x3f) - 1; }
+_Static_assert(COG_NCLASSES < 0x3f, "a class fits the layout word");
 
 /* Where a pool is, from its owner's point of view (owner-only field). */
 enum { COG_POOL_NONE = 0, COG_POOL_CUR, COG_POOL_AVAIL, COG_POOL_FULL };
@@ -102,7 +128,13 @@ typedef struct cog_arena {
     uint32_t slot;                 /* registry index */
     int list;                      /* ARENA_FULL/PARTIAL/EMPTY, or CLAIMED
                                       as some heap's home */
-    char pad[64 - 3 * sizeof(void *) - 12];
+    /* Fixed before the arena is registered (walkers read them after the
+     * registry's acquire load): COG_ARENA_SMALL or COG_ARENA_MEDIUM, its
+     * page size, and its pool pages [first_page, npages). */
+    uint8_t kind;
+    uint8_t page_shift;
+    uint16_t first_page, npages;
+    char pad[64 - 3 * sizeof(void *) - 18];
     cog_pool pools[COG_ARENA_PAGES];
     /* Young page tracking (alloc_young.c): the young epoch in which each
      * page was last listed as young by its owner (owner-only, plain: an
@@ -113,18 +145,40 @@ typedef struct cog_arena {
     uint32_t scratch[COG_ARENA_PAGES][2];
 } cog_arena;
 
-/* Pages taken by the header and descriptors. */
+enum { COG_ARENA_SMALL = 0, COG_ARENA_MEDIUM = 1, COG_ARENA_KINDS = 2 };
+
+/* Pages taken by the header and descriptors: five 4 KiB pages of a small
+ * arena, the first 64 KiB page of a medium one (its untouched rest is
+ * never faulted in). */
 #define COG_ARENA_META_PAGES ((sizeof(cog_arena) + COG_PAGE_SIZE - 1) / COG_PAGE_SIZE)
 _Static_assert(COG_ARENA_META_PAGES == 5, "young-page words fit the metadata's slack");
+#define COG_MEDIUM_META_PAGES ((sizeof(cog_arena) + COG_MEDIUM_PAGE_SIZE - 1) / COG_MEDIUM_PAGE_SIZE)
+_Static_assert(COG_MEDIUM_META_PAGES == 1, "a medium arena's metadata fits its first page");
 
 static inline cog_arena *cog_arena_of(const void *p) {
     return (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
 }
-#define COG_ARENA_USABLE (COG_ARENA_PAGES - COG_ARENA_META_PAGES)
+static inline unsigned cog_arena_usable(const cog_arena *a) {
+    return (unsigned)a->npages - a->first_page;
+}
+static inline size_t cog_arena_page_size(const cog_arena *a) { return (size_t)1 << a->page_shift; }
+static inline char *cog_arena_page(cog_arena *a, size_t pg) {
+    return (char *)a + (pg << a->page_shift);
+}
+static inline int cog_arena_kind_of_class(unsigned cls) {
+    return cog_class_is_medium(cls) ? COG_ARENA_MEDIUM : COG_ARENA_SMALL;
+}
 
+/* The pool of a block of a small class (no arena read: the page size is
+ * the kind's constant). */
 static inline cog_pool *cog_pool_of(const void *p) {
     cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
     return &a->pools[((uintptr_t)p >> COG_PAGE_SHIFT) & (COG_ARENA_PAGES - 1)];
+}
+/* The pool of a block of a medium class. */
+static inline cog_pool *cog_medium_pool_of(const void *p) {
+    cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
+    return &a->pools[((uintptr_t)p >> COG_MEDIUM_PAGE_SHIFT) & (COG_MEDIUM_ARENA_PAGES - 1)];
 }
 
 /* Per size class, the owner's pools other than the current one. */
@@ -159,7 +213,11 @@ struct cog_heap {
      * before shutdown, so a freer holding a stale owner pointer may still
      * write a hint into it harmlessly. */
     atomic_int live;
-    struct cog_arena *home; /* arena our pages come from; cog_arena_lock */
+    /* Set by remote_push after a class hint: "some hint may be set", so a
+     * safe point with nothing pending reads one byte, not every class's. */
+    _Atomic(uint8_t) any_hint;
+    /* Arenas (one per arena kind) our pages come from; cog_arena_lock. */
+    struct cog_arena *home[COG_ARENA_KINDS];
     /* Owner-only: cog_heap_batch_remote_frees. `batch` is the pool whose
      * blocks batch_head..batch_tail (linked, not yet pushed) belong to. */
     int batching;
@@ -242,7 +300,7 @@ void cog_heap_young_note(cog_heap *h, cog_pool *p);
 /* ---- alloc_defer.c ---- */
 void cog_defer_flush(cog_heap *h);
 
-/* ---- alloc_large.c ---- */
+/* ---- alloc_large.c (blocks > COG_MEDIUM_MAX) ---- */
 void *cog_large_alloc(cog_heap *h, size_t size, cog_block_kind kind);
 void cog_large_free(cog_heap *self, void *p, cog_block_kind kind);
 /* Owner visit: large object blocks allocated by h. */
@@ -254,6 +312,7 @@ void cog_large_release_parked(cog_heap *h);
 void cog_large_disown(cog_heap *h);
 void cog_large_shutdown(void);
 extern atomic_ulong cog_stat_large_count, cog_stat_large_bytes;
+extern atomic_ulong cog_stat_large_cached, cog_stat_large_cached_bytes;
 extern atomic_uint cog_fail_malloc_countdown;
 
 /* One-shot countdown used by both fault injectors: true on the n-th call. */

@@ -1,4 +1,5 @@
-/* lib/alloc/alloc_pool.c - pools: one page of equal-size blocks.
+/* lib/alloc/alloc_pool.c - pools: one page (4 KiB small, 64 KiB medium) of
+ * equal-size blocks.
  *
  * A pool hands out blocks from its local free list first, then by bumping
  * `bump` through the uncarved rest of the page (so a new pool costs no
@@ -12,12 +13,12 @@
 cog_pool cog_pool_sentinel;
 
 void cog_pool_init(cog_pool *p, cog_heap *h, unsigned kind, unsigned cls) {
-    cog_arena *a = (cog_arena *)((uintptr_t)p & ~(uintptr_t)(COG_ARENA_SIZE - 1));
-    p->page = (char *)a + ((size_t)(p - a->pools) << COG_PAGE_SHIFT);
+    cog_arena *a = cog_arena_of(p);
+    p->page = cog_arena_page(a, (size_t)(p - a->pools));
     p->free = NULL;
     p->prev = p->next = NULL;
     p->block_size = (uint16_t)cog_class_size(cls);
-    p->capacity = (uint16_t)(COG_PAGE_SIZE / p->block_size);
+    p->capacity = (uint16_t)(cog_arena_page_size(a) / p->block_size);
     p->bump = 0;
     p->kind = (uint8_t)kind;
     p->cls = (uint8_t)cls;

@@ -16,8 +16,11 @@ void cog_mem_stats(cog_mem_info *out) {
     static const uint16_t none = 0xffff;
     uint16_t index[COG_MAX_HEAPS];
     memset(out, 0, sizeof *out);
-    for (unsigned c = 0; c < COG_NCLASSES; c++)
+    for (unsigned c = 0; c < COG_NCLASSES; c++) {
         out->classes[c].block_size = (uint32_t)cog_class_size(c);
+        out->classes[c].pool_bytes =
+            (uint32_t)(cog_class_is_medium(c) ? COG_MEDIUM_PAGE_SIZE : COG_PAGE_SIZE);
+    }
 
     pthread_mutex_lock(&cog_heap_lock);
     unsigned nh = atomic_load_explicit(&cog_heap_count, memory_order_relaxed);
@@ -36,7 +39,7 @@ void cog_mem_stats(cog_mem_info *out) {
     for (unsigned i = 0; i < hwm; i++) {
         cog_arena *a = atomic_load_explicit(&cog_arena_registry[i], memory_order_acquire);
         if (!a) continue;
-        for (size_t pg = COG_ARENA_META_PAGES; pg < COG_ARENA_PAGES; pg++) {
+        for (size_t pg = a->first_page; pg < a->npages; pg++) {
             cog_pool *p = &a->pools[pg];
             unsigned layout = atomic_load_explicit(&p->layout, memory_order_relaxed);
             if (!(layout & COG_LAYOUT_LIVE)) {
@@ -45,7 +48,7 @@ void cog_mem_stats(cog_mem_info *out) {
             }
             unsigned cls = cog_layout_cls(layout);
             size_t bs = cog_class_size(cls);
-            uint64_t cap = COG_PAGE_SIZE / bs;
+            uint64_t cap = cog_arena_page_size(a) / bs;
             uint64_t used = atomic_load_explicit(&p->used, memory_order_relaxed);
             if (used > cap) used = cap; /* torn snapshot of a reused page */
             cog_mem_class_info *ci = &out->classes[cls];
@@ -75,13 +78,17 @@ void cog_mem_stats(cog_mem_info *out) {
     out->pools_abandoned = ld(&cog_stat_abandoned);
     out->large_objects = ld(&cog_stat_large_count);
     out->large_bytes = ld(&cog_stat_large_bytes);
+    out->large_cached = ld(&cog_stat_large_cached);
+    out->large_cached_bytes = ld(&cog_stat_large_cached_bytes);
 }
 
 void cog_mem_stats_print(FILE *f) {
     cog_mem_info m;
     cog_mem_stats(&m);
-    fprintf(f, "cog allocator: %d size classes, %zu-byte pools, %zu KiB arenas\n",
-            COG_NCLASSES, COG_PAGE_SIZE, COG_ARENA_SIZE / 1024);
+    fprintf(f, "cog allocator: %d size classes (%zu-byte pools up to %d bytes, %zu-byte "
+               "pools up to %d), %zu KiB arenas\n",
+            COG_NCLASSES, COG_PAGE_SIZE, COG_SMALL_MAX, COG_MEDIUM_PAGE_SIZE, COG_MEDIUM_MAX,
+            COG_ARENA_SIZE / 1024);
     fprintf(f, "%6s %8s %8s %12s %12s\n", "class", "size", "pools", "in use", "free");
     for (unsigned c = 0; c < COG_NCLASSES; c++) {
         const cog_mem_class_info *ci = &m.classes[c];
@@ -98,8 +105,9 @@ void cog_mem_stats_print(FILE *f) {
     fprintf(f, "pools: %llu in use (%llu abandoned), %llu free pages\n",
             (unsigned long long)m.pools, (unsigned long long)m.pools_abandoned,
             (unsigned long long)m.pages_free);
-    fprintf(f, "large blocks: %llu, %llu bytes\n", (unsigned long long)m.large_objects,
-            (unsigned long long)m.large_bytes);
+    fprintf(f, "large blocks: %llu, %llu bytes; %llu mappings cached (%llu bytes)\n",
+            (unsigned long long)m.large_objects, (unsigned long long)m.large_bytes,
+            (unsigned long long)m.large_cached, (unsigned long long)m.large_cached_bytes);
     fprintf(f, "thread heaps: %u\n", m.nheaps);
     for (unsigned i = 0; i < m.nheaps && i < COG_MEM_MAX_HEAPS; i++)
         fprintf(f, "  tid %4u: %llu pools, %llu free blocks cached (%llu bytes)\n",

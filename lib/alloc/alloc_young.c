@@ -90,9 +90,9 @@ int cog_alloc_page_blocks(cog_page_id id, char **first, size_t *block_size, unsi
                           uint32_t **scratch) {
     unsigned slot = id >> 8, pg = id & 0xff;
     *scratch = NULL;
-    if (slot >= COG_MAX_ARENAS || pg < COG_ARENA_META_PAGES) return 0;
+    if (slot >= COG_MAX_ARENAS) return 0;
     cog_arena *a = atomic_load_explicit(&cog_arena_registry[slot], memory_order_acquire);
-    if (!a) return 0;
+    if (!a || pg < a->first_page || pg >= a->npages) return 0;
     cog_pool *p = &a->pools[pg];
     /* Acquire pairs with cog_pool_init's release of the layout and the
      * owner's release store of carved (see alloc_arena.c's walk_arena). */
@@ -102,15 +102,16 @@ int cog_alloc_page_blocks(cog_page_id id, char **first, size_t *block_size, unsi
         return 0;
     *block_size = cog_class_size(cog_layout_cls(layout));
     *n = atomic_load_explicit(&p->carved, memory_order_acquire);
-    *first = (char *)a + ((size_t)pg << COG_PAGE_SHIFT);
+    *first = cog_arena_page(a, pg);
     return 1;
 }
 
 int cog_alloc_all_pages(cog_page_list *out) {
     unsigned hwm = atomic_load_explicit(&cog_arena_hwm, memory_order_acquire);
     for (unsigned slot = 0; slot < hwm; slot++) {
-        if (!atomic_load_explicit(&cog_arena_registry[slot], memory_order_acquire)) continue;
-        for (unsigned pg = COG_ARENA_META_PAGES; pg < COG_ARENA_PAGES; pg++)
+        cog_arena *a = atomic_load_explicit(&cog_arena_registry[slot], memory_order_acquire);
+        if (!a) continue;
+        for (unsigned pg = a->first_page; pg < a->npages; pg++)
             if (cog_page_list_add(out, slot << 8 | pg) != 0) return -1;
     }
     return 0;
