@@ -53,7 +53,8 @@ static inline void xfree(void *p, size_t n) { (void)n; free(p); }
 #define RUNS 7
 #define OPS 4000000L
 #define NSIZES 4096
-static size_t sizes[NSIZES]; /* 16..512, pseudo-random */
+#define COPY_MAX 16384
+static size_t sizes[NSIZES]; /* 16..512, pseudo-random (bysize: one size) */
 
 static double now_ns(void) {
     struct timespec t;
@@ -100,13 +101,14 @@ static void *pairs_thread(void *arg) {
     return NULL;
 }
 
+static long pair_ops = OPS;
 static double run_pairs(int threads) {
     pthread_t t[2];
     double t0 = now_ns();
     for (int i = 0; i < threads; i++)
-        pthread_create(&t[i], NULL, pairs_thread, (void *)(intptr_t)OPS);
+        pthread_create(&t[i], NULL, pairs_thread, (void *)(intptr_t)pair_ops);
     for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
-    return (now_ns() - t0) / OPS; /* ns per pair per thread (wall) */
+    return (now_ns() - t0) / pair_ops; /* ns per pair per thread (wall) */
 }
 
 /* Producer allocates, consumer frees, through an SPSC ring of batches. */
@@ -263,16 +265,73 @@ static double cross_adapter(int unused) { (void)unused; return run_cross(); }
 static double objects_adapter(int unused) { (void)unused; return run_objects(); }
 #endif
 
-/* "bysize": single-thread pairs of one fixed size each, for the
- * throughput-by-size plot (sizes above 512 leave cog's pools for malloc). */
+/* The user-level shape of issue 15: a byte string of n bytes made from a
+ * buffer and dropped, 64 alive at a time. cog: cog_bytes_new + cog_decref
+ * (object header, copy, refcount); the others: malloc + memcpy + free. */
+static size_t bytes_len;
+static double bytes_ns;
+static void *bytes_thread(void *unused) {
+    (void)unused;
+    static char src[COPY_MAX];
+    void *live[64] = {0};
+    long ops = OPS / 4;
+    thread_start();
+    double t0 = now_ns();
+    for (long i = 0; i < ops; i++) {
+        unsigned s = (unsigned)i & 63;
+#ifdef BENCH_COG
+        cog_xdecref(live[s]);
+        live[s] = cog_bytes_new(src, bytes_len);
+#else
+        free(live[s]);
+        live[s] = malloc(bytes_len);
+        memcpy(live[s], src, bytes_len);
+#endif
+    }
+    bytes_ns = (now_ns() - t0) / ops;
+    for (int s = 0; s < 64; s++) {
+#ifdef BENCH_COG
+        cog_xdecref(live[s]);
+#else
+        free(live[s]);
+#endif
+    }
+    thread_end();
+    return NULL;
+}
+static double run_bytes(int unused) {
+    (void)unused;
+    pthread_t t;
+    pthread_create(&t, NULL, bytes_thread, NULL);
+    pthread_join(t, NULL);
+    return bytes_ns;
+}
+
+/* "bysize": pairs of one fixed size each, one thread ("size_<n>") and two
+ * at once ("size_<n>_2t", ns per pair per thread), for the throughput-by-
+ * size plot: cog's small classes up to 512, medium ones up to 32 KiB, and
+ * one large size (mapped). Fewer operations for the big sizes, whose time
+ * is mostly the page-sized memory they touch. */
 static double run_pairs_1(int unused) { (void)unused; return run_pairs(1); }
+static double run_pairs_2(int unused) { (void)unused; return run_pairs(2); }
 static int by_size(void) {
-    static const size_t sz[] = {16, 32, 64, 128, 256, 512, 1024, 4096};
+    static const size_t sz[] = {16,   32,   64,   128,  256,   512,   600,
+                                1024, 2048, 4096, 8192, 16384, 32768, 65536};
     for (size_t k = 0; k < sizeof sz / sizeof sz[0]; k++) {
         for (int i = 0; i < NSIZES; i++) sizes[i] = sz[k];
+        pair_ops = sz[k] > 4096 ? OPS / 8 : OPS;
         char name[32];
         snprintf(name, sizeof name, "size_%zu", sz[k]);
         report(name, run_pairs_1, 0);
+        snprintf(name, sizeof name, "size_%zu_2t", sz[k]);
+        report(name, run_pairs_2, 0);
+    }
+    static const size_t bz[] = {100, 600, 1024, 4096, 16384};
+    for (size_t k = 0; k < sizeof bz / sizeof bz[0]; k++) {
+        bytes_len = bz[k];
+        char name[32];
+        snprintf(name, sizeof name, "bytes_%zu", bz[k]);
+        report(name, run_bytes, 0);
     }
     return 0;
 }
@@ -291,6 +350,7 @@ int main(int argc, char **argv) {
         by_size();
 #ifdef BENCH_COG
         cog_thread_online();
+        if (getenv("ALLOC_BENCH_STATS")) cog_mem_stats_print(stderr);
         cog_shutdown();
 #endif
         return 0;
@@ -302,6 +362,7 @@ int main(int argc, char **argv) {
 #ifdef BENCH_COG
     cog_thread_online();
     report("cog_new_decref_32B", objects_adapter, 0);
+    if (getenv("ALLOC_BENCH_STATS")) cog_mem_stats_print(stderr); /* arena churn, caches */
     cog_shutdown();
 #endif
     return 0;

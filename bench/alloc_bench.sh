@@ -3,8 +3,9 @@
 # process each: Debian's mimalloc and jemalloc replace malloc when linked)
 # and prints medians (ns per operation, lower is better) and ratios.
 #   alloc_bench.sh           the workloads below
-#   alloc_bench.sh bysize    1-thread pairs at fixed sizes 16..4096
-#                            ("RESULT <allocator> size_<n> <ns>", for the plot)
+#   alloc_bench.sh bysize    pairs at fixed sizes 16..65536, one thread and two
+#                            ("RESULT <allocator> size_<n>[_2t] <ns>", for the
+#                            plot), then a table of cog's time / each peer's
 # ALLOC_BENCH_OUT=file also keeps the raw RESULT lines.
 set -e
 dir=$(dirname "$0")
@@ -15,6 +16,15 @@ done
 [ -z "$ALLOC_BENCH_OUT" ] || cp "$out" "$ALLOC_BENCH_OUT"
 if [ "$1" = bysize ]; then
     cat "$out"
+    awk '
+/^RESULT/ { v[$2 "," $3] = $4; if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
+END {
+    printf "\n%-14s %9s %9s %9s %9s   %s\n", "pairs (ns)", "cog", "glibc", "mimalloc", "jemalloc", "cog time / glibc, mimalloc, jemalloc time"
+    for (i = 1; i <= n; i++) {
+        k = order[i]; c = v["cog," k]
+        printf "%-14s %9s %9s %9s %9s   %.2f %.2f %.2f\n", k, c, v["glibc," k], v["mimalloc," k], v["jemalloc," k], c / v["glibc," k], c / v["mimalloc," k], c / v["jemalloc," k]
+    }
+}' "$out"
     rm -f "$out"
     exit 0
 fi

@@ -22,8 +22,10 @@ bazel build --config=opt --jobs=2 //bench:all
 # 1. allocator: "RESULT <alloc> size_<n> <ns per pair>" -> "<n> <Mpairs/s>"
 ALLOC_BENCH_OUT="$data/bysize.raw" "$bin/alloc_bench" bysize >/dev/null
 for a in cog glibc mimalloc jemalloc; do
-    awk -v a="$a" '$1 == "RESULT" && $2 == a { sub("size_", "", $3); print $3, 1000 / $4 }' \
+    awk -v a="$a" '$1 == "RESULT" && $2 == a && $3 !~ /_2t$/ { sub("size_", "", $3); print $3, 1000 / $4 }' \
         "$data/bysize.raw" >"$data/bysize.$a"
+    awk -v a="$a" '$1 == "RESULT" && $2 == a && $3 ~ /_2t$/ { sub("size_", "", $3); sub("_2t", "", $3); print $3, 1000 / $4 }' \
+        "$data/bysize.raw" >"$data/bysize2.$a"
 done
 
 # 2. pause distribution (survival function of iteration times)
@@ -53,11 +55,15 @@ set grid
 set key top left
 
 set output "docs/alloc_by_size.png"
-set title "Allocator: 1-thread alloc+free pairs by block size ($stamp)"
+set title "Allocator: alloc+free pairs by block size ($stamp)"
 set logscale x 2
-set xlabel "block size (bytes); cog's pools end at 512, larger sizes go to malloc"
-set ylabel "M pairs / s (higher is better)"
-plot for [a in "cog glibc mimalloc jemalloc"] "$data/bysize.".a using 1:2 with linespoints title a
+set logscale y
+set xlabel "block size (bytes); cog: small pools to 512, medium pools to 32768, then mapped"
+set ylabel "M pairs / s per thread (higher is better)"
+plot for [a in "cog glibc mimalloc jemalloc"] "$data/bysize.".a using 1:2 with linespoints title a." (1 thread)", \
+     "$data/bysize2.cog" using 1:2 with linespoints dashtype 2 title "cog (2 threads)", \
+     "$data/bysize2.mimalloc" using 1:2 with linespoints dashtype 2 title "mimalloc (2 threads)"
+unset logscale y
 
 set output "docs/gc_pause.png"
 set title "Probe thread iteration time, idle vs during full collections ($stamp)"
