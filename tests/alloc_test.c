@@ -129,7 +129,7 @@ static void stats_and_print(void **state) {
     cog_mem_stats(&during);
     unsigned cls = cog_size_class(64), mcls = cog_medium_class(10000);
     assert_int_equal(during.classes[cls].block_size, 64);
-    assert_int_equal(during.classes[cls].pool_bytes, 4096);
+    assert_int_equal(during.classes[cls].pool_bytes, 16384);
     assert_int_equal(during.classes[cls].blocks_in_use, before.classes[cls].blocks_in_use + N);
     assert_true(during.classes[cls].pools >= N / (COG_PAGE_SIZE / 64));
     assert_int_equal(during.classes[mcls].block_size, 10240);

@@ -3,7 +3,7 @@
  *
  * cog allocates blocks of up to 32 KiB from per-thread pools carved out of
  * 1 MiB mmap'd arenas, in 55 size classes: 31 small ones (32, 48, ..., 512
- * bytes) in 4 KiB pools and 24 medium ones (640, 768, 896, 1024, 1280, ...,
+ * bytes) in 16 KiB pools and 24 medium ones (640, 768, 896, 1024, 1280, ...,
  * 32768 bytes: four per doubling) in 64 KiB pools. Larger blocks are mapped
  * directly, through a small cache of mappings. See docs/allocator.md.
  */
@@ -28,7 +28,7 @@ extern "C" {
 
 typedef struct cog_mem_class_info {
     uint32_t block_size;   /* bytes per block */
-    uint32_t pool_bytes;   /* bytes per pool: 4096 (small) or 65536 (medium) */
+    uint32_t pool_bytes;   /* bytes per pool: 16384 (small) or 65536 (medium) */
     uint64_t pools;        /* pools (pages) of this class, both kinds */
     uint64_t object_pools; /* of which hold objects (the rest: raw storage) */
     uint64_t blocks_in_use;/* allocated, including blocks freed by another

@@ -1,7 +1,7 @@
 /* lib/alloc/alloc.h - cog's small-object pool allocator (internal interface).
  *
  * Requests up to COG_MEDIUM_MAX bytes come from size-class pools carved out
- * of mmap'd arenas (4 KiB pools up to COG_SMALL_MAX, 64 KiB pools above);
+ * of mmap'd arenas (16 KiB pools up to COG_SMALL_MAX, 64 KiB pools above);
  * larger ones are mapped directly, through a small cache of mappings.
  * Each attached thread owns a cog_heap. Allocation and same-thread free use
  * only the owner's heap: no lock and no atomic read-modify-write. A free from

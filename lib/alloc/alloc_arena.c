@@ -1,7 +1,7 @@
 /* lib/alloc/alloc_arena.c - arenas: mmap, the registry the heap walk reads, pages,
  * and returning empty arenas to the OS.
  *
- * Arenas are small (4 KiB pages) or medium (64 KiB pages); each kind has
+ * Arenas are small (16 KiB pages) or medium (64 KiB pages); each kind has
  * its own lists under cog_arena_lock: `partial` (some pages in use, some
  * free) and `empty` (every page free). Pages come from partial arenas
  * first so empty ones stay empty; more than COG_ARENA_KEEP empty arenas of

@@ -8,7 +8,7 @@
  *   alloc_stats.c  cog_mem_stats and the fault-injection setters
  *
  * An arena is COG_ARENA_SIZE bytes aligned to its size, of one of two
- * kinds: small arenas have 4 KiB pages (classes up to COG_SMALL_MAX),
+ * kinds: small arenas have 16 KiB pages (classes up to COG_SMALL_MAX),
  * medium arenas 64 KiB pages (classes up to COG_MEDIUM_MAX). Its first
  * pages hold the arena header and one cog_pool descriptor per page; every
  * later page is a pool of equal-size blocks. A block's pool is found from
@@ -24,7 +24,7 @@
 
 #include "lib/alloc/alloc.h"
 
-#define COG_PAGE_SHIFT 12 /* small arenas' pages */
+#define COG_PAGE_SHIFT 14 /* small arenas' pages (16 KiB) */
 #define COG_PAGE_SIZE ((size_t)1 << COG_PAGE_SHIFT)
 #define COG_MEDIUM_PAGE_SHIFT 16 /* medium arenas' pages */
 #define COG_MEDIUM_PAGE_SIZE ((size_t)1 << COG_MEDIUM_PAGE_SHIFT)
@@ -32,6 +32,7 @@
 #define COG_ARENA_SIZE ((size_t)1 << COG_ARENA_SHIFT)
 #define COG_ARENA_PAGES (COG_ARENA_SIZE / COG_PAGE_SIZE) /* descriptors */
 #define COG_MEDIUM_ARENA_PAGES (COG_ARENA_SIZE / COG_MEDIUM_PAGE_SIZE)
+_Static_assert(COG_MEDIUM_ARENA_PAGES <= COG_ARENA_PAGES, "descriptors for either kind");
 /* Small classes 32, 48, ..., 512 (16 bytes apart); then medium classes
  * four per doubling up to 32 KiB: 640, 768, 896, 1024, 1280, ..., 28672,
  * 32768 (at most 20 % of a block unused, as jemalloc's spacing; see
@@ -147,11 +148,11 @@ typedef struct cog_arena {
 
 enum { COG_ARENA_SMALL = 0, COG_ARENA_MEDIUM = 1, COG_ARENA_KINDS = 2 };
 
-/* Pages taken by the header and descriptors: five 4 KiB pages of a small
+/* Pages taken by the header and descriptors: the first 16 KiB page of a small
  * arena, the first 64 KiB page of a medium one (its untouched rest is
  * never faulted in). */
 #define COG_ARENA_META_PAGES ((sizeof(cog_arena) + COG_PAGE_SIZE - 1) / COG_PAGE_SIZE)
-_Static_assert(COG_ARENA_META_PAGES == 5, "young-page words fit the metadata's slack");
+_Static_assert(COG_ARENA_META_PAGES == 1, "young-page words fit the metadata's slack");
 #define COG_MEDIUM_META_PAGES ((sizeof(cog_arena) + COG_MEDIUM_PAGE_SIZE - 1) / COG_MEDIUM_PAGE_SIZE)
 _Static_assert(COG_MEDIUM_META_PAGES == 1, "a medium arena's metadata fits its first page");
 

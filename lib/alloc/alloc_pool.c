@@ -1,4 +1,4 @@
-/* lib/alloc/alloc_pool.c - pools: one page (4 KiB small, 64 KiB medium) of
+/* lib/alloc/alloc_pool.c - pools: one page (16 KiB small, 64 KiB medium) of
  * equal-size blocks.
  *
  * A pool hands out blocks from its local free list first, then by bumping
