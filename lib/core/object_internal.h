@@ -39,6 +39,11 @@
 #define COG_GC_INDEX_MASK (~(uint64_t)0 << COG_GC_SCRATCH_SHIFT)
 #define COG_GC_STAMP_MASK (COG_GC_INDEX_MASK | COG_GC_EPOCH_MASK)
 
+/* cog_new_var whose items (the bytes past basic_size) are not zeroed, for
+ * builtins that write every item before the object is shared (str and
+ * bytes copy their data in). GC types are zeroed anyway. */
+cog_object *cog__new_var_uninit(const cog_type *type, size_t nitems);
+
 static inline int cog_gc_generation(uint64_t gc) {
     return (int)((gc & COG_GC_GEN_MASK) >> COG_GC_GEN_SHIFT);
 }

@@ -4,6 +4,7 @@
 #include "cog/bytes.h"
 #include "cog/str.h"
 #include "lib/base/error.h"
+#include "lib/core/object_internal.h"
 
 typedef struct cog_bytes {
     cog_varobject ob;
@@ -19,7 +20,8 @@ const cog_type cog_bytes_type = {
 
 cog_object *cog_bytes_new(const void *p, size_t len) {
     if (!p && len) return cog_error(COG_EINVAL, "cog_bytes_new: NULL data"), NULL;
-    cog_bytes *b = (cog_bytes *)cog_new_var(&cog_bytes_type, len);
+    /* Not zeroed: the copy below fills every byte. */
+    cog_bytes *b = (cog_bytes *)cog__new_var_uninit(&cog_bytes_type, len);
     if (!b) return NULL;
     if (len) memcpy(b->data, p, len);
     b->data[len] = 0;

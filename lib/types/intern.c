@@ -304,6 +304,7 @@ static cog_str *make_canonical(const char *s, size_t len, uint64_t h) {
     atomic_store_explicit(&str->hash, h, memory_order_relaxed);
     atomic_store_explicit(&str->state, STR_FRESH, memory_order_relaxed);
     intern_node *n = cog__str_node(str);
+    memset(n, 0, sizeof *n); /* past the data: not zeroed by cog__str_alloc */
     cds_lfht_node_init(&n->node);
     n->str = str;
     atomic_store_explicit(&n->review_state, RV_IDLE, memory_order_relaxed);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "lib/base/error.h"
+#include "lib/core/object_internal.h"
 #include "lib/types/str_internal.h"
 
 const cog_type cog_str_type = {
@@ -62,7 +63,8 @@ int cog__utf8_valid(const unsigned char *s, size_t len) {
 }
 
 cog_str *cog__str_alloc(const cog_type *type, size_t len) {
-    cog_str *s = (cog_str *)cog_new_var(type, len);
+    /* Every caller copies len bytes in before sharing it. */
+    cog_str *s = (cog_str *)cog__new_var_uninit(type, len);
     if (!s) return NULL;
     s->data[len] = '\0';
     return s;
