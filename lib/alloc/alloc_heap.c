@@ -10,6 +10,7 @@
  * stats and the heap walk.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/alloc/alloc_internal.h"
 #include "lib/base/error.h"
@@ -62,12 +63,15 @@ cog_heap *cog_heap_new(uint32_t tid) {
         free_heaps = h->next_free;
     } else {
         unsigned n = atomic_load_explicit(&cog_heap_count, memory_order_relaxed);
-        if (n == COG_MAX_HEAPS || !(h = calloc(1, sizeof *h))) {
+        /* Aligned (and a multiple of 64 bytes): heaps share no line. */
+        if (n == COG_MAX_HEAPS || !(h = aligned_alloc(64, sizeof *h))) {
             pthread_mutex_unlock(&cog_heap_lock);
             cog_error(COG_ENOMEM, "out of memory creating a thread heap");
             return NULL;
         }
+        memset(h, 0, sizeof *h);
         h->slot = n;
+        pthread_mutex_init(&h->raw_large.lock, NULL);
         cog_heap_table[n] = h;
         atomic_store_explicit(&cog_heap_count, n + 1, memory_order_relaxed);
     }
@@ -83,6 +87,8 @@ cog_heap *cog_heap_new(uint32_t tid) {
     h->visiting = 0;
     h->parked = NULL;
     h->defer = NULL;
+    h->large_cache = NULL;
+    h->large_cached = 0;
     for (int k = 0; k < COG_ARENA_KINDS; k++) h->home[k] = NULL;
     atomic_store_explicit(&h->any_hint, 0, memory_order_relaxed);
     h->batching = 0;
@@ -391,6 +397,7 @@ void cog_heap_abandon(cog_heap *h) {
     h->visiting = 0;
     cog_large_release_parked(h);
     cog_large_disown(h);
+    cog_large_flush_heap_cache(h);
     for (unsigned k = 0; k < COG_NKINDS; k++)
         for (unsigned c = 0; c < COG_NCLASSES; c++) {
             cog_pool *cur = h->cur[k][c];
@@ -455,8 +462,10 @@ void cog_alloc_shutdown(void) {
     atomic_store_explicit(&cog_stat_abandoned, 0, memory_order_relaxed);
     pthread_mutex_unlock(&abandoned_lock);
     pthread_mutex_lock(&cog_heap_lock);
+    cog_large_shutdown(); /* reads the heaps' raw lists */
     unsigned n = atomic_load_explicit(&cog_heap_count, memory_order_relaxed);
     for (unsigned i = 0; i < n; i++) {
+        pthread_mutex_destroy(&cog_heap_table[i]->raw_large.lock);
         free(cog_heap_table[i]->defer);
         cog_page_list_free(&cog_heap_table[i]->young[0]);
         cog_page_list_free(&cog_heap_table[i]->young[1]);
@@ -466,6 +475,5 @@ void cog_alloc_shutdown(void) {
     atomic_store_explicit(&cog_heap_count, 0, memory_order_relaxed);
     free_heaps = NULL;
     pthread_mutex_unlock(&cog_heap_lock);
-    cog_large_shutdown();
     cog_arena_shutdown();
 }

@@ -196,6 +196,10 @@ typedef struct cog_class_lists {
 
 typedef struct cog_defer_batch cog_defer_batch;
 typedef struct cog_large_hdr cog_large_hdr;
+typedef struct cog_large_list {
+    pthread_mutex_t lock;
+    cog_large_hdr *head;
+} cog_large_list;
 
 struct cog_heap {
     /* Fast path: the pool each class allocates from (never NULL: an empty
@@ -232,6 +236,25 @@ struct cog_heap {
     uint32_t young_seen;
     cog_page_list young[2];
     int young_overflow[2]; /* a list could not grow: walk everything */
+    /* Owner-only: mappings of freed large blocks kept for reuse
+     * (alloc_large.c), linked through their headers. */
+    cog_large_hdr *large_cache;
+    unsigned large_cached;
+    /* Large-block statistics (COG_LSTAT_*) of what this heap's owner
+     * allocated, freed and cached: single writer (the owner, a relaxed
+     * load and store), summed by cog_mem_stats with the global figures of
+     * threads without a heap. Per heap, because one shared counter updated
+     * by every thread's large alloc and free was where two threads spent
+     * their time. A heap's figures outlive its thread (they may be
+     * negative: it freed what others allocated); only the sum means
+     * anything. */
+    _Atomic(long) large_stat[4];
+    /* Raw large blocks this heap allocated (alloc_large.c; any thread that
+     * frees one takes the lock). Kept across thread lifetimes. Its own
+     * line (heap structs are 64-byte aligned): the owner locks it per
+     * large block, and it must not share a line with another heap's fast
+     * path fields. */
+    cog_large_list raw_large __attribute__((aligned(64)));
 };
 
 /* ---- alloc_arena.c ---- */
@@ -311,9 +334,20 @@ void cog_large_visit_all(void (*visit)(void *, void *), void *arg);
 void cog_large_release_parked(cog_heap *h);
 /* Forget h as the allocating heap of its large blocks (at abandon). */
 void cog_large_disown(cog_heap *h);
+/* Owner of h (or its abandoner): hand h's cached mappings to the global
+ * cache. */
+void cog_large_flush_heap_cache(cog_heap *h);
 void cog_large_shutdown(void);
-extern atomic_ulong cog_stat_large_count, cog_stat_large_bytes;
-extern atomic_ulong cog_stat_large_cached, cog_stat_large_cached_bytes;
+enum { COG_LSTAT_COUNT, COG_LSTAT_BYTES, COG_LSTAT_CACHED, COG_LSTAT_CACHED_BYTES, COG_LSTAT_N };
+extern atomic_long cog_large_stat_global[COG_LSTAT_N];
+static inline void cog_large_stat_add(cog_heap *self, int i, long d) {
+    if (self)
+        atomic_store_explicit(&self->large_stat[i],
+                              atomic_load_explicit(&self->large_stat[i], memory_order_relaxed) + d,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&cog_large_stat_global[i], d, memory_order_relaxed);
+}
 extern atomic_uint cog_fail_malloc_countdown;
 
 /* One-shot countdown used by both fault injectors: true on the n-th call. */

@@ -22,10 +22,16 @@ void cog_mem_stats(cog_mem_info *out) {
             (uint32_t)(cog_class_is_medium(c) ? COG_MEDIUM_PAGE_SIZE : COG_PAGE_SIZE);
     }
 
+    /* Large blocks: the global figures plus every heap's (live or not). */
+    long large[COG_LSTAT_N];
+    for (int k = 0; k < COG_LSTAT_N; k++)
+        large[k] = atomic_load_explicit(&cog_large_stat_global[k], memory_order_relaxed);
     pthread_mutex_lock(&cog_heap_lock);
     unsigned nh = atomic_load_explicit(&cog_heap_count, memory_order_relaxed);
     for (unsigned i = 0; i < nh; i++) {
         cog_heap *h = cog_heap_table[i];
+        for (int k = 0; k < COG_LSTAT_N; k++)
+            large[k] += atomic_load_explicit(&h->large_stat[k], memory_order_relaxed);
         index[i] = none;
         if (!atomic_load_explicit(&h->live, memory_order_relaxed)) continue;
         if (out->nheaps < COG_MEM_MAX_HEAPS) {
@@ -76,10 +82,10 @@ void cog_mem_stats(cog_mem_info *out) {
     out->arenas_unmapped_total = ld(&cog_stat_arenas_unmapped_total);
     out->mmap_failures = ld(&cog_stat_mmap_failures);
     out->pools_abandoned = ld(&cog_stat_abandoned);
-    out->large_objects = ld(&cog_stat_large_count);
-    out->large_bytes = ld(&cog_stat_large_bytes);
-    out->large_cached = ld(&cog_stat_large_cached);
-    out->large_cached_bytes = ld(&cog_stat_large_cached_bytes);
+    out->large_objects = (uint64_t)large[COG_LSTAT_COUNT];
+    out->large_bytes = (uint64_t)large[COG_LSTAT_BYTES];
+    out->large_cached = (uint64_t)large[COG_LSTAT_CACHED];
+    out->large_cached_bytes = (uint64_t)large[COG_LSTAT_CACHED_BYTES];
 }
 
 void cog_mem_stats_print(FILE *f) {
