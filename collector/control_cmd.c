@@ -124,6 +124,20 @@ static int cmd_stats(reply *r, int argc, char **argv) {
     cog_mem_info mi;
     cog_mem_stats(&mi);
     put(r, "heap_bytes %llu\n", (unsigned long long)(mi.bytes_mapped + mi.large_bytes));
+    /* The allocator (cog/mem.h): each size class with pools, then blocks
+     * above the top class and the mappings cached for them. */
+    for (int c = 0; c < COG_MEM_NCLASSES; c++) {
+        const cog_mem_class_info *ci = &mi.classes[c];
+        if (!ci->pools) continue;
+        put(r, "class %u: pool_bytes %u pools %llu in_use %llu free %llu\n", ci->block_size,
+            ci->pool_bytes, (unsigned long long)ci->pools,
+            (unsigned long long)ci->blocks_in_use, (unsigned long long)ci->blocks_free);
+    }
+    put(r, "large: blocks %llu bytes %llu cached %llu cached_bytes %llu\n",
+        (unsigned long long)mi.large_objects, (unsigned long long)mi.large_bytes,
+        (unsigned long long)mi.large_cached, (unsigned long long)mi.large_cached_bytes);
+    put(r, "arenas %llu bytes_mapped %llu\n", (unsigned long long)mi.arenas,
+        (unsigned long long)mi.bytes_mapped);
     put(r, "gctrace %s\n", cog_gc_get_trace() ? "on" : "off");
     return ok(r);
 }

@@ -145,6 +145,16 @@ static void stats_threshold_enable_gctrace(void **state) {
     expect("stats\n", "heap_bytes ", "ok\n");
     expect("stats\n", " window_ms ", "ok\n");
     expect("stats\n", "\nwindow_duty 0.", "ok\n");
+    /* The allocator's classes, medium ones included. */
+    static const char buf[3000];
+    cog_object *medium = cog_bytes_new(buf, sizeof buf), *small = cog_bytes_new(buf, 10);
+    assert_non_null(medium);
+    assert_non_null(small);
+    expect("stats\n", ": pool_bytes 16384 pools 1 in_use ", "ok\n");
+    expect("stats\n", "class 3072: pool_bytes 65536 pools 1 in_use 1 ", "ok\n");
+    expect("stats\n", "\nlarge: blocks 0 bytes 0 ", "ok\n");
+    cog_decref(medium);
+    cog_decref(small);
     expect("threshold\n", "threshold 2000 10 10\n", "ok\n");
     expect("threshold 700 5 6\n", NULL, "ok\n");
     long t[3];
