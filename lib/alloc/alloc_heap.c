@@ -173,7 +173,7 @@ static cog_pool *adopt(cog_heap *h, unsigned kind, unsigned cls) {
             for (void *next; (next = cog_link_get(last)) != NULL; last = next) n++;
             cog_link_set(last, p->free);
             p->free = list;
-            cog_pool_set_used(p, cog_pool_used(p) - n);
+            cog_pool_count_frees(p, n);
         }
         if (cog_pool_used(p) == 0) {
             p->next = release;
@@ -330,9 +330,9 @@ void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
     if (__builtin_expect(self && atomic_load_explicit(&p->owner, memory_order_relaxed) == self, 1)) {
         cog_link_set(b, p->free);
         p->free = b;
-        unsigned used = cog_pool_used(p) - 1u;
-        cog_pool_set_used(p, used);
-        if (__builtin_expect(used == 0 || p->where == COG_POOL_FULL, 0)) free_slow(self, p);
+        cog_pool_count_frees(p, 1);
+        if (__builtin_expect(cog_pool_used(p) == 0 || p->where == COG_POOL_FULL, 0))
+            free_slow(self, p);
         return;
     }
     remote_free(self, p, b);
@@ -356,7 +356,8 @@ void cog_heap_collect(cog_heap *h) {
 }
 
 static void visit_pool(cog_pool *p, void (*visit)(void *, void *), void *arg) {
-    for (unsigned j = 0; j < p->bump; j++) visit(p->page + (size_t)j * p->block_size, arg);
+    unsigned n = cog_pool_carved(p);
+    for (unsigned j = 0; j < n; j++) visit(p->page + (size_t)j * p->block_size, arg);
 }
 
 void cog_heap_visit_objects(cog_heap *h, void (*visit)(void *block, void *arg), void *arg) {

@@ -111,10 +111,16 @@ typedef struct cog_pool {
     _Atomic(void *) remote;
     uint16_t block_size;
     uint16_t capacity;         /* blocks in the page */
-    uint16_t bump;             /* owner's copy of carved */
-    _Atomic(uint16_t) used;    /* allocated blocks, remote-freed ones included
-                                  until collected; single writer (the owner) */
-    _Atomic(uint16_t) carved;  /* blocks ever handed out since init (walk) */
+    /* Blocks carved (ever handed out) since init: the owner's bump index,
+     * published with release for the walk. */
+    _Atomic(uint16_t) carved;
+    /* Allocations and frees since init (mod 2^16; remote frees counted
+     * when collected): allocated blocks = allocs - frees (cog_pool_used).
+     * Two counters, each with a single writer (the owner, a relaxed load
+     * and store), so an allocation and a free of the same pool do not
+     * each wait for the other's store to one shared count (with one, a
+     * free + allocate pair in one 16 KiB pool took 5.2 ns, 3.3 in two). */
+    _Atomic(uint16_t) allocs, frees;
     _Atomic(uint16_t) layout;  /* see cog_layout (walk, stats) */
     uint8_t kind, cls, where, pad;
 } cog_pool;
@@ -293,15 +299,22 @@ void cog_pool_init(cog_pool *p, cog_heap *h, unsigned kind, unsigned cls);
 /* Owner: move the remote list onto the local free list. Returns the number
  * of blocks taken. */
 unsigned cog_pool_collect(cog_pool *p);
+static inline uint16_t cog_pool_carved(const cog_pool *p) {
+    return atomic_load_explicit(&p->carved, memory_order_relaxed); /* owner: a plain load */
+}
 static inline int cog_pool_has_room(const cog_pool *p) {
-    return p->free != NULL || p->bump < p->capacity;
+    return p->free != NULL || cog_pool_carved(p) < p->capacity;
 }
+/* Allocated blocks (exact for the owner; a racy snapshot for others). */
 static inline uint16_t cog_pool_used(const cog_pool *p) {
-    return atomic_load_explicit(&p->used, memory_order_relaxed);
+    return (uint16_t)(atomic_load_explicit(&p->allocs, memory_order_relaxed) -
+                      atomic_load_explicit(&p->frees, memory_order_relaxed));
 }
-/* Single-writer counter: a relaxed load and store, not an RMW. */
-static inline void cog_pool_set_used(cog_pool *p, unsigned v) {
-    atomic_store_explicit(&p->used, (uint16_t)v, memory_order_relaxed);
+/* Single-writer counters: a relaxed load and store, not an RMW. */
+static inline void cog_pool_count_frees(cog_pool *p, unsigned n) {
+    atomic_store_explicit(&p->frees,
+                          (uint16_t)(atomic_load_explicit(&p->frees, memory_order_relaxed) + n),
+                          memory_order_relaxed);
 }
 /* Release an empty pool to its arena. */
 void cog_pool_release(cog_pool *p);
@@ -363,20 +376,22 @@ static inline int cog_fail_tick(atomic_uint *countdown) {
 
 /* ---- the allocation fast path (declared in lib/alloc/alloc.h) ---- */
 
-/* Owner: pop a block of pool p, which has room. The used count is a plain
- * single-writer store; `carved` is published with release so a heap
- * walker that reads it sees the new slot's header words as cleared at pool
- * setup (or left by the last free). */
+/* Owner: pop a block of pool p, which has room. The allocation count is
+ * a plain single-writer store; `carved` is published with release so a
+ * heap walker that reads it sees the new slot's header words as cleared at
+ * pool setup (or left by the last free). */
 static inline void *cog_pool_take_block(cog_pool *p) {
     void *b = p->free;
     if (b) {
         p->free = cog_link_get(b);
     } else {
-        b = p->page + (size_t)p->bump * p->block_size;
-        p->bump++;
-        atomic_store_explicit(&p->carved, p->bump, memory_order_release);
+        unsigned n = cog_pool_carved(p);
+        b = p->page + (size_t)n * p->block_size;
+        atomic_store_explicit(&p->carved, (uint16_t)(n + 1), memory_order_release);
     }
-    cog_pool_set_used(p, cog_pool_used(p) + 1u);
+    atomic_store_explicit(&p->allocs,
+                          (uint16_t)(atomic_load_explicit(&p->allocs, memory_order_relaxed) + 1),
+                          memory_order_relaxed);
     return b;
 }
 

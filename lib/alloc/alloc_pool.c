@@ -19,13 +19,13 @@ void cog_pool_init(cog_pool *p, cog_heap *h, unsigned kind, unsigned cls) {
     p->prev = p->next = NULL;
     p->block_size = (uint16_t)cog_class_size(cls);
     p->capacity = (uint16_t)(cog_arena_page_size(a) / p->block_size);
-    p->bump = 0;
     p->kind = (uint8_t)kind;
     p->cls = (uint8_t)cls;
     p->where = COG_POOL_NONE;
     /* An empty pool has no remote frees pending (all were collected before
      * `used` reached 0), so `remote` is already NULL. */
-    cog_pool_set_used(p, 0);
+    atomic_store_explicit(&p->allocs, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->frees, 0, memory_order_relaxed);
     atomic_store_explicit(&p->carved, 0, memory_order_relaxed);
     atomic_store_explicit(&p->owner, h, memory_order_relaxed);
     /* Release: a walker that sees LIVE sees carved reset (and the cleared
@@ -46,7 +46,7 @@ unsigned cog_pool_collect(cog_pool *p) {
     for (void *next; (next = cog_link_get(last)) != NULL; last = next) n++;
     cog_link_set(last, p->free);
     p->free = list;
-    cog_pool_set_used(p, cog_pool_used(p) - n);
+    cog_pool_count_frees(p, n);
     return n;
 }
 

@@ -55,7 +55,7 @@ void cog_mem_stats(cog_mem_info *out) {
             unsigned cls = cog_layout_cls(layout);
             size_t bs = cog_class_size(cls);
             uint64_t cap = cog_arena_page_size(a) / bs;
-            uint64_t used = atomic_load_explicit(&p->used, memory_order_relaxed);
+            uint64_t used = cog_pool_used(p);
             if (used > cap) used = cap; /* torn snapshot of a reused page */
             cog_mem_class_info *ci = &out->classes[cls];
             ci->pools++;
