@@ -232,9 +232,10 @@ static void serve_window(void) {
  * after a spike (millions of objects collected once) a quiet process would
  * keep them for good. So when the collector has had nothing to do for
  * IDLE_TRIM_NS while holding more than IDLE_TRIM_BYTES, or while the
- * allocator caches mappings of freed large blocks, it frees them and
- * hands free heap memory back to the OS (malloc_trim: the arrays, and what
- * threads that exited freed; the cached mappings). A collector with work to do never gets
+ * allocator keeps empty arenas or mappings of freed large blocks for
+ * reuse, it frees them and hands free heap memory back to the OS
+ * (malloc_trim: the arrays, and what threads that exited freed; the
+ * arenas and mappings: cog_alloc_trim_idle). A collector with work to do never gets
  * here, so the mmap-lock stalls the kept arrays avoid stay avoided. */
 #define IDLE_TRIM_NS (1000u * 1000u * 1000u)
 #define IDLE_TRIM_BYTES ((size_t)1 << 20)
@@ -250,7 +251,7 @@ static void idle_trim_wait(void) {
      * request posted meanwhile is seen by the caller's loop. */
     pthread_mutex_unlock(&lock);
     cog_gc_trim_scan_buffers();
-    cog_alloc_release_cached();
+    cog_alloc_trim_idle();
     malloc_trim(0);
     pthread_mutex_lock(&lock);
 }
@@ -284,7 +285,7 @@ static void *collector_main(void *arg) {
                 }
                 atomic_store_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed);
             } else if (cog_gc_scan_buffer_bytes() > IDLE_TRIM_BYTES ||
-                       cog_alloc_cached_bytes() > 0) {
+                       cog_alloc_idle_bytes() > 0) {
                 idle_trim_wait();
             } else {
                 pthread_cond_wait(&wake, &lock);

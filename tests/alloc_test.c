@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "lib/alloc/alloc_internal.h"
@@ -194,6 +195,19 @@ static void arena_return_to_os(void **state) {
     assert_true(m1.arenas >= m0.arenas + 5);
     for (int i = 0; i < N; i++) cog_heap_free(h, v[i], 256, COG_BLOCK_RAW);
     cog_heap_collect(h);
+    /* Just emptied: retained for reuse (COG_ARENA_RETAIN_NS) ... */
+    cog_mem_stats(&m2);
+    assert_true(m2.arenas_empty >= 3);
+    assert_true(cog_alloc_idle_bytes() >= COG_ARENA_SIZE);
+    /* ... until they age (a safe point's trim) or the collector idles. */
+    cog_heap_collect(h);
+    assert_true(cog_alloc_idle_bytes() >= COG_ARENA_SIZE); /* still young */
+    struct timespec aged = {0, (long)COG_ARENA_RETAIN_NS + 50 * 1000000L};
+    nanosleep(&aged, NULL);
+    cog_heap_collect(h);
+    assert_int_equal(cog_arena_retained_bytes(), 0);
+    cog_alloc_trim_idle();
+    assert_int_equal(cog_alloc_idle_bytes(), 0);
     cog_mem_stats(&m2);
     assert_true(m2.arenas_unmapped_total >= m0.arenas_unmapped_total + 3);
     /* Still mapped: the kept empty arenas and those holding the class's

@@ -107,11 +107,16 @@ void cog_alloc_sweep_abandoned(void);
  * vanished thread on its behalf (lib/core/thread.c). */
 cog_heap *cog_heap_swap_current(cog_heap *h);
 
-/* Any thread: unmap the cached mappings of freed large blocks (the
- * collector's idle trim; they are otherwise kept for reuse). */
+/* Any thread: unmap the cached mappings of freed large blocks (they are
+ * otherwise kept for reuse). */
 void cog_alloc_release_cached(void);
 /* Bytes those cached mappings hold (relaxed read: a hint). */
 size_t cog_alloc_cached_bytes(void);
+/* The collector's idle trim: unmap the cached large mappings and every
+ * empty arena beyond the few kept (without waiting for them to age), and
+ * the bytes that would give back (a relaxed hint). */
+void cog_alloc_trim_idle(void);
+size_t cog_alloc_idle_bytes(void);
 
 /* Runtime teardown (no thread attached): unmap everything. */
 void cog_alloc_shutdown(void);

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "lib/alloc/alloc_internal.h"
 #include "lib/base/error.h"
@@ -70,8 +71,25 @@ static void list_unlink(cog_arena *a) {
     a->list = ARENA_FULL;
 }
 
+/* Earliest time an aged trim can find something (written under
+ * cog_arena_lock, read relaxed: a hint that keeps safe points from taking
+ * the locks while the empty arenas are all young). */
+static _Atomic(uint64_t) next_trim_ns;
+
+static uint64_t coarse_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 static void list_push(cog_arena *a, int list) {
     cog_arena **head = list == ARENA_EMPTY ? &empty[a->kind] : &partial[a->kind];
+    if (list == ARENA_EMPTY) {
+        a->empty_since = coarse_now_ns();
+        uint64_t due = a->empty_since + COG_ARENA_RETAIN_NS;
+        if (due < atomic_load_explicit(&next_trim_ns, memory_order_relaxed))
+            atomic_store_explicit(&next_trim_ns, due, memory_order_relaxed);
+    }
     a->list = list;
     a->prev = NULL;
     a->next = *head;
@@ -329,21 +347,42 @@ static void unmap_arena(cog_arena *a) {
     stat_add(&cog_stat_arenas_unmapped_total, 1);
 }
 
-void cog_arena_trim(void) {
+size_t cog_arena_retained_bytes(void) {
+    size_t n = 0;
+    for (int k = 0; k < COG_ARENA_KINDS; k++)
+        if (nempty(k) > COG_ARENA_KEEP) n += (nempty(k) - COG_ARENA_KEEP) * COG_ARENA_SIZE;
+    return n;
+}
+
+static void trim(int force) {
     if (!over_keep()) return;
+    uint64_t now = coarse_now_ns();
+    if (!force && now < atomic_load_explicit(&next_trim_ns, memory_order_relaxed)) return;
     /* Never block here: a walk in progress (possibly our own caller's)
      * just postpones the unmap to a later trim. */
     if (cog_alloc_walking || pthread_rwlock_trywrlock(&cog_walk_lock) != 0) return;
     cog_arena *victims = NULL;
+    uint64_t next = UINT64_MAX;
     pthread_mutex_lock(&cog_arena_lock);
-    for (int k = 0; k < COG_ARENA_KINDS; k++)
-        while (nempty(k) > COG_ARENA_KEEP) {
-            cog_arena *a = empty[k];
+    for (int k = 0; k < COG_ARENA_KINDS; k++) {
+        /* The list is newest first: keep the newest COG_ARENA_KEEP, unmap
+         * the older ones that have aged (or all, forced). */
+        unsigned seen = 0;
+        for (cog_arena *a = empty[k], *nx; a; a = nx) {
+            nx = a->next;
+            if (++seen <= COG_ARENA_KEEP) continue;
+            if (!force && now < a->empty_since + COG_ARENA_RETAIN_NS) {
+                if (a->empty_since + COG_ARENA_RETAIN_NS < next)
+                    next = a->empty_since + COG_ARENA_RETAIN_NS;
+                continue;
+            }
             list_unlink(a);
             atomic_store_explicit(&cog_arena_registry[a->slot], NULL, memory_order_relaxed);
             a->next = victims;
             victims = a;
         }
+    }
+    atomic_store_explicit(&next_trim_ns, next, memory_order_relaxed);
     pthread_mutex_unlock(&cog_arena_lock);
     while (victims) {
         cog_arena *a = victims;
@@ -352,6 +391,9 @@ void cog_arena_trim(void) {
     }
     pthread_rwlock_unlock(&cog_walk_lock);
 }
+
+void cog_arena_trim(void) { trim(0); }
+void cog_arena_trim_force(void) { trim(1); }
 
 void cog_arena_shutdown(void) {
     pthread_mutex_lock(&cog_arena_lock);

@@ -44,6 +44,11 @@ _Static_assert(COG_MEDIUM_MAX == 32768, "medium classes: 4 per doubling from 512
 #define COG_NKINDS 2
 /* Fully free arenas kept mapped so alloc/free churn does not mmap/munmap. */
 #define COG_ARENA_KEEP 2
+/* Empty arenas beyond those are unmapped once they have stayed empty this
+ * long (at a safe point's trim, or by the collector's idle trim, which
+ * takes them all): threads that come and go (a pool of workers, a
+ * benchmark's runs) reuse them instead of faulting fresh pages in. */
+#define COG_ARENA_RETAIN_NS (250ull * 1000 * 1000)
 /* Registry slots: 16 GiB of arenas. */
 #define COG_MAX_ARENAS 16384
 /* Offset of the free-list link inside a free block. */
@@ -141,7 +146,8 @@ typedef struct cog_arena {
     uint8_t kind;
     uint8_t page_shift;
     uint16_t first_page, npages;
-    char pad[64 - 3 * sizeof(void *) - 18];
+    uint64_t empty_since; /* CLOCK_MONOTONIC_COARSE ns; under cog_arena_lock */
+    char pad[64 - 3 * sizeof(void *) - 26];
     cog_pool pools[COG_ARENA_PAGES];
     /* Young page tracking (alloc_young.c): the young epoch in which each
      * page was last listed as young by its owner (owner-only, plain: an
@@ -288,8 +294,12 @@ void cog_arena_give_page(cog_pool *p);
 /* Pinning (cog_alloc_pin): object pages and large object blocks. */
 void cog_arena_pin(int on);
 void cog_large_pin(int on);
-/* Unmap fully free arenas beyond COG_ARENA_KEEP if no walk is running. */
+/* Unmap fully free arenas beyond COG_ARENA_KEEP that have been empty for
+ * COG_ARENA_RETAIN_NS (all of them if force), if no walk is running. */
 void cog_arena_trim(void);
+void cog_arena_trim_force(void);
+/* Bytes of empty arenas beyond COG_ARENA_KEEP (a relaxed hint). */
+size_t cog_arena_retained_bytes(void);
 void cog_arena_shutdown(void);
 
 /* ---- alloc_pool.c ---- */

@@ -131,6 +131,15 @@ static void give_mapping(cog_heap *self, void *base, size_t len) {
     cache_stats_add(self, 1 - (long)nv, (long)len - freed);
 }
 
+void cog_alloc_trim_idle(void) {
+    cog_alloc_release_cached();
+    cog_arena_trim_force();
+}
+
+size_t cog_alloc_idle_bytes(void) {
+    return cog_alloc_cached_bytes() + cog_arena_retained_bytes();
+}
+
 size_t cog_alloc_cached_bytes(void) {
     return atomic_load_explicit(&global_cache_bytes, memory_order_relaxed);
 }
