@@ -55,6 +55,7 @@ set grid
 set key top left
 
 set output "docs/alloc_by_size.png"
+set key bottom left
 set title "Allocator: alloc+free pairs by block size ($stamp)"
 set logscale x 2
 set logscale y
