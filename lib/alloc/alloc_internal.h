@@ -147,8 +147,9 @@ typedef struct cog_arena {
     uint8_t page_shift;
     uint16_t first_page, npages;
     uint64_t empty_since; /* CLOCK_MONOTONIC_COARSE ns; under cog_arena_lock */
-    char pad[64 - 3 * sizeof(void *) - 26];
-    cog_pool pools[COG_ARENA_PAGES];
+    /* One cache line per descriptor: pools of different owners (and the
+     * remote pushes to them) must never share one. */
+    cog_pool pools[COG_ARENA_PAGES] __attribute__((aligned(64)));
     /* Young page tracking (alloc_young.c): the young epoch in which each
      * page was last listed as young by its owner (owner-only, plain: an
      * owner change goes through a lock), and two words per page for the
@@ -159,6 +160,8 @@ typedef struct cog_arena {
 } cog_arena;
 
 enum { COG_ARENA_SMALL = 0, COG_ARENA_MEDIUM = 1, COG_ARENA_KINDS = 2 };
+
+_Static_assert(offsetof(cog_arena, pools) % 64 == 0, "descriptors on their own cache lines");
 
 /* Pages taken by the header and descriptors: the first 16 KiB page of a small
  * arena, the first 64 KiB page of a medium one (its untouched rest is
