@@ -186,21 +186,32 @@ static void survivors_are_promoted(void **state) {
     assert_int_equal(atomic_load(&test_node_deallocs), before + 3);
 }
 
-/* Objects a detached thread left behind are freed into its abandoned
- * pools; the collector gives the emptied pools back after a collection. */
+/* Objects a detached thread left behind. Freed by an attached thread,
+ * their abandoned pools are adopted by it at the first free (and given
+ * back when they empty); freed by the collector (cyclic garbage, bulk
+ * remote frees that adopt nothing), the pools stay abandoned until the
+ * sweep after the collection gives the emptied ones back. */
 enum { LEFT_BEHIND = 20000 };
 static test_node *left_behind[LEFT_BEHIND];
+static int left_in_cycles;
 static void *allocate_and_detach(void *arg) {
     (void)arg;
     if (cog_thread_attach() != COG_OK) return NULL;
     for (int i = 0; i < LEFT_BEHIND; i++) left_behind[i] = test_node_new(i);
+    if (left_in_cycles)
+        for (int i = 0; i + 1 < LEFT_BEHIND; i += 2) { /* pairs a <-> b */
+            cog_incref(&left_behind[i + 1]->ob);
+            cog_ref_store(&left_behind[i]->next, &left_behind[i + 1]->ob);
+            cog_incref(&left_behind[i]->ob);
+            cog_ref_store(&left_behind[i + 1]->next, &left_behind[i]->ob);
+        }
     cog_thread_detach();
     return NULL;
 }
 
-static void abandoned_pools_are_swept_after_collection(void **state) {
-    (void)state;
+static void leave_behind(int cycles) {
     pthread_t t;
+    left_in_cycles = cycles;
     cog_thread_offline();
     assert_int_equal(pthread_create(&t, NULL, allocate_and_detach, NULL), 0);
     pthread_join(t, NULL);
@@ -209,10 +220,31 @@ static void abandoned_pools_are_swept_after_collection(void **state) {
     cog_mem_info m;
     cog_mem_stats(&m);
     assert_true(m.pools_abandoned > 0);
+}
+
+static void abandoned_pools_are_adopted_by_a_freeing_thread(void **state) {
+    (void)state;
+    uint64_t base = test_blocks_in_use();
+    leave_behind(0);
     for (int i = 0; i < LEFT_BEHIND; i++) cog_decref(&left_behind[i]->ob);
+    cog_mem_info m;
     cog_mem_stats(&m);
-    assert_true(m.pools_abandoned > 0); /* empty, but nobody swept yet */
-    cog_gc_collect(0);
+    assert_int_equal(m.pools_abandoned, 0);
+    assert_int_equal(test_blocks_in_use(), base);
+}
+
+static void abandoned_pools_are_swept_after_collection(void **state) {
+    (void)state;
+    leave_behind(1);
+    long before = atomic_load(&test_node_deallocs);
+    for (int i = 0; i < LEFT_BEHIND; i++) cog_decref(&left_behind[i]->ob); /* cycles stay */
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    assert_true(m.pools_abandoned > 0);
+    assert_int_equal(cog_gc_collect(2), LEFT_BEHIND);
+    cog_safepoint();
+    assert_int_equal(atomic_load(&test_node_deallocs) - before, LEFT_BEHIND);
+    cog_gc_collect(0); /* the sweep after a collection */
     cog_mem_stats(&m);
     assert_int_equal(m.pools_abandoned, 0);
 }
@@ -277,6 +309,7 @@ int main(void) {
         TEST_CASE_GC_OFF(list_containing_itself_is_collected),
         TEST_CASE_GC_OFF(weakref_callbacks_run_for_cycles),
         TEST_CASE_GC_OFF(survivors_are_promoted),
+        TEST_CASE_GC_OFF(abandoned_pools_are_adopted_by_a_freeing_thread),
         TEST_CASE_GC_OFF(abandoned_pools_are_swept_after_collection),
         TEST_CASE_GC_OFF(epoch_wrap_erases_stale_stamps),
         TEST_CASE_GC_OFF(bad_generation_is_rejected),

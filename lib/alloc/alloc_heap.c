@@ -29,6 +29,11 @@ static cog_pool *abandoned[COG_NKINDS][COG_NCLASSES];
 /* Hint for the lock-free "anything to adopt?" check; exact under the lock. */
 static atomic_uint abandoned_n[COG_NKINDS][COG_NCLASSES];
 atomic_ulong cog_stat_abandoned;
+/* The owner of every pool on the abandoned lists, and of no other pool:
+ * it is stored and replaced only under abandoned_lock, so a thread that
+ * reads it there knows the pool is listed. A real heap struct, so a
+ * remote freer that reads it may write a (never read) hint into it. */
+static cog_heap abandoned_owner = {.slot = UINT32_MAX};
 
 /* ---- owner's pool lists (doubly linked through prev/next) ---- */
 
@@ -151,6 +156,28 @@ static int take_hint(cog_heap *h, unsigned kind, unsigned cls) {
            atomic_exchange_explicit(&h->remote_hint[kind][cls], 0, memory_order_acquire);
 }
 
+/* Under abandoned_lock: take listed pool p out of the abandoned set and
+ * make h its owner, with its remote frees on its free list. */
+static void adopt_locked(cog_heap *h, cog_pool *p) {
+    unsigned kind = p->kind, cls = p->cls;
+    plist_unlink(&abandoned[kind][cls], p);
+    atomic_fetch_sub_explicit(&abandoned_n[kind][cls], 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&cog_stat_abandoned, 1, memory_order_relaxed);
+    /* Dekker with remote_free: we store owner then take the list, the
+     * freer pushes then loads owner, all seq_cst. Either our exchange
+     * sees its block or its load sees us and it hints us. */
+    atomic_store_explicit(&p->owner, h, memory_order_seq_cst);
+    void *list = atomic_exchange_explicit(&p->remote, NULL, memory_order_seq_cst);
+    if (list) {
+        unsigned n = 1;
+        void *last = list;
+        for (void *next; (next = cog_link_get(last)) != NULL; last = next) n++;
+        cog_link_set(last, p->free);
+        p->free = list;
+        cog_pool_count_frees(p, n);
+    }
+}
+
 /* Adopt an abandoned pool of this class that has room (full ones we meet
  * are adopted too and parked on our full list; empty ones are released). */
 static cog_pool *adopt(cog_heap *h, unsigned kind, unsigned cls) {
@@ -159,22 +186,7 @@ static cog_pool *adopt(cog_heap *h, unsigned kind, unsigned cls) {
     pthread_mutex_lock(&abandoned_lock);
     cog_pool *p;
     while (!found && (p = abandoned[kind][cls]) != NULL) {
-        plist_unlink(&abandoned[kind][cls], p);
-        atomic_fetch_sub_explicit(&abandoned_n[kind][cls], 1, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&cog_stat_abandoned, 1, memory_order_relaxed);
-        /* Dekker with remote_free: we store owner then take the list, the
-         * freer pushes then loads owner, all seq_cst. Either our exchange
-         * sees its block or its load sees us and it hints us. */
-        atomic_store_explicit(&p->owner, h, memory_order_seq_cst);
-        void *list = atomic_exchange_explicit(&p->remote, NULL, memory_order_seq_cst);
-        if (list) {
-            unsigned n = 1;
-            void *last = list;
-            for (void *next; (next = cog_link_get(last)) != NULL; last = next) n++;
-            cog_link_set(last, p->free);
-            p->free = list;
-            cog_pool_count_frees(p, n);
-        }
+        adopt_locked(h, p);
         if (cog_pool_used(p) == 0) {
             p->next = release;
             release = p;
@@ -244,6 +256,8 @@ void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind) {
 }
 
 /* ---- free ---- */
+
+static int adopt_on_free(cog_heap *h, cog_pool *p);
 
 /* The owner freed into a pool that was full (it now has room) or that is
  * now empty. */
@@ -326,8 +340,12 @@ void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
         return;
     }
     /* Relaxed: only this thread ever stores `self` into owner, so reading
-     * self here means the pool is ours and stays ours. */
-    if (__builtin_expect(self && atomic_load_explicit(&p->owner, memory_order_relaxed) == self, 1)) {
+     * self here means the pool is ours and stays ours. Reading the
+     * abandoned sentinel is only a hint, checked again under the lock. */
+    cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+    if (__builtin_expect(self && (owner == self ||
+                                  (owner == &abandoned_owner && adopt_on_free(self, p))),
+                         1)) {
         cog_link_set(b, p->free);
         p->free = b;
         cog_pool_count_frees(p, 1);
@@ -375,20 +393,46 @@ void cog_heap_visit_objects(cog_heap *h, void (*visit)(void *block, void *arg), 
 
 /* Hand one pool over: empty ones go back to the arena, others to the
  * abandoned set (under the lock, which orders our plain writes before the
- * adopter's reads). */
+ * adopter's reads). Until the lock, the owner is still us: others' frees
+ * are remote pushes that whoever adopts it collects. */
 static void abandon_pool(cog_pool *p) {
     cog_pool_collect(p);
     if (cog_pool_used(p) == 0) {
         cog_pool_release(p);
         return;
     }
-    p->where = COG_POOL_NONE;
-    atomic_store_explicit(&p->owner, NULL, memory_order_seq_cst);
     pthread_mutex_lock(&abandoned_lock);
     plist_push(&abandoned[p->kind][p->cls], p, COG_POOL_NONE);
+    atomic_store_explicit(&p->owner, &abandoned_owner, memory_order_seq_cst);
     atomic_fetch_add_explicit(&abandoned_n[p->kind][p->cls], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&cog_stat_abandoned, 1, memory_order_relaxed);
     pthread_mutex_unlock(&abandoned_lock);
+}
+
+/* An attached thread frees a block of an abandoned pool: adopt the pool,
+ * so this and later frees (and allocations) of its blocks are the owner's
+ * plain list operations instead of one CAS each (larson-like churn, where
+ * each thread frees what an exited thread allocated, spent its frees
+ * there). One mutex per pool. Not while batching (the collector freeing
+ * others' garbage in bulk should not collect their pools). Returns 1 if
+ * p is now h's. */
+static __attribute__((noinline)) int adopt_on_free(cog_heap *h, cog_pool *p) {
+    if (h->batching) return 0;
+    pthread_mutex_lock(&abandoned_lock);
+    /* The sentinel owner is stored and replaced only under the lock: if we
+     * read it here, p is on the abandoned list and its list fields are
+     * ours to touch. */
+    if (atomic_load_explicit(&p->owner, memory_order_relaxed) != &abandoned_owner) {
+        pthread_mutex_unlock(&abandoned_lock);
+        return 0;
+    }
+    adopt_locked(h, p);
+    pthread_mutex_unlock(&abandoned_lock);
+    /* It holds at least the block being freed, so it is not empty. */
+    cog_class_lists *l = &h->lists[p->kind][p->cls];
+    if (cog_pool_has_room(p)) plist_push(&l->avail, p, COG_POOL_AVAIL);
+    else plist_push(&l->full, p, COG_POOL_FULL);
+    return 1;
 }
 
 void cog_heap_abandon(cog_heap *h) {

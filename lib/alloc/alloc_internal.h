@@ -109,7 +109,9 @@ typedef struct cog_pool {
     struct cog_pool *prev, *next; /* heap list / arena free pages / abandoned */
     /* Relaxed: compared with the caller's heap to tell own frees from
      * remote ones (only the owner ever stores itself here), and target of
-     * the remote-free hint. NULL while abandoned or free. */
+     * the remote-free hint. A static sentinel heap while abandoned (stored
+     * and replaced under the abandoned set's lock: alloc_heap.c), NULL
+     * while free. */
     _Atomic(struct cog_heap *) owner;
     /* Remote-free Treiber stack: pushed with CAS by any thread, taken whole
      * by the owner with one exchange (so no ABA: nobody pops one element). */
