@@ -258,6 +258,18 @@ void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind) {
 /* ---- free ---- */
 
 static int adopt_on_free(cog_heap *h, cog_pool *p);
+static void free_slow(cog_heap *h, cog_pool *p);
+
+static void remote_free(cog_heap *self, cog_pool *p, void *b);
+
+/* The owner frees b into its pool p. */
+static inline __attribute__((always_inline)) void own_free(cog_heap *self, cog_pool *p, void *b) {
+    cog_link_set(b, p->free);
+    p->free = b;
+    cog_pool_count_frees(p, 1);
+    if (__builtin_expect(cog_pool_used(p) == 0 || p->where == COG_POOL_FULL, 0))
+        free_slow(self, p);
+}
 
 /* The owner freed into a pool that was full (it now has room) or that is
  * now empty. */
@@ -289,7 +301,9 @@ static void remote_push(cog_pool *p, void *first, void *last) {
                                                     memory_order_seq_cst, memory_order_relaxed));
     if (head) return;
     cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_seq_cst);
-    if (owner) {
+    /* Abandoned: no one to tell (adopters collect the list); and every
+     * freer writing the sentinel's hint would share one line. */
+    if (owner && owner != &abandoned_owner) {
         /* Class hint, then the summary. The summary is set with an RMW
          * (even if it is already 1) so every freer's write is in one
          * release sequence with the others': an owner's acquire exchange
@@ -329,6 +343,17 @@ static void remote_free(cog_heap *self, cog_pool *p, void *b) {
     remote_push(p, b, b);
 }
 
+/* Someone else's pool, or an abandoned one we may adopt. Out of line so
+ * that the owner's path in cog_heap_free stays a leaf. */
+static __attribute__((noinline)) void not_own_free(cog_heap *self, cog_pool *p, void *b,
+                                                   cog_heap *owner) {
+    if (self && owner == &abandoned_owner && adopt_on_free(self, p)) {
+        own_free(self, p, b);
+        return;
+    }
+    remote_free(self, p, b);
+}
+
 void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
     cog_pool *p;
     if (__builtin_expect(size <= COG_SMALL_MAX, 1)) {
@@ -343,17 +368,11 @@ void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
      * self here means the pool is ours and stays ours. Reading the
      * abandoned sentinel is only a hint, checked again under the lock. */
     cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
-    if (__builtin_expect(self && (owner == self ||
-                                  (owner == &abandoned_owner && adopt_on_free(self, p))),
-                         1)) {
-        cog_link_set(b, p->free);
-        p->free = b;
-        cog_pool_count_frees(p, 1);
-        if (__builtin_expect(cog_pool_used(p) == 0 || p->where == COG_POOL_FULL, 0))
-            free_slow(self, p);
+    if (__builtin_expect(self && owner == self, 1)) {
+        own_free(self, p, b);
         return;
     }
-    remote_free(self, p, b);
+    not_own_free(self, p, b, owner); /* a tail call: the fast path saves no registers */
 }
 
 /* ---- safe points, visiting, detach ---- */
