@@ -184,6 +184,48 @@ static void thread_exit_with_live_medium(void **state) {
     thread_exit_with_live_of(5000);
 }
 
+/* ---- two threads free an exited thread's blocks at once ---- */
+
+/* Both free into the same abandoned pools (even and odd blocks): one of
+ * them adopts each pool at its first free there, the other's later frees
+ * into it are remote pushes that the adopter collects. Afterwards every
+ * block is free and no pool is left abandoned. */
+static void *race_free(void *arg) {
+    long parity = (long)(intptr_t)arg;
+    assert_int_equal(cog_thread_attach(), COG_OK);
+    cog_heap *h = my_heap();
+    for (int i = (int)parity; i < LIVE_N; i += 2) {
+        assert_int_equal(((unsigned char *)live_blocks[i])[live_size - 1], 0x33);
+        cog_heap_free(h, live_blocks[i], live_size, COG_BLOCK_RAW);
+        cog_decref(&live_nodes[i]->ob);
+        if (live_bytes[i]) cog_decref(live_bytes[i]);
+        if (i % 64 == parity) cog_safepoint();
+    }
+    cog_heap_collect(h);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void two_threads_adopt_an_exited_threads_pools(void **state) {
+    (void)state;
+    live_size = 200;
+    uint64_t base = in_use(live_size);
+    long deallocs = atomic_load(&test_node_deallocs);
+    pthread_t t, f[2];
+    cog_thread_offline();
+    pthread_create(&t, NULL, leave_live, NULL);
+    pthread_join(t, NULL);
+    for (long i = 0; i < 2; i++) pthread_create(&f[i], NULL, race_free, (void *)(intptr_t)i);
+    for (int i = 0; i < 2; i++) pthread_join(f[i], NULL);
+    cog_thread_online();
+    assert_int_equal(atomic_load(&test_node_deallocs), deallocs + LIVE_N);
+    assert_true(cog_gc_collect(-1) >= 0); /* sweeps what is left abandoned */
+    cog_mem_info m;
+    cog_mem_stats(&m);
+    assert_int_equal(m.classes[class_of(live_size)].blocks_in_use, base);
+    assert_int_equal(m.pools_abandoned, 0);
+}
+
 /* ---- the heap walk racing with allocation, frees and layout changes ---- */
 
 static atomic_int walk_stop;
@@ -342,6 +384,7 @@ int main(void) {
         TEST_CASE(producer_consumer_medium),
         TEST_CASE(thread_exit_with_live_objects),
         TEST_CASE(thread_exit_with_live_medium),
+        TEST_CASE(two_threads_adopt_an_exited_threads_pools),
         TEST_CASE(visit_all_races_with_alloc),
 #if !defined(__SANITIZE_THREAD__)
         /* Under TSan cog_shutdown's urcu_qsbr_barrier reports a race inside

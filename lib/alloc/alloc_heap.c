@@ -503,6 +503,8 @@ void cog_alloc_sweep_abandoned(void) {
                 cog_pool_collect(p);
                 if (cog_pool_used(p)) continue;
                 plist_unlink(&abandoned[k][c], p);
+                /* Off the list: the sentinel goes too, under the lock. */
+                atomic_store_explicit(&p->owner, NULL, memory_order_relaxed);
                 atomic_fetch_sub_explicit(&abandoned_n[k][c], 1, memory_order_relaxed);
                 atomic_fetch_sub_explicit(&cog_stat_abandoned, 1, memory_order_relaxed);
                 p->next = release;
