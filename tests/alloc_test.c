@@ -23,11 +23,15 @@ static uint64_t class_in_use(unsigned cls) {
 }
 
 /* Every size 1..512: right class, 16-byte aligned, in an arena pool of the
- * right block size, writable over its whole size, distinct. */
+ * right block size, writable over its whole size, distinct. The inline
+ * path's table agrees with the class arithmetic up to COG_DIRECT_MAX. */
 static void every_size_class(void **state) {
     (void)state;
     cog_heap *h = my_heap();
     enum { N = 40 };
+    for (size_t size = 0; size <= COG_DIRECT_MAX; size++)
+        assert_int_equal(cog_direct_class[(size + 15) >> 4],
+                         size <= COG_SMALL_MAX ? cog_size_class(size) : cog_medium_class(size));
     for (size_t size = 1; size <= COG_SMALL_MAX; size++) {
         unsigned char *b[N];
         unsigned cls = cog_size_class(size);
