@@ -134,10 +134,11 @@ void cog_mem_trace_clear(void);
  * dynamic linker knows them (dladdr). */
 void cog_mem_trace_print(FILE *f, size_t top);
 
-/* Test hooks: make the n-th next arena mmap (resp. the n-th next malloc of
- * a large block) fail as if the system were out of memory; the allocation
- * returns NULL with cog_last_error() set and status COG_ENOMEM. One-shot;
- * 0 cancels a pending failure. */
+/* Test hooks: make the n-th next arena mmap (resp. the n-th next mapping
+ * of a block above 32 KiB, a cached mapping's reuse included; the name
+ * is from when those came from malloc) fail as if the system were out of
+ * memory; the allocation returns NULL with cog_last_error() set and
+ * status COG_ENOMEM. One-shot; 0 cancels a pending failure. */
 void cog_mem_fail_mmap_after(unsigned n);
 void cog_mem_fail_malloc_after(unsigned n);
 
