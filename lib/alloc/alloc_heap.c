@@ -167,15 +167,7 @@ static void adopt_locked(cog_heap *h, cog_pool *p) {
      * freer pushes then loads owner, all seq_cst. Either our exchange
      * sees its block or its load sees us and it hints us. */
     atomic_store_explicit(&p->owner, h, memory_order_seq_cst);
-    void *list = atomic_exchange_explicit(&p->remote, NULL, memory_order_seq_cst);
-    if (list) {
-        unsigned n = 1;
-        void *last = list;
-        for (void *next; (next = cog_link_get(last)) != NULL; last = next) n++;
-        cog_link_set(last, p->free);
-        p->free = list;
-        cog_pool_count_frees(p, n);
-    }
+    cog_pool_splice_remote(p, atomic_exchange_explicit(&p->remote, NULL, memory_order_seq_cst));
 }
 
 /* Adopt an abandoned pool of this class that has room (full ones we meet

@@ -314,6 +314,9 @@ void cog_pool_init(cog_pool *p, cog_heap *h, unsigned kind, unsigned cls);
 /* Owner: move the remote list onto the local free list. Returns the number
  * of blocks taken. */
 unsigned cog_pool_collect(cog_pool *p);
+/* Owner: put a remote list taken whole from p (or NULL) on its free list
+ * and count its blocks as freed. Returns how many. */
+unsigned cog_pool_splice_remote(cog_pool *p, void *list);
 static inline uint16_t cog_pool_carved(const cog_pool *p) {
     return atomic_load_explicit(&p->carved, memory_order_relaxed); /* owner: a plain load */
 }

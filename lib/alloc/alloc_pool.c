@@ -39,7 +39,11 @@ void cog_pool_init(cog_pool *p, cog_heap *h, unsigned kind, unsigned cls) {
  * relaxed pre-check keeps the common nothing-pending case free of RMWs. */
 unsigned cog_pool_collect(cog_pool *p) {
     if (!atomic_load_explicit(&p->remote, memory_order_relaxed)) return 0;
-    void *list = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
+    return cog_pool_splice_remote(
+        p, atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire));
+}
+
+unsigned cog_pool_splice_remote(cog_pool *p, void *list) {
     if (!list) return 0;
     unsigned n = 1;
     void *last = list;
