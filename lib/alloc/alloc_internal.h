@@ -54,7 +54,7 @@ _Static_assert(COG_MEDIUM_MAX == 32768, "medium classes: 4 per doubling from 512
 /* Offset of the free-list link inside a free block. */
 #define COG_LINK_OFFSET 16
 
-/* size <= COG_SMALL_MAX (the inline fast path's class). */
+/* size <= COG_SMALL_MAX (the inline path reads cog_direct_class below). */
 static inline unsigned cog_size_class(size_t size) {
     return size <= COG_BLOCK_MIN ? 0 : (unsigned)((size + 15) >> 4) - 2;
 }

@@ -1,10 +1,10 @@
 /* lib/alloc/alloc_large.c - blocks larger than COG_MEDIUM_MAX, mapped directly.
  *
  * Each block is its own mapping (a whole number of pages) with a header
- * before the returned pointer linking it into a per-kind global list (a
- * mutex each: a block this size costs a page fault per 4 KiB to fill
- * anyway). The object list is what the heap walk visits; both lists let
- * shutdown unmap what is left.
+ * before the returned pointer linking it into a list: object blocks into
+ * one global list (what the heap walk visits, by allocation number), raw
+ * blocks into their allocating heap's list (see object_list below). The
+ * lists let shutdown unmap what is left.
  *
  * Freed mappings are cached instead of unmapped, and an allocation takes
  * the smallest cached mapping that fits and is less than twice its size,
