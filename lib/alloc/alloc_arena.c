@@ -76,6 +76,13 @@ static void list_unlink(cog_arena *a) {
  * the locks while the empty arenas are all young). */
 static _Atomic(uint64_t) next_trim_ns;
 
+size_t cog_arena_retained_bytes(void) {
+    size_t n = 0;
+    for (int k = 0; k < COG_ARENA_KINDS; k++)
+        if (nempty(k) > COG_ARENA_KEEP) n += (nempty(k) - COG_ARENA_KEEP) * COG_ARENA_SIZE;
+    return n;
+}
+
 static uint64_t coarse_now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
@@ -214,15 +221,10 @@ static cog_pool *take_listed_page(cog_heap *h, int kind) {
     return pop_page(a);
 }
 
-static int over_keep(void) {
-    for (int k = 0; k < COG_ARENA_KINDS; k++)
-        if (nempty(k) > COG_ARENA_KEEP) return 1;
-    return 0;
-}
+static int over_keep(void) { return cog_arena_retained_bytes() != 0; }
 
 void cog_arena_release_home(cog_heap *h) {
     pthread_mutex_lock(&cog_arena_lock);
-    int trim = 0;
     for (int k = 0; k < COG_ARENA_KINDS; k++) {
         cog_arena *a = h->home[k];
         h->home[k] = NULL;
@@ -230,8 +232,8 @@ void cog_arena_release_home(cog_heap *h) {
         a->list = ARENA_FULL;
         if (a->nfree == cog_arena_usable(a)) list_push(a, ARENA_EMPTY);
         else if (a->nfree) list_push(a, ARENA_PARTIAL);
-        trim = over_keep();
     }
+    int trim = over_keep();
     pthread_mutex_unlock(&cog_arena_lock);
     if (trim) cog_arena_trim();
 }
@@ -345,13 +347,6 @@ static void unmap_arena(cog_arena *a) {
     stat_add(&cog_stat_arenas, -1);
     stat_add(&cog_stat_bytes_mapped, -(long)COG_ARENA_SIZE);
     stat_add(&cog_stat_arenas_unmapped_total, 1);
-}
-
-size_t cog_arena_retained_bytes(void) {
-    size_t n = 0;
-    for (int k = 0; k < COG_ARENA_KINDS; k++)
-        if (nempty(k) > COG_ARENA_KEEP) n += (nempty(k) - COG_ARENA_KEEP) * COG_ARENA_SIZE;
-    return n;
 }
 
 static void trim(int force) {

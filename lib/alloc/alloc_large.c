@@ -84,13 +84,18 @@ static mapping cache_remove(unsigned i) {
     return m;
 }
 
-/* A mapping of at least len bytes (page multiple): the best cached fit
- * under 2 * len, else a new one. NULL on failure. */
+/* A cached mapping of `have` bytes may serve a block needing `want`: big
+ * enough, and less than twice as big (no 1 MiB mapping kept busy by a
+ * 40 KiB block). Both cache levels pick the smallest that fits. */
+static int fits(size_t have, size_t want) { return have >= want && have / 2 < want; }
+
+/* A mapping of at least len bytes (page multiple): the best cached fit,
+ * else a new one. NULL on failure. */
 static void *take_mapping(cog_heap *self, size_t len, size_t *got) {
     pthread_mutex_lock(&cache_lock);
     unsigned best = LARGE_CACHE_SLOTS;
     for (unsigned i = 0; i < ncache; i++)
-        if (cache[i].len >= len && cache[i].len / 2 < len &&
+        if (fits(cache[i].len, len) &&
             (best == LARGE_CACHE_SLOTS || cache[i].len < cache[best].len))
             best = i;
     if (best != LARGE_CACHE_SLOTS) {
@@ -163,13 +168,11 @@ void cog_alloc_release_cached(void) {
 #define HEAP_CACHE_SLOTS 4
 #define HEAP_CACHE_MAX_LEN ((size_t)1 << 20)
 
-/* Owner of h: a cached mapping of at least len bytes (the same fit rule as
- * the global level), or NULL. */
+/* Owner of h: its best cached fit for len bytes, or NULL. */
 static cog_large_hdr *heap_cache_take(cog_heap *h, size_t len) {
     cog_large_hdr **best = NULL;
     for (cog_large_hdr **pp = &h->large_cache; *pp; pp = &(*pp)->next)
-        if ((*pp)->map_len >= len && (*pp)->map_len / 2 < len &&
-            (!best || (*pp)->map_len < (*best)->map_len))
+        if (fits((*pp)->map_len, len) && (!best || (*pp)->map_len < (*best)->map_len))
             best = pp;
     if (!best) return NULL;
     cog_large_hdr *hd = *best;
