@@ -284,7 +284,7 @@ static void pacing_bounds_the_young_generation(void **state) {
     for (int g = 0; g < 3; g++)
         if (st[g].max_pause_ns > max_pause) max_pause = st[g].max_pause_ns;
     /* Waits happened, and each was shorter than a collection, which an
-     * unbounded wait lasts (each waits 0.9 ms at most; the rest is room
+     * unbounded wait lasts (each waits 0.75 ms at most; the rest is room
      * for a loaded machine's scheduler). */
     assert_true(max_pause > 0);
     assert_true(max_pause < SLOW_START_MS * 1000000ull * 3 / 4);
