@@ -1,22 +1,25 @@
-/* collector/gc_assist.c - pacing assist: handing cyclic garbage back to
- * the thread that allocated it (collector/gc_pacing.c says when).
+/* collector/gc_assist.c - pacing assist: handing a collection's cyclic
+ * garbage to a thread that outran the collector (collector/gc_pacing.c
+ * says when), so that thread frees it instead of waiting while the
+ * collector goes on with its next scan.
  *
  * Once a collection's verdict is final, its garbage U is unreachable: no
  * mutator can touch it, and every reference to a member of U comes from U
- * (docs/design.md "Why it is sound"). If every member of U is owned by
- * one assistant T (ob_tid == T, not merged; a single busy thread is the
- * common case of a collector falling behind), U goes to T whole: T can
- * free it alone, as the collector would: a reference to each, clear each,
- * drop the references (lib/core/gc_hooks.c cog_gc_inbox_process), all on T's
- * own fast paths, into T's own pools, with no adoption, while the
- * collector goes on with its next scan.
+ * (docs/design.md "Why it is sound"). So U can go whole to one assistant
+ * T, which frees it as the collector would (lib/core/gc_hooks.c
+ * cog_gc_inbox_process): it adopts each member owned by another thread
+ * (cog_brc_adopt_unreachable under that owner's merge_lock, as the
+ * collector adopts; the hand-out's release push and T's acquire take
+ * order the counts' last writes before T's reads), takes a reference to
+ * each, clears each, drops the references, all on T's owner fast paths;
+ * blocks of other threads' pools go back as remote frees.
  *
- * Garbage of several owners stays with the collector. Splitting it would
- * need its weakly connected components (a part handed to T must not be
- * referred to by garbage another thread frees, which could free a member
- * before T holds it): measured, the union-find cost the collector as much
- * as clearing the garbage itself. Assistants of a collector behind several
- * threads take shares of its scan instead (gc_helper.c).
+ * Which assistant: the one that owns the most of U (its frees go to its
+ * own pools without atomics), else the first listed. Handing U whole
+ * avoids splitting it, which would need its weakly connected components
+ * (a part handed to T must not be referred to by garbage another thread
+ * frees, which could free a member before T holds it): measured, the
+ * union-find cost the collector as much as clearing the garbage itself.
  *
  * Handed-out objects are marked COG_GC_PENDING first: until T frees them
  * they are still tracked blocks, and no later scan (which would find them
@@ -37,17 +40,29 @@ size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
     uint32_t who[MAX_ASSISTANTS];
     int nwho = cog_gc_pacing_assistants(who, MAX_ASSISTANTS);
     if (nwho == 0) return 0;
+    /* Garbage per assistant (collector thread only: static is fine). */
+    static size_t owns[MAX_ASSISTANTS];
+    for (int k = 0; k < nwho; k++) owns[k] = 0;
     size_t count = 0;
-    uint32_t owner = 0;
+    uint32_t last = 0; /* garbage comes in runs of one owner (walk order) */
+    int last_k = -1;
     for (size_t i = 0; i < n; i++) {
         if (state[i] != garbage) continue;
+        count++;
         uint32_t t = atomic_load_explicit(&obj[i]->ob_tid, memory_order_relaxed);
-        if (count++ == 0) owner = t;
-        else if (t != owner) return 0;
+        if (t != last || last_k < 0) {
+            last = t;
+            last_k = nwho;
+            for (int k = 0; k < nwho; k++)
+                if (who[k] == t) last_k = k;
+        }
+        if (last_k < nwho) owns[last_k]++;
     }
-    int assistant = 0;
-    for (int k = 0; k < nwho; k++) assistant |= who[k] == owner;
-    if (!count || !owner || !assistant) return 0;
+    if (!count) return 0;
+    int best = 0;
+    for (int k = 1; k < nwho; k++)
+        if (owns[k] > owns[best]) best = k;
+    uint32_t owner = who[best];
     cog_gc_batch *b = malloc(sizeof *b + count * sizeof b->obj[0]);
     if (!b) return 0; /* the collector clears it itself */
     b->n = 0;

@@ -9,10 +9,10 @@
  * allocated instead (Go's mark assist is the model). It becomes an
  * *assistant* until a whole collection passes without it being over, and:
  *
- *   - frees garbage the collector hands back to it: when all of a
- *     collection's garbage is its own (gc_assist.c), it clears and frees
- *     it at its safe points, on its own fast paths and into its own pools,
- *     while the collector goes on with its next scan;
+ *   - frees garbage the collector hands it: a collection's garbage goes
+ *     whole to one assistant (gc_assist.c), which adopts what other
+ *     threads own and clears and frees it all at its safe points, on its
+ *     owner fast paths, while the collector goes on with its next scan;
  *   - else takes the open half of a big scan step (gc_helper.c);
  *   - else, only past twice the limit, waits (offline) for its garbage or
  *     for the collection in progress, at most 0.75 ms per safe point; the

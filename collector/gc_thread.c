@@ -409,9 +409,9 @@ long cog_gc_collect(int generation) {
                          generation);
     long found = 0;
     int rc = post_and_wait(generation, REQ_COLLECT, &found, NULL);
-    /* Garbage pacing handed back to us (ours, from this collection or
-     * earlier ones) is freed before we return, so a caller sees every
-     * cycle it made gone, as without pacing. */
+    /* Garbage pacing handed to us (from this collection or earlier ones)
+     * is freed before we return, so a caller sees every cycle it made
+     * gone, as without pacing. */
     cog_gc_inbox_process(SIZE_MAX);
     return rc == COG_OK ? found : rc;
 }

@@ -4,13 +4,14 @@
  * Automatic collection runs with a tiny threshold0 and pacing factor, so
  * collections are back to back, mostly young ones (collector/gc_walk.c
  * walks only young pages), and mutators that outrun the collector become
- * assistants (collector/gc_pacing.c): they free garbage handed back to
- * them and take shares of scans. Mutators build garbage cycles (small
+ * assistants (collector/gc_pacing.c): they free garbage handed to them
+ * (adopting what other threads own) and take shares of scans. Mutators build garbage cycles (small
  * nodes and large tuples, which the walk finds by number), keep some
  * cycles reachable so they age into generations 1 and 2, pass objects
  * between threads and drop references held in other threads' objects.
- * Phase 1 runs one mutator (all garbage has one owner: hand-outs), phase
- * 2 several (scan shares, carried pages of every kind).
+ * Phase 1 runs one mutator (all garbage has one owner), phase 2 several
+ * (garbage of several owners handed out and adopted, scan shares, carried
+ * pages of every kind).
  *
  * Checks: every reachable node keeps its canary (nothing reachable is
  * collected); test_node's dealloc aborts on a double free; and, once the

@@ -297,6 +297,81 @@ static void pacing_bounds_the_young_generation(void **state) {
     cog_gc_collect(2);
 }
 
+/* Garbage of two owners goes whole to the assistant, which adopts what
+ * the other thread owns and frees it all. A second thread makes nodes
+ * just in time (so they are young) into a small ring and stays attached;
+ * this thread links each to one of its own in a cycle and drops both, so
+ * every collection's garbage has two owners. Over the pacing limit this
+ * thread is handed that garbage (before, only a single owner's was
+ * handed out; mixed garbage stayed with the collector). */
+enum { MIXED_CYCLES = 3000, MIXED_RING = 64 };
+static test_node *mixed_ring[MIXED_RING];
+static atomic_long mixed_made, mixed_taken;
+static atomic_int mixed_done;
+
+static void *mixed_maker(void *arg) {
+    (void)arg;
+    if (cog_thread_attach() != COG_OK) abort();
+    long made = 0;
+    while (!atomic_load(&mixed_done)) {
+        if (made - atomic_load(&mixed_taken) < MIXED_RING && made < MIXED_CYCLES) {
+            mixed_ring[made % MIXED_RING] = test_node_new(made);
+            atomic_store(&mixed_made, ++made); /* seq_cst: publishes the node */
+        } else {
+            cog_safepoint();
+            sched_yield();
+        }
+    }
+    cog_thread_detach();
+    return NULL;
+}
+
+static void pacing_hands_mixed_garbage_to_an_assistant(void **state) {
+    (void)state;
+    assert_int_equal(cog_gc_callback_add(slow_start, NULL), COG_OK);
+    cog_gc_set_threshold(100, 10, 10);
+    assert_int_equal(cog_gc_set_pacing(4), COG_OK);
+    cog_gc_collect(2);
+    cog_gc_gen_stats st[3];
+    cog_gc_get_stats(st);
+    uint64_t assisted0 = st[0].assisted + st[1].assisted + st[2].assisted;
+    long before = atomic_load(&test_node_deallocs);
+    atomic_store(&mixed_made, 0);
+    atomic_store(&mixed_taken, 0);
+    atomic_store(&mixed_done, 0);
+    pthread_t maker;
+    assert_int_equal(pthread_create(&maker, NULL, mixed_maker, NULL), 0);
+    cog_gc_enable();
+    for (long i = 0; i < MIXED_CYCLES; i++) {
+        while (atomic_load(&mixed_made) <= i) {
+            cog_safepoint();
+            sched_yield();
+        }
+        test_node *theirs = mixed_ring[i % MIXED_RING];
+        atomic_store(&mixed_taken, i + 1);
+        test_node *ours = test_node_new(-i);
+        link_nodes(ours, theirs);
+        link_nodes(theirs, ours);
+        cog_decref(&ours->ob);
+        cog_decref(&theirs->ob); /* the ring's reference: a shared decrement */
+        cog_safepoint();
+    }
+    cog_gc_disable();
+    atomic_store(&mixed_done, 1);
+    pthread_join(maker, NULL);
+    cog_gc_get_stats(st);
+    assert_true(st[0].assisted + st[1].assisted + st[2].assisted > assisted0);
+    /* Everything is freed: by this thread (handed out), the collector, or
+     * the collections below (what the last ones left). */
+    for (int k = 0; k < 4 && atomic_load(&test_node_deallocs) - before < 2 * MIXED_CYCLES; k++) {
+        cog_gc_collect(2);
+        cog_safepoint();
+    }
+    assert_int_equal(atomic_load(&test_node_deallocs) - before, 2 * MIXED_CYCLES);
+    assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(64), COG_OK);
+}
+
 /* The duty cap spaces automatic collections: after one whose window was
  * open W, the next starts no sooner than W x (100 - cap) / cap later (with
  * cap 25: 3 W). Recorded from the collector's callbacks: each STOP notes
@@ -476,6 +551,7 @@ int main(void) {
         TEST_CASE_GC_OFF(thresholds_and_counts),
         TEST_CASE_GC_OFF(automatic_collection_frees_cycles),
         TEST_CASE_GC_OFF(pacing_bounds_the_young_generation),
+        TEST_CASE_GC_OFF(pacing_hands_mixed_garbage_to_an_assistant),
         TEST_CASE_GC_OFF(duty_cap_spaces_automatic_collections),
         TEST_CASE_GC_OFF(freeze_hides_objects_from_collections),
         TEST_CASE_GC_OFF(tracking_queries),

@@ -40,7 +40,7 @@ int cog_gc_is_enabled(void);
  * or when the runtime is not running. The caller, if attached, goes offline
  * while it waits (so it never delays the grace periods it waits for).
  * Garbage is freed before the call returns, except garbage that pacing
- * handed back to another thread (cog_gc_set_pacing), which that thread
+ * handed to another thread (cog_gc_set_pacing), which that thread
  * frees at its next safe points. */
 long cog_gc_collect(int generation);
 
@@ -107,8 +107,8 @@ typedef struct cog_gc_gen_stats {
                                is the sum over generations / elapsed time */
     uint64_t cpu_ns;        /* CPU time the collector (and its helper
                                thread) spent in them */
-    uint64_t assisted;      /* of `collected`, objects handed back to the
-                               threads that allocated them to free
+    uint64_t assisted;      /* of `collected`, objects handed to a thread
+                               that outran the collector, which freed them
                                (pacing assist) */
 } cog_gc_gen_stats;
 

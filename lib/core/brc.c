@@ -144,7 +144,10 @@ intptr_t cog_brc_explicit_merge(cog_object *o, intptr_t extra) {
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed));
     atomic_store_explicit(&o->ob_ref_local, 0, memory_order_relaxed);
-    atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
+    /* Release: an adopter that reads ob_tid 0 without the merge_lock (the
+     * merge of a detach it raced with) reads the merged counts after it
+     * (acquire in cog_brc_adopt_unreachable). */
+    atomic_store_explicit(&o->ob_tid, 0, memory_order_release);
     return total;
 }
 
@@ -235,7 +238,8 @@ void cog_brc_release_ownership(cog_tstate *ts) {
     owned_list owned = {.tid = ts->tid};
     cog_heap_visit_objects(ts->heap, collect_owned, &owned);
     /* Merging may deallocate; deallocators never take a merge_lock (only
-     * the collector does, and it calls nothing while holding one). */
+     * adopters do: the collector and assistants freeing handed-out
+     * garbage, each holding one at a time and calling nothing under it). */
     pthread_mutex_lock(&ts->merge_lock);
     for (size_t i = 0; i < owned.len; i++) {
         cog_object *o = owned.items[i];
@@ -258,7 +262,10 @@ void cog_brc_release_ownership(cog_tstate *ts) {
 
 void cog_brc_adopt_unreachable(cog_brc_adopter *a, cog_object *o) {
     if (cog_is_immortal(o)) return;
-    uint32_t tid = atomic_load_explicit(&o->ob_tid, memory_order_relaxed);
+    /* Acquire: pairs with the release in cog_brc_explicit_merge when a
+     * detach merged the object just now, so 0 comes with the merged
+     * counts (the other values are ordered by the merge_lock below). */
+    uint32_t tid = atomic_load_explicit(&o->ob_tid, memory_order_acquire);
     if (tid == cog__tls_tid) return;
     if (tid != 0) {
         cog_tstate *owner = cog_tstate_lookup(tid);
@@ -274,7 +281,9 @@ void cog_brc_adopt_unreachable(cog_brc_adopter *a, cog_object *o) {
     /* Nobody else can touch the counts of an unreachable object: the
      * owner's last write of ob_ref_local happened before the object became
      * unreachable, and the collector's grace periods since then (full
-     * barriers on the owner's side) order it before these loads. A garbage
+     * barriers on the owner's side) order it before these loads; an
+     * assistant adopting garbage handed to it is ordered after those by
+     * the hand-out's release push and its acquire take. A garbage
      * object is never QUEUED (the queue's reference would have made it a
      * root), so the shared field holds a plain count or MERGED. */
     intptr_t shared = atomic_load_explicit(&o->ob_ref_shared, memory_order_relaxed);

@@ -18,7 +18,8 @@ void cog_brc_merge_queued(cog_tstate *ts);
 /* Owner, at detach: merge queued objects and every object this thread owns,
  * so that no object refers to this thread id any more. */
 void cog_brc_release_ownership(cog_tstate *ts);
-/* Collector: take ownership of an object that no thread can reach: its
+/* Collector, or an assistant freeing garbage the collector handed it
+ * (lib/core/gc_hooks.c): take ownership of an object that no thread can reach: its
  * whole count becomes the caller's biased local count, so the caller's
  * increfs and decrefs are plain owner operations and the object is freed
  * by the caller, never queued to the thread that allocated it. Objects the

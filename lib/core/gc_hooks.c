@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "lib/alloc/alloc.h"
+#include "lib/core/brc.h"
 #include "lib/core/object_internal.h"
 #include "lib/core/thread.h"
 
@@ -173,22 +174,29 @@ int cog_gc_inbox_pending(const cog_tstate *ts) {
     return taken || atomic_load_explicit(&((cog_tstate *)ts)->gc_inbox, memory_order_relaxed);
 }
 
-/* A batch's objects are ours alone (garbage we allocated, closed under
- * references), so it is freed as the collector's clear_garbage frees:
- * first a reference to each (none is freed while its neighbours still
- * point at it), then each clear with the exclusive-take rule of
- * cog_ref_take, then the references go and reference counting frees
- * everything, on our own fast paths and into our own pools. The three
- * passes may each stop and resume at a later safe point, so the time
- * between quiescent states stays bounded: until the last pass every
- * object is still held by us. */
-enum { PASS_HOLD, PASS_CLEAR, PASS_DROP };
+/* A batch is one collection's garbage, closed under references: nothing
+ * outside it can reach its objects, and they refer to nothing in it that
+ * another thread frees. It is freed as the collector's clear_garbage
+ * frees: first each object not ours already is adopted (its whole count
+ * becomes our biased local count, cog_brc_adopt_unreachable, under its
+ * owner's merge_lock), then a reference to each (none is freed while its
+ * neighbours still point at it), then each clear with the exclusive-take
+ * rule of cog_ref_take, then the references go and reference counting
+ * frees everything on our owner fast paths (blocks of other threads'
+ * pools go back to them as remote frees). The passes may each stop and
+ * resume at a later safe point, so the time between quiescent states
+ * stays bounded: until the last pass every object is still held, by us
+ * or (not yet adopted) by the garbage itself. */
+enum { PASS_ADOPT, PASS_HOLD, PASS_CLEAR, PASS_DROP };
 
 static size_t advance(cog_gc_batch *b, size_t budget) {
     size_t done = 0;
+    cog_brc_adopter adopter = {0};
     for (; taken_at < b->n && done < budget; taken_at++, done++) {
         cog_object *o = b->obj[taken_at];
-        if (taken_phase == PASS_HOLD) {
+        if (taken_phase == PASS_ADOPT) {
+            cog_brc_adopt_unreachable(&adopter, o);
+        } else if (taken_phase == PASS_HOLD) {
             cog_incref(o);
         } else if (taken_phase == PASS_CLEAR) {
             if (!o->ob_type->clear) continue;
@@ -199,6 +207,8 @@ static size_t advance(cog_gc_batch *b, size_t budget) {
             cog_decref(o);
         }
     }
+    /* No merge_lock is held past this call: a safe point may come next. */
+    cog_brc_adopt_done(&adopter);
     return done;
 }
 
@@ -228,7 +238,7 @@ size_t cog_gc_inbox_process(size_t budget) {
         if (taken_at < b->n) break;
         taken_at = 0;
         if (taken_phase++ < PASS_DROP) continue;
-        taken_phase = PASS_HOLD;
+        taken_phase = PASS_ADOPT;
         taken = b->next;
         free(b);
     }

@@ -92,13 +92,13 @@ void cog_gc_release_shared_deferred(void);
 /* Next block in a deferred chain (linked through ob_ref_shared). */
 cog_object *cog_gc_deferred_next(cog_object *o);
 
-/* Pacing assist: cyclic garbage handed to the thread that allocated it.
- * A batch is a set of garbage objects owned by that thread (ob_tid) and
- * closed under references (all of one collection's garbage, see
- * collector/gc_assist.c), so the thread can free it on its own fast paths: take a
- * reference to each, clear each, drop the references. Nothing else can
- * reach a batch's objects (they are garbage, marked COG_GC_PENDING so no
- * scan or introspection takes them for live ones). */
+/* Pacing assist: cyclic garbage handed to a thread that outran the
+ * collector. A batch is all of one collection's garbage, closed under
+ * references (collector/gc_assist.c), so the thread can free it alone:
+ * adopt what others own, take a reference to each, clear each, drop the
+ * references. Nothing else can reach a batch's objects (they are
+ * garbage, marked COG_GC_PENDING so no scan or introspection takes them
+ * for live ones). */
 typedef struct cog_gc_batch {
     struct cog_gc_batch *next;
     size_t n;

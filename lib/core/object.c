@@ -261,7 +261,7 @@ static void free_object(cog_object *o, cog_tstate *ts) {
          * candidate. It stays TRACKED-visible until its block is really
          * released. */
         gc_at_death = set_gc_flag(o, COG_GC_DEAD);
-        /* Garbage handed back by the collector (pacing assist) was counted
+        /* Garbage handed out by the collector (pacing assist) was counted
          * out of the young generation when the collection that found it
          * ended, like all the garbage it found. */
         if (!(gc_at_death & COG_GC_PENDING)) cog_gc_note_dealloc();

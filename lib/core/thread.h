@@ -29,9 +29,9 @@ typedef struct cog_tstate {
     cog_object **queue;          /* under queue_lock */
     size_t queue_len, queue_cap; /* under queue_lock */
     /* Held by the owner while its detach merges every object it owns, and
-     * by the collector while it merges unreachable objects of this owner
-     * (cog_brc_adopt_unreachable): the two must not merge one object at
-     * the same time. */
+     * by the collector or an assistant while it adopts unreachable
+     * objects of this owner (cog_brc_adopt_unreachable): the two must not
+     * merge one object at the same time. */
     pthread_mutex_t merge_lock;
     /* Hint for the owner's safe point; the queue itself is read under the
      * lock, so relaxed ordering is enough (a missed hint is seen next time). */
