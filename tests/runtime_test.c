@@ -4,8 +4,10 @@
 #include <stddef.h>
 #include <string.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 
 #include "tests/test_types.h"
 
@@ -42,6 +44,37 @@ typedef struct holder {
     int attached, release;
     uint32_t tid;
 } holder;
+
+/* How many of this process's threads are named `name` (/proc). */
+static int threads_named(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* the thread exited meanwhile */
+        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The runtime's own threads carry names an operator can find in `top -H`
+ * or a profile; the collector's lives from cog_init to cog_shutdown. */
+static void runtime_threads_are_named(void **state) {
+    (void)state;
+    assert_int_equal(threads_named("cog-gc"), 0);
+    assert_int_equal(cog_init(), COG_OK);
+    assert_int_equal(threads_named("cog-gc"), 1);
+    assert_int_equal(cog_shutdown(), COG_OK);
+    assert_int_equal(threads_named("cog-gc"), 0);
+}
 
 static void *holder_main(void *arg) {
     holder *h = arg;
@@ -318,6 +351,7 @@ static void detach_while_holding_objects(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(init_twice_and_shutdown_twice),
+        cmocka_unit_test(runtime_threads_are_named),
         cmocka_unit_test(shutdown_busy_until_other_thread_detaches),
         cmocka_unit_test(attach_detach_cycles),
         cmocka_unit_test(thread_ids),

@@ -35,11 +35,11 @@ void cog_thread_mark_internal(int delta);
 
 /* Start a runtime-owned thread (the collector, the control server) that
  * attaches itself, counts as internal for cog_shutdown's busy check, runs
- * body(arg) and detaches. Returns once the thread has attached: COG_OK
- * (*thread is joinable), or an error whose message starts with `what`
- * (no thread left running). The caller
- * waits offline if it is attached, so the new thread's RCU registration
- * never waits on it. */
-int cog_thread_start_internal(pthread_t *thread, const char *what, void (*body)(void *),
-                              void *arg);
+ * body(arg) and detaches. `name` (at most 15 characters) is what `top -H`,
+ * `ps -L` and profilers show for it. Returns once the thread has
+ * attached: COG_OK (*thread is joinable), or an error whose message starts
+ * with `what` (no thread left running). The caller waits offline if it is
+ * attached, so the new thread's RCU registration never waits on it. */
+int cog_thread_start_internal(pthread_t *thread, const char *name, const char *what,
+                              void (*body)(void *), void *arg);
 #endif

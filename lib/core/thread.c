@@ -480,11 +480,12 @@ static void *internal_entry(void *p) {
     return NULL;
 }
 
-int cog_thread_start_internal(pthread_t *thread, const char *what, void (*body)(void *),
-                              void *arg) {
+int cog_thread_start_internal(pthread_t *thread, const char *name, const char *what,
+                              void (*body)(void *), void *arg) {
     internal_start st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, body, arg};
     if (pthread_create(thread, NULL, internal_entry, &st) != 0)
         return cog_error(COG_ENOMEM, "%s: cannot create the thread", what);
+    (void)pthread_setname_np(*thread, name); /* cosmetic: a failure changes nothing */
     int was_online = cog_thread_is_attached() && !cog__tls_tstate->offline;
     if (was_online) cog_thread_offline();
     pthread_mutex_lock(&st.m);
