@@ -426,7 +426,8 @@ static int start_locked(const char *path) {
         unlink(path);
         return cog_error(COG_ENOMEM, "cog_control_start: %s: %s", path, strerror(e));
     }
-    int rc = cog_thread_start_internal(&server, "cog-ctl", "cog_control_start: server", server_body, NULL);
+    int rc = cog_thread_start_internal(&server, "cog-ctl", "cog_control_start: server",
+                                       server_body, NULL);
     if (rc != COG_OK) {
         close_fds();
         unlink(path);

@@ -76,8 +76,8 @@ static void worker_body(void *arg) {
 int cog_control_worker_start(void) {
     if (pipe2(done_fd, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
     quit = 0;
-    if (cog_thread_start_internal(&worker, "cog-ctl-worker", "cog_control_start: worker", worker_body, NULL) !=
-        COG_OK) {
+    if (cog_thread_start_internal(&worker, "cog-ctl-worker", "cog_control_start: worker",
+                                  worker_body, NULL) != COG_OK) {
         close(done_fd[0]);
         close(done_fd[1]);
         done_fd[0] = done_fd[1] = -1;

@@ -89,7 +89,8 @@ int cog_gc_helper_post(void (*fn)(void *), void *arg) {
         pthread_mutex_unlock(&lock);
         /* The helper attaches: cog_thread_start_internal waits for that
          * offline, so it never waits on us. */
-        int rc = cog_thread_start_internal(&thread, "cog-gc-helper", "cog gc helper", helper_body, NULL);
+        int rc = cog_thread_start_internal(&thread, "cog-gc-helper", "cog gc helper",
+                                           helper_body, NULL);
         pthread_mutex_lock(&lock);
         if (rc == COG_OK) running = 1;
         else cannot_start = 1; /* assistants or we run it; retry after a restart */

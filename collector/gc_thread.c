@@ -489,7 +489,8 @@ static void collector_body(void *arg) { collector_main(arg); }
 
 /* Start the collector thread and wait until it has attached. */
 static int spawn_collector(void) {
-    return cog_thread_start_internal(&thread, "cog-gc", "cog_init: collector", collector_body, NULL);
+    return cog_thread_start_internal(&thread, "cog-gc", "cog_init: collector", collector_body,
+                                     NULL);
 }
 
 static int collector_start(void) {

@@ -175,8 +175,8 @@ int cog_gc_inbox_pending(const cog_tstate *ts) {
 }
 
 /* A batch is one collection's garbage, closed under references: nothing
- * outside it can reach its objects, and they refer to nothing in it that
- * another thread frees. It is freed as the collector's clear_garbage
+ * outside it can reach its objects, and no other thread will free any of
+ * them. It is freed as the collector's clear_garbage
  * frees: first each object not ours already is adopted (its whole count
  * becomes our biased local count, cog_brc_adopt_unreachable, under its
  * owner's merge_lock), then a reference to each (none is freed while its
