@@ -16,14 +16,10 @@
 
 static cog_heap *my_heap(void) { return cog_tstate_current()->heap; }
 
-static unsigned class_of(size_t size) {
-    return size <= COG_SMALL_MAX ? cog_size_class(size) : cog_medium_class(size);
-}
-
 static uint64_t in_use(size_t size) {
     cog_mem_info m;
     cog_mem_stats(&m);
-    return m.classes[class_of(size)].blocks_in_use;
+    return m.classes[cog_pool_class(size)].blocks_in_use;
 }
 
 /* ---- producer/consumer: A allocates, B frees (every free is remote) ---- */
@@ -55,7 +51,7 @@ static void *producer(void *arg) {
     cog_heap_collect(h);
     cog_mem_info m;
     cog_mem_stats(&m);
-    assert_int_equal(m.classes[class_of(PC_SIZE)].blocks_in_use, 0);
+    assert_int_equal(m.classes[cog_pool_class(PC_SIZE)].blocks_in_use, 0);
     cog_thread_detach();
     return NULL;
 }
@@ -147,7 +143,7 @@ static void thread_exit_with_live_of(size_t size) {
     cog_mem_stats(&m);
     size_t pool = size > COG_SMALL_MAX ? COG_MEDIUM_PAGE_SIZE : COG_PAGE_SIZE;
     assert_true(m.pools_abandoned >= LIVE_N / (pool / size));
-    assert_int_equal(m.classes[class_of(size)].blocks_in_use, base + LIVE_N);
+    assert_int_equal(m.classes[cog_pool_class(size)].blocks_in_use, base + LIVE_N);
     /* Still valid memory; freed from here, remotely into abandoned pools. */
     for (int i = 0; i < LIVE_N; i++) {
         for (size_t j = 0; j < size; j += 7)
@@ -169,7 +165,7 @@ static void thread_exit_with_live_of(size_t size) {
     pthread_create(&t, NULL, fresh_thread, NULL);
     pthread_join(t, NULL);
     cog_mem_stats(&m);
-    assert_int_equal(m.classes[class_of(size)].blocks_in_use, base);
+    assert_int_equal(m.classes[cog_pool_class(size)].blocks_in_use, base);
     assert_int_equal(m.pools_abandoned, 0);
 }
 
@@ -222,7 +218,7 @@ static void two_threads_adopt_an_exited_threads_pools(void **state) {
     assert_true(cog_gc_collect(-1) >= 0); /* sweeps what is left abandoned */
     cog_mem_info m;
     cog_mem_stats(&m);
-    assert_int_equal(m.classes[class_of(live_size)].blocks_in_use, base);
+    assert_int_equal(m.classes[cog_pool_class(live_size)].blocks_in_use, base);
     assert_int_equal(m.pools_abandoned, 0);
 }
 

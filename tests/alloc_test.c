@@ -30,8 +30,7 @@ static void every_size_class(void **state) {
     cog_heap *h = my_heap();
     enum { N = 40 };
     for (size_t size = 0; size <= COG_DIRECT_MAX; size++)
-        assert_int_equal(cog_direct_class[(size + 15) >> 4],
-                         size <= COG_SMALL_MAX ? cog_size_class(size) : cog_medium_class(size));
+        assert_int_equal(cog_direct_class[(size + 15) >> 4], cog_pool_class(size));
     for (size_t size = 1; size <= COG_SMALL_MAX; size++) {
         unsigned char *b[N];
         unsigned cls = cog_size_class(size);

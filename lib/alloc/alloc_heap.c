@@ -243,10 +243,8 @@ __attribute__((noinline, cold)) static int injected_failure(size_t size) {
  * calls only, so it stays a leaf). */
 static inline __attribute__((always_inline)) void *alloc_sized(cog_heap *h, size_t size,
                                                                cog_block_kind kind) {
-    unsigned cls;
-    if (size <= COG_SMALL_MAX) cls = cog_size_class(size);
-    else if (size <= COG_MEDIUM_MAX) cls = cog_medium_class(size);
-    else return cog_large_alloc(h, size, kind);
+    if (__builtin_expect(size > COG_MEDIUM_MAX, 0)) return cog_large_alloc(h, size, kind);
+    unsigned cls = cog_pool_class(size);
     cog_pool *p = h->cur[kind][cls];
     if (cog_pool_has_room(p)) return cog_pool_take_block(p);
     return alloc_slow(h, kind, cls);

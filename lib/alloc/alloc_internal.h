@@ -65,6 +65,10 @@ static inline unsigned cog_medium_class(size_t size) {
     unsigned lg = 63u - (unsigned)__builtin_clzl(s);
     return COG_SMALL_NCLASSES + (lg - 9) * 4 + (unsigned)((s >> (lg - 2)) & 3);
 }
+/* The class of any pooled size (size <= COG_MEDIUM_MAX). */
+static inline unsigned cog_pool_class(size_t size) {
+    return size <= COG_SMALL_MAX ? cog_size_class(size) : cog_medium_class(size);
+}
 static inline int cog_class_is_medium(unsigned cls) { return cls >= COG_SMALL_NCLASSES; }
 static inline size_t cog_class_size(unsigned cls) {
     if (!cog_class_is_medium(cls)) return ((size_t)cls + 2) << 4;

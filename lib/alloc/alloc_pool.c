@@ -2,7 +2,7 @@
  * equal-size blocks.
  *
  * A pool hands out blocks from its local free list first, then by bumping
- * `bump` through the uncarved rest of the page (so a new pool costs no
+ * `carved` through the uncarved rest of the page (so a new pool costs no
  * free-list building). Blocks freed by other threads wait on `remote` until
  * the owner takes the whole list with one exchange.
  */
