@@ -94,6 +94,32 @@ static inline uint64_t gc_load(const cog_object *o) {
     return atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
 }
 
+/* The passes that go through the candidates in order (subtraction, the
+ * rescue, clearing) read or write each object once, and the objects lie
+ * in address order; but an iteration does enough (an indirect traverse or
+ * clear call, the children's headers) that the hardware prefetcher does
+ * not run far enough ahead, and each header was a cache miss on a heap
+ * bigger than the cache. Asking for the object this many candidates ahead
+ * hides that miss: clearing a million objects of garbage measured 20 %
+ * faster (docs/performance.md, "Full collections"). A prefetch is only a
+ * hint: an address that is no longer an object costs nothing. */
+#define PREFETCH_AHEAD 64
+static inline void prefetch(const void *o, int write) {
+    if (write)
+        __builtin_prefetch(o, 1);
+    else
+        __builtin_prefetch(o, 0);
+}
+static inline void prefetch_candidate(const gc_scan *s, size_t i, int write) {
+    if (i + PREFETCH_AHEAD < s->n) prefetch(s->obj[i + PREFETCH_AHEAD], write);
+}
+/* For the passes after marking, which skip reachable candidates (most of
+ * a live heap's): fetch only what the pass will touch. */
+static inline void prefetch_unreachable(const gc_scan *s, size_t i, int write) {
+    size_t k = i + PREFETCH_AHEAD;
+    if (k < s->n && s->state[k] != C_REACHABLE) prefetch(s->obj[k], write);
+}
+
 
 /* The collector changes only the generation and stamp bits of ob_gc while
  * mutators may set flag bits concurrently, so it writes with a CAS. */
@@ -361,7 +387,10 @@ static void traverse(gc_scan *s, cog_object *o, cog_visitproc visit) {
 
 static void subtract_helper(void *arg) {
     sub_job *j = arg;
-    for (size_t i = j->lo; i < j->hi; i++) traverse_with(j->s->obj[i], visit_count, j);
+    for (size_t i = j->lo; i < j->hi; i++) {
+        prefetch_candidate(j->s, i, 0);
+        traverse_with(j->s->obj[i], visit_count, j);
+    }
 }
 
 static int subtract(gc_scan *s) {
@@ -380,7 +409,10 @@ static int subtract(gc_scan *s) {
         }
     }
     cog_visitproc visit = s->part1_at == PART1 ? visit_subtract_1 : visit_subtract;
-    for (size_t i = 0; i < split; i++) traverse(s, s->obj[i], visit);
+    for (size_t i = 0; i < split; i++) {
+        prefetch_candidate(s, i, 0);
+        traverse(s, s->obj[i], visit);
+    }
     if (split == s->n) return 0;
     cog_gc_helper_wait();
     for (size_t i = 0; i < s->n; i++)
@@ -452,8 +484,16 @@ typedef struct mark_job {
 static void mark_roots(mark_job *j, int w) {
     mark_ctx *c = &j->ctx[w];
     gc_scan *s = c->s;
-    for (size_t i = j->lo[w]; i < j->hi[w] && !c->oom; i++)
+    for (size_t i = j->lo[w]; i < j->hi[w] && !c->oom; i++) {
+        /* Candidates ahead that no root has reached yet are where the
+         * next roots' marking goes, in a heap allocated in the order it
+         * is linked (each of bench/gc_bench's live rings: 12.6 -> 4-7 ms
+         * for a million objects); in a heap of garbage, where no root
+         * comes, they cost a wasted fetch each (0.4 -> 1.5 ms). */
+        size_t k = i + PREFETCH_AHEAD;
+        if (k < s->n && state_get(s, k) != C_REACHABLE) prefetch(s->obj[k], 0);
         if (state_get(s, i) != C_REACHABLE && s->refs[i] > 0) mark_from(c, i);
+    }
 }
 
 static void mark_helper(void *arg) { mark_roots(arg, 1); }
@@ -488,6 +528,7 @@ static size_t rescue_dirty(gc_scan *s) {
     mark_ctx c = own_ctx(s);
     s->nattn = 0;
     for (size_t i = 0; i < s->n && !c.oom; i++) {
+        prefetch_unreachable(s, i, 0);
         if (s->state[i] == C_REACHABLE) continue;
         cog_object *o = s->obj[i];
         uint64_t gc = gc_load(o);
@@ -595,6 +636,7 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
      * is freed (and its neighbours' fields left dangling) mid-way. */
     cog_brc_adopter adopter = {0};
     for (size_t i = 0; i < s->n; i++) {
+        prefetch_unreachable(s, i, 1);
         if (s->state[i] != C_GARBAGE) continue;
         cog_brc_adopt_unreachable(&adopter, s->obj[i]);
         cog_incref(s->obj[i]);
@@ -603,6 +645,7 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
     cog_gc_release_own_frees(1);
     for (size_t i = 0; i < s->n; i++) {
         cog_object *o = s->obj[i];
+        prefetch_unreachable(s, i, 1);
         if (s->state[i] != C_GARBAGE) continue;
         if (o->ob_type->clear) {
             cog__tls_clearing_garbage = 1; /* only we can reach o: see cog_ref_take */
@@ -611,11 +654,13 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
         }
         out->collected++;
     }
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
+        prefetch_unreachable(s, i, 1);
         if (s->state[i] == C_GARBAGE) {
             s->state[i] = C_FREED;
             cog_decref(s->obj[i]);
         }
+    }
     cog_gc_release_own_frees(0);
 }
 
