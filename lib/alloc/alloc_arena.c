@@ -50,9 +50,7 @@ static atomic_uint nempty_[COG_ARENA_KINDS];
 static unsigned nempty(int kind) {
     return atomic_load_explicit(&nempty_[kind], memory_order_relaxed);
 }
-static void nempty_add(int kind, int d) {
-    atomic_store_explicit(&nempty_[kind], nempty(kind) + (unsigned)d, memory_order_relaxed);
-}
+static void nempty_add(int kind, int d) { COG_SOLE_WRITER_ADD(&nempty_[kind], (unsigned)d); }
 
 static void stat_add(atomic_ulong *c, long d) {
     atomic_fetch_add_explicit(c, (unsigned long)d, memory_order_relaxed);

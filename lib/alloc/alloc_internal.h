@@ -24,6 +24,15 @@
 
 #include "lib/alloc/alloc.h"
 
+/* Add delta to a counter that one thread at a time writes (its owner, or
+ * whoever holds its lock; others read it as a racy snapshot or a hint): a
+ * relaxed load and a relaxed store, not a locked read-modify-write, which
+ * costs tens of cycles on the fast paths. */
+#define COG_SOLE_WRITER_ADD(counter, delta)                                                  \
+    atomic_store_explicit((counter),                                                        \
+                          atomic_load_explicit((counter), memory_order_relaxed) + (delta), \
+                          memory_order_relaxed)
+
 #define COG_PAGE_SHIFT 14 /* small arenas' pages (16 KiB) */
 #define COG_PAGE_SIZE ((size_t)1 << COG_PAGE_SHIFT)
 #define COG_MEDIUM_PAGE_SHIFT 16 /* medium arenas' pages */
@@ -332,11 +341,8 @@ static inline uint16_t cog_pool_used(const cog_pool *p) {
     return (uint16_t)(atomic_load_explicit(&p->allocs, memory_order_relaxed) -
                       atomic_load_explicit(&p->frees, memory_order_relaxed));
 }
-/* Single-writer counters: a relaxed load and store, not an RMW. */
 static inline void cog_pool_count_frees(cog_pool *p, unsigned n) {
-    atomic_store_explicit(&p->frees,
-                          (uint16_t)(atomic_load_explicit(&p->frees, memory_order_relaxed) + n),
-                          memory_order_relaxed);
+    COG_SOLE_WRITER_ADD(&p->frees, n);
 }
 /* Release an empty pool to its arena. */
 void cog_pool_release(cog_pool *p);
@@ -377,9 +383,7 @@ enum { COG_LSTAT_COUNT, COG_LSTAT_BYTES, COG_LSTAT_CACHED, COG_LSTAT_CACHED_BYTE
 extern atomic_long cog_large_stat_global[COG_LSTAT_N];
 static inline void cog_large_stat_add(cog_heap *self, int i, long d) {
     if (self)
-        atomic_store_explicit(&self->large_stat[i],
-                              atomic_load_explicit(&self->large_stat[i], memory_order_relaxed) + d,
-                              memory_order_relaxed);
+        COG_SOLE_WRITER_ADD(&self->large_stat[i], d);
     else
         atomic_fetch_add_explicit(&cog_large_stat_global[i], d, memory_order_relaxed);
 }
@@ -411,9 +415,7 @@ static inline void *cog_pool_take_block(cog_pool *p) {
         b = p->page + (size_t)n * p->block_size;
         atomic_store_explicit(&p->carved, (uint16_t)(n + 1), memory_order_release);
     }
-    atomic_store_explicit(&p->allocs,
-                          (uint16_t)(atomic_load_explicit(&p->allocs, memory_order_relaxed) + 1),
-                          memory_order_relaxed);
+    COG_SOLE_WRITER_ADD(&p->allocs, 1);
     return b;
 }
 

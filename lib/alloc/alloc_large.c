@@ -169,17 +169,21 @@ void cog_alloc_release_cached(void) {
 #define HEAP_CACHE_MAX_LEN ((size_t)1 << 20)
 
 /* Owner of h: its best cached fit for len bytes, or NULL. */
+/* Owner of h: take the cached mapping *pp off h's cache. */
+static cog_large_hdr *heap_cache_unlink(cog_heap *h, cog_large_hdr **pp) {
+    cog_large_hdr *hd = *pp;
+    *pp = hd->next;
+    h->large_cached--;
+    cache_stats_add(h, -1, -(long)hd->map_len);
+    return hd;
+}
+
 static cog_large_hdr *heap_cache_take(cog_heap *h, size_t len) {
     cog_large_hdr **best = NULL;
     for (cog_large_hdr **pp = &h->large_cache; *pp; pp = &(*pp)->next)
         if (fits((*pp)->map_len, len) && (!best || (*pp)->map_len < (*best)->map_len))
             best = pp;
-    if (!best) return NULL;
-    cog_large_hdr *hd = *best;
-    *best = hd->next;
-    h->large_cached--;
-    cache_stats_add(h, -1, -(long)hd->map_len);
-    return hd;
+    return best ? heap_cache_unlink(h, best) : NULL;
 }
 
 /* Owner of h (the freeing thread's own heap): keep the mapping if there is
@@ -195,10 +199,7 @@ static int heap_cache_give(cog_heap *h, cog_large_hdr *hd) {
 
 void cog_large_flush_heap_cache(cog_heap *h) {
     while (h->large_cache) {
-        cog_large_hdr *hd = h->large_cache;
-        h->large_cache = hd->next;
-        h->large_cached--;
-        cache_stats_add(h, -1, -(long)hd->map_len);
+        cog_large_hdr *hd = heap_cache_unlink(h, &h->large_cache);
         give_mapping(h, hd, hd->map_len);
     }
 }
