@@ -31,6 +31,7 @@
 #include <stdlib.h>
 
 #include "collector/gc_internal.h"
+#include "lib/base/prefetch.h"
 #include "lib/core/thread.h"
 
 #define MAX_ASSISTANTS 64
@@ -43,13 +44,23 @@ size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
     /* Garbage per assistant (collector thread only: static is fine). */
     static size_t owns[MAX_ASSISTANTS];
     for (int k = 0; k < nwho; k++) owns[k] = 0;
-    size_t count = 0;
+    /* One pass over the garbage's headers, which are cache misses on a
+     * big young generation: tally the owners, flag each object and
+     * collect it into the batch (grown by doubling, as we do not know
+     * the count yet; flags set on a batch that is not handed out after
+     * all are harmless, see below). */
+    size_t cap = n < 1024 ? n : 1024;
+    cog_gc_batch *b = malloc(sizeof *b + cap * sizeof b->obj[0]);
+    if (!b) return 0; /* the collector clears it itself */
+    b->n = 0;
     uint32_t last = 0; /* garbage comes in runs of one owner (walk order) */
     int last_k = -1;
     for (size_t i = 0; i < n; i++) {
+        if (i + COG_PREFETCH_AHEAD < n && state[i + COG_PREFETCH_AHEAD] == garbage)
+            cog_prefetch(obj[i + COG_PREFETCH_AHEAD], 1);
         if (state[i] != garbage) continue;
-        count++;
-        uint32_t t = atomic_load_explicit(&obj[i]->ob_tid, memory_order_relaxed);
+        cog_object *o = obj[i];
+        uint32_t t = atomic_load_explicit(&o->ob_tid, memory_order_relaxed);
         if (t != last || last_k < 0) {
             last = t;
             last_k = nwho;
@@ -57,22 +68,28 @@ size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
                 if (who[k] == t) last_k = k;
         }
         if (last_k < nwho) owns[last_k]++;
-    }
-    if (!count) return 0;
-    int best = 0;
-    for (int k = 1; k < nwho; k++)
-        if (owns[k] > owns[best]) best = k;
-    uint32_t owner = who[best];
-    cog_gc_batch *b = malloc(sizeof *b + count * sizeof b->obj[0]);
-    if (!b) return 0; /* the collector clears it itself */
-    b->n = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (state[i] != garbage) continue;
-        cog_object *o = obj[i];
+        if (b->n == cap) {
+            size_t ncap = cap * 2 < n ? cap * 2 : n;
+            cog_gc_batch *nb = realloc(b, sizeof *b + ncap * sizeof b->obj[0]);
+            if (!nb) {
+                free(b);
+                return 0;
+            }
+            b = nb, cap = ncap;
+        }
         uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
         atomic_store_explicit(&o->ob_gc, gc | COG_GC_PENDING, memory_order_relaxed);
         b->obj[b->n++] = o;
     }
+    size_t count = b->n;
+    if (!count) {
+        free(b);
+        return 0;
+    }
+    int best = 0;
+    for (int k = 1; k < nwho; k++)
+        if (owns[k] > owns[best]) best = k;
+    uint32_t owner = who[best];
     /* From the hand-out on, T may be freeing them: only our arrays are
      * read after it. */
     if (!cog_gc_pacing_hand_out(owner, b)) {

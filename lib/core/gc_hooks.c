@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "lib/alloc/alloc.h"
+#include "lib/base/prefetch.h"
 #include "lib/core/brc.h"
 #include "lib/core/object_internal.h"
 #include "lib/core/thread.h"
@@ -194,6 +195,9 @@ static size_t advance(cog_gc_batch *b, size_t budget) {
     cog_brc_adopter adopter = {0};
     for (; taken_at < b->n && done < budget; taken_at++, done++) {
         cog_object *o = b->obj[taken_at];
+        /* Each pass reads and writes every header of a batch that may be
+         * bigger than the cache (lib/base/prefetch.h). */
+        cog_prefetch_ahead(b->obj, taken_at, b->n, 1);
         if (taken_phase == PASS_ADOPT) {
             cog_brc_adopt_unreachable(&adopter, o);
         } else if (taken_phase == PASS_HOLD) {
