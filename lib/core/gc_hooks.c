@@ -180,15 +180,18 @@ int cog_gc_inbox_pending(const cog_tstate *ts) {
  * them. It is freed as the collector's clear_garbage
  * frees: first each object not ours already is adopted (its whole count
  * becomes our biased local count, cog_brc_adopt_unreachable, under its
- * owner's merge_lock), then a reference to each (none is freed while its
- * neighbours still point at it), then each clear with the exclusive-take
- * rule of cog_ref_take, then the references go and reference counting
- * frees everything on our owner fast paths (blocks of other threads'
- * pools go back to them as remote frees). The passes may each stop and
- * resume at a later safe point, so the time between quiescent states
- * stays bounded: until the last pass every object is still held, by us
- * or (not yet adopted) by the garbage itself. */
-enum { PASS_ADOPT, PASS_HOLD, PASS_CLEAR, PASS_DROP };
+ * owner's merge_lock) and we take a reference to it (none is freed while
+ * its neighbours still point at it; an owner increment, which takes no
+ * lock, so it may run under the merge_lock as in the collector's
+ * clear_garbage), then each clear with the exclusive-take rule of
+ * cog_ref_take, then the references go and reference counting frees
+ * everything on our owner fast paths (blocks of other threads' pools go
+ * back to them as remote frees). Three passes, not four: each pass reads
+ * every header of a batch that may not fit in the cache. The passes may
+ * each stop and resume at a later safe point, so the time between
+ * quiescent states stays bounded: until the last pass every object is
+ * still held, by us or (not yet adopted) by the garbage itself. */
+enum { PASS_ADOPT_HOLD, PASS_CLEAR, PASS_DROP };
 
 static size_t advance(cog_gc_batch *b, size_t budget) {
     size_t done = 0;
@@ -198,9 +201,8 @@ static size_t advance(cog_gc_batch *b, size_t budget) {
         /* Each pass reads and writes every header of a batch that may be
          * bigger than the cache (lib/base/prefetch.h). */
         cog_prefetch_ahead(b->obj, taken_at, b->n, 1);
-        if (taken_phase == PASS_ADOPT) {
+        if (taken_phase == PASS_ADOPT_HOLD) {
             cog_brc_adopt_unreachable(&adopter, o);
-        } else if (taken_phase == PASS_HOLD) {
             cog_incref(o);
         } else if (taken_phase == PASS_CLEAR) {
             if (!o->ob_type->clear) continue;
@@ -242,7 +244,7 @@ size_t cog_gc_inbox_process(size_t budget) {
         if (taken_at < b->n) break;
         taken_at = 0;
         if (taken_phase++ < PASS_DROP) continue;
-        taken_phase = PASS_ADOPT;
+        taken_phase = PASS_ADOPT_HOLD;
         taken = b->next;
         free(b);
     }
