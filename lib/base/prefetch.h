@@ -22,13 +22,28 @@
  * for 48-byte objects on the AMD box (about 1-2 us of work ahead). */
 #define COG_PREFETCH_AHEAD 64
 
-/* write: the pass will store into the object (the rw argument of
- * __builtin_prefetch must be a constant; inlining folds this). */
+/* write: the pass will store into the object or update it with an
+ * atomic read-modify-write. Those need the line exclusive, which a read
+ * prefetch does not ask for when another core holds it (a mutator that
+ * just wrote the object): on x86-64 a write prefetch is PREFETCHW, which
+ * GCC emits for __builtin_prefetch only with -mprfchw (it is outside the
+ * x86-64 baseline, but every AMD64 CPU and Intel's since Broadwell have
+ * it, and older ones run the opcode as a no-op). Measured on the AMD
+ * box: with PREFETCHW ahead the collector's walk (a CAS per candidate)
+ * took 17 % less time per block under server_bench's all-cyclic load,
+ * where a read prefetch had measured no gain on gc_bench's heap. (The rw
+ * argument of __builtin_prefetch must be a constant; inlining folds
+ * `write`.) */
 static inline void cog_prefetch(const void *p, int write) {
-    if (write)
+    if (write) {
+#if defined(__x86_64__) && !defined(__PRFCHW__)
+        __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
         __builtin_prefetch(p, 1);
-    else
+#endif
+    } else {
         __builtin_prefetch(p, 0);
+    }
 }
 
 /* Prefetch objs[i + COG_PREFETCH_AHEAD], if the array has it. */
