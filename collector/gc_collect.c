@@ -809,6 +809,11 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     out->parallel |= mark(&s);
     PHASE_DONE(GC_PH_MARK);
     if (s.oom) goto finish; /* a subtree may be unmarked: free nothing */
+    /* Every candidate reachable: no garbage, whatever happens next (the
+     * rescues only make candidates reachable), so G2 would decide
+     * nothing. Most young collections of a server whose garbage is
+     * acyclic end here, and their window closes a grace period early. */
+    if (!memchr(s.state, C_UNKNOWN, s.n)) goto finish;
 
     /* 5 */
     cog_rcu_synchronize();
