@@ -9,7 +9,8 @@
  * only between operations. The collector runs one collection: open window
  * (flag + grace period), snapshot candidates, read counts, subtract
  * internal references field by field (interleaved with the mutator), mark
- * from roots, second grace period, rescue dirty, then declares garbage.
+ * from roots, second grace period (skipped if marking reached every
+ * candidate), rescue dirty, then declares garbage.
  *
  * Checked: (1) soundness: when the collector declares an object garbage,
  * no mutator local, the root, or any non-garbage live object refers to it;
@@ -27,8 +28,16 @@
  * Mutants (spin_check.sh expect-bug FLAG), each must be rejected:
  *   BUG_NO_G2_RESCUE        no rescue of objects dirtied during the scan;
  *   BUG_RELEASE_CANDIDATES  frees of candidates are not deferred either;
+ *   BUG_DONE_BEFORE_MARK    the window is published done before the
+ *                           collector's marking reads;
  *   BUG_DONE_BEFORE_RESCUE  the window is published done before the
- *                           collector's last reads (the rescue's).
+ *                           collector's last reads (the rescue's); since a
+ *                           collection whose marking reached every
+ *                           candidate closes without G2, its counterexample
+ *                           needs an unreached candidate, which takes four
+ *                           mutator operations (a manual test);
+ *   BUG_SKIP_G2_IF_ANY_REACHED  G2 and the rescue skipped once marking
+ *                           reached any candidate, not every one.
  */
 #define N 3
 #define NIL 255
@@ -55,6 +64,7 @@ bool cand[N];      /* stamped by the collector's walk */
 bool deferred[N];  /* a candidate freed inside the window: kept */
 bool done;         /* cog__gc_window_done: the collector read its last block */
 bool collecting;
+bool allreach;     /* marking reached every candidate: no G2 */
 
 /* Mark (barrier) and count changes, done inside one mutator operation
  * with the sampled flag b. */
@@ -198,6 +208,10 @@ proctype collector() {
     for (i : 0 .. N-1) {
         reach[i] = !cand[i] || refs[i] > 0 || dirty[i] || dead[i]
     }
+#ifdef BUG_DONE_BEFORE_MARK
+    bar = 0;
+    done = 1;
+#endif
     /* propagate reachability (N rounds is enough for N objects) */
     for (j : 0 .. N-1) {
         for (i : 0 .. N-1) {
@@ -210,6 +224,18 @@ proctype collector() {
             fi
         }
     }
+    /* Every candidate reached: no garbage whatever the rescue finds, so
+     * the collector closes without G2. The mutant's test is too weak: it
+     * skips G2 as soon as one candidate is reached. */
+    allreach = 1;
+    for (i : 0 .. N-1) { if :: cand[i] && !reach[i] -> allreach = 0 :: else -> skip fi }
+#ifdef BUG_SKIP_G2_IF_ANY_REACHED
+    for (i : 0 .. N-1) { if :: cand[i] && reach[i] -> allreach = 1 :: else -> skip fi }
+#endif
+    if
+    :: allreach -> goto verdict
+    :: else -> skip
+    fi
     grace_period();                                       /* G2 */
 #ifdef BUG_DONE_BEFORE_RESCUE
     bar = 0;
@@ -232,6 +258,7 @@ proctype collector() {
         }
     }
     /* Declare garbage: soundness check. */
+verdict:
     atomic {
         for (i : 0 .. N-1) {
             if
