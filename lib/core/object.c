@@ -168,15 +168,22 @@ static int finalize_once(cog_object *o, cog_tstate *ts) {
     return 1;
 }
 
-/* Flag changes of a dying object's ob_gc. Mutators race with the collector
- * (its walk CASes stamps, mutators set DIRTY marks), so they use RMWs. The
- * collector freeing garbage after its verdict (cog__gc_release_own) is the
- * only thread that can reach those objects, so a load and a store do: the
- * locked RMWs were a large part of its clearing cost. set_gc_flag returns
- * ob_gc as it was; acq_rel: acquire pairs with the walk's release CAS (see
+/* Flag changes of a dying object's ob_gc. Inside a collection window
+ * they race with the collector (its walk CASes stamps, mutators set DIRTY
+ * marks), so they are RMWs there. Two cases have no other writer, and a
+ * load and a store do (the locked RMWs were a large part of freeing: two
+ * per object, 14 % of a worker's time in server_bench's tree shape):
+ *   - the collector freeing garbage after its verdict
+ *     (cog__gc_release_own): only it can reach those objects;
+ *   - an online attached thread that finds no window open
+ *     (no_window_writer). docs/design.md "Frees outside a window" has the
+ *     argument.
+ * `plain` is that test, made by the caller in the same operation (no
+ * quiescent state in between). set_gc_flag returns ob_gc as it was;
+ * acq_rel: acquire pairs with the walk's release CAS (see
  * cog_gc_must_defer), release orders our earlier writes before it. */
-static inline uint64_t set_gc_flag(cog_object *o, uint64_t flag) {
-    if (cog__gc_release_own) {
+static inline uint64_t set_gc_flag(cog_object *o, uint64_t flag, int plain) {
+    if (plain) {
         uint64_t gc = atomic_load_explicit(&o->ob_gc, memory_order_relaxed);
         atomic_store_explicit(&o->ob_gc, gc | flag, memory_order_relaxed);
         return gc;
@@ -184,12 +191,25 @@ static inline uint64_t set_gc_flag(cog_object *o, uint64_t flag) {
     return atomic_fetch_or_explicit(&o->ob_gc, flag, memory_order_acq_rel);
 }
 
-static inline void clear_gc_flag(cog_object *o, uint64_t flag) {
-    if (cog__gc_release_own)
+static inline void clear_gc_flag(cog_object *o, uint64_t flag, int plain) {
+    if (plain)
         atomic_store_explicit(&o->ob_gc, atomic_load_explicit(&o->ob_gc, memory_order_relaxed) & ~flag,
                               memory_order_relaxed);
     else
         atomic_fetch_and_explicit(&o->ob_gc, ~flag, memory_order_relaxed);
+}
+
+/* Whether the calling thread may change a dying object's ob_gc with a
+ * plain load and store (above). Online: QSBR waits for us, so an
+ * operation of ours that sees the window closed ends before the quiescent
+ * state that the next window's opening grace period waits for, hence
+ * before that window's walk. Acquire pairs with the release in the
+ * closing store of the barrier (seq_cst), so the last window's walk and
+ * marks happened before. */
+static inline int no_window_writer(const cog_tstate *ts) {
+    return cog__gc_release_own ||
+           (ts && !ts->offline &&
+            atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) == COG_WINDOW_CLOSED);
 }
 
 void cog_object_free_block(cog_object *o) {
@@ -200,7 +220,7 @@ void cog_object_free_block(cog_object *o) {
      * object whose last reference is being dropped): the others skip the
      * RMW, a quarter of a small string's new+free. */
     if (atomic_load_explicit(&o->ob_gc, memory_order_relaxed) & COG_GC_TRACKED)
-        clear_gc_flag(o, COG_GC_TRACKED);
+        clear_gc_flag(o, COG_GC_TRACKED, no_window_writer(ts));
 #ifdef COG_DEBUG
     atomic_store_explicit(&o->ob_gc, (uint64_t)(uintptr_t)type, memory_order_relaxed);
     o->ob_type = &cog__freed_type;
@@ -252,7 +272,6 @@ static void defer_free_rcu(cog_object *o, uint64_t gc_at_death) {
 }
 
 static void free_object(cog_object *o, cog_tstate *ts) {
-    (void)ts;
     const cog_type *type = o->ob_type;
     uint64_t gc_at_death = 0;
     if (type->flags & COG_TYPE_GC) {
@@ -260,7 +279,7 @@ static void free_object(cog_object *o, cog_tstate *ts) {
          * freezes its stamp: the walk never makes a DEAD object a
          * candidate. It stays TRACKED-visible until its block is really
          * released. */
-        gc_at_death = set_gc_flag(o, COG_GC_DEAD);
+        gc_at_death = set_gc_flag(o, COG_GC_DEAD, no_window_writer(ts));
         /* Garbage handed out by the collector (pacing assist) was counted
          * out of the young generation when the collection that found it
          * ended, like all the garbage it found. */
