@@ -649,11 +649,7 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
         cog_object *o = s->obj[i];
         prefetch_unreachable(s, i, 1);
         if (s->state[i] != C_GARBAGE) continue;
-        if (o->ob_type->clear) {
-            cog__tls_clearing_garbage = 1; /* only we can reach o: see cog_ref_take */
-            o->ob_type->clear(o);
-            cog__tls_clearing_garbage = 0;
-        }
+        if (o->ob_type->clear) cog_clear_garbage_object(o);
         out->collected++;
     }
     for (size_t i = 0; i < s->n; i++) {

@@ -503,6 +503,92 @@ static void immortals_shared_by_all_threads(void **state) {
     assert_int_equal(atomic_load_explicit(&heap_imm->ob_ref_shared, memory_order_relaxed), 0);
 }
 
+/* ---- 8. A dealloc's takes: its own fields plainly, others atomically ---
+ *
+ * While a type's dealloc runs, cog_ref_take of the dying object's own
+ * fields is a load and a store (nobody else can reach them); a take of any
+ * other object's field must stay an exchange. Each round, a taker's dealloc
+ * (on one thread) and a plain cog_ref_take (on another) race for the one
+ * reference in a shared slot: exactly one may get it. A thread-wide plain
+ * take would let both load it before either stores NULL, and the slot's
+ * object would be dropped twice. */
+
+typedef struct taker {
+    cog_object ob;
+    cog_ref own;
+} taker;
+
+static test_node *slot;          /* shared: slot->next is raced for */
+static atomic_long slot_takes;   /* references taken out of slot->next */
+static atomic_int slot_round, slot_done;
+
+static void take_slot(void) {
+    cog_object *x = cog_ref_take(&slot->next);
+    if (!x) return;
+    if (((test_node *)x)->canary != TEST_CANARY) abort(); /* taken twice, freed */
+    atomic_fetch_add(&slot_takes, 1);
+    cog_decref(x);
+}
+
+static void taker_dealloc(cog_object *self) {
+    cog_xdecref(cog_ref_take(&((taker *)self)->own)); /* its own field */
+    take_slot();                                       /* someone else's */
+}
+
+static const cog_type taker_type = {
+    .name = "test.Taker",
+    .basic_size = sizeof(taker),
+    .dealloc = taker_dealloc,
+};
+
+typedef struct slot_race_args {
+    int side; /* 0: drops a taker, 1: takes directly */
+    long rounds;
+} slot_race_args;
+
+static void *slot_race_worker(void *arg) {
+    slot_race_args *a = arg;
+    attach_or_die();
+    for (int r = 1; r <= a->rounds; r++) {
+        taker *t = NULL;
+        if (a->side == 0) {
+            t = (taker *)cog_new(&taker_type);
+            if (!t) abort();
+            cog_ref_store(&t->own, &test_node_new(r)->ob);
+        }
+        wait_for(&slot_round, r);
+        if (a->side == 0)
+            cog_decref(&t->ob); /* the last reference: taker_dealloc */
+        else
+            take_slot();
+        atomic_fetch_add(&slot_done, 1);
+    }
+    cog_thread_detach();
+    return NULL;
+}
+
+static void dealloc_takes_of_other_fields_stay_atomic(void **state) {
+    (void)state;
+    long rounds = test_scale(20000);
+    slot = test_node_new(-1);
+    long before = atomic_load(&test_node_deallocs);
+    slot_race_args args[2] = {{0, rounds}, {1, rounds}};
+    pthread_t t[2];
+    start_workers(t, 2, slot_race_worker, args, sizeof args[0]);
+    for (int r = 1; r <= rounds; r++) {
+        cog_ref_store(&slot->next, &test_node_new(r)->ob);
+        atomic_store(&slot_round, r);
+        wait_for(&slot_done, 2 * r);
+    }
+    join_workers(t, 2);
+    /* Every slot object taken exactly once, and it and every taker's own
+     * node freed exactly once (a second free aborts on the canary). */
+    assert_int_equal(atomic_load(&slot_takes), rounds);
+    assert_true(wait_deallocs(before + 2 * rounds));
+    assert_int_equal(atomic_load(&test_node_deallocs), before + 2 * rounds);
+    cog_decref(&slot->ob);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         TEST_CASE(dealloc_once_under_contention),
@@ -512,6 +598,7 @@ int main(void) {
         TEST_CASE(queueing_decref_races_owner_detach),
         TEST_CASE(pipeline_handoff),
         TEST_CASE(immortals_shared_by_all_threads),
+        TEST_CASE(dealloc_takes_of_other_fields_stay_atomic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,11 +158,19 @@ extern __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec")))
  * thread itself write it; relaxed suffices because the collector publishes
  * changes with an RCU grace period (see docs/design.md "The window"). */
 extern __thread COG_ATOMIC(uint32_t) cog__tls_fast_tid __attribute__((tls_model("initial-exec")));
-/* Non-zero only on the collector thread while it runs the `clear` of a
- * garbage object whose verdict is final (not inside deallocs that clear
- * triggers): nothing else can reach that object, so cog_ref_take of its
- * fields needs no atomic exchange (docs/design.md "Concurrent collection"). */
-extern __thread int cog__tls_clearing_garbage __attribute__((tls_model("initial-exec")));
+/* The object whose fields only the calling thread can reach right now,
+ * [base, base + size), or size 0: an object being deallocated (its count
+ * is zero) while its type's `dealloc` runs, and a garbage object whose
+ * verdict is final while the collector (or the assistant it was handed
+ * to) runs its `clear` (no_mark: no barrier mark either). cog_ref_take of
+ * a field inside that range needs no atomic exchange (docs/design.md
+ * "Exclusive takes"). Set and restored by the runtime only. */
+struct cog__exclusive {
+    uintptr_t base;
+    size_t size;
+    int no_mark;
+};
+extern __thread struct cog__exclusive cog__tls_exclusive __attribute__((tls_model("initial-exec")));
 
 inline void cog__gc_barrier_touch(cog_object *o) {
     if (__builtin_expect(atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed), 0))
@@ -235,19 +243,21 @@ inline void cog_ref_store(cog_ref *field, cog_object *value) {
 /* Take the field's reference out (the field becomes NULL) and return it.
  * Atomic with respect to other takers and writers of the field: exactly one
  * caller gets the reference. An empty field costs a load and no RMW (the
- * take happened at that load). In the collector's clear of a garbage
- * object (cog__tls_clearing_garbage) the collector is the field's only
- * possible writer, so a load and a store do: an exchange is a locked
- * instruction, and those were most of the cost of freeing garbage.
- * A type's `clear` must therefore take only its own object's fields (as
- * CPython's tp_clear). Acquire pairs with cog_ref_store's release, as the
- * exchange's did. */
+ * take happened at that load). A field of the object the calling thread
+ * alone can reach (cog__tls_exclusive: the object a `dealloc` or a
+ * garbage `clear` is tearing down) has no other taker or writer, so a load
+ * and a store do: an exchange is a locked instruction, and those were most
+ * of the cost of freeing garbage and a large part of deallocating. Any
+ * other field, of any object, is taken with the exchange. Acquire pairs
+ * with cog_ref_store's release, as the exchange's did. */
 inline cog_object *cog_ref_take(cog_ref *field) {
     cog_object *old = atomic_load_explicit(field, memory_order_acquire);
     if (!old) return NULL;
-    if (__builtin_expect(cog__tls_clearing_garbage, 0)) {
+    if ((uintptr_t)field - cog__tls_exclusive.base < cog__tls_exclusive.size) {
         atomic_store_explicit(field, NULL, memory_order_relaxed);
-        return old; /* no barrier mark: the verdict is final */
+        /* A garbage clear's verdict is final: no mark. */
+        if (!cog__tls_exclusive.no_mark) cog__gc_barrier_touch(old);
+        return old;
     }
     old = atomic_exchange_explicit(field, NULL, memory_order_acq_rel);
     if (old) cog__gc_barrier_touch(old);

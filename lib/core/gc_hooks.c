@@ -21,7 +21,7 @@ _Atomic(uint64_t) cog__gc_window_seq, cog__gc_window_done;
 
 static _Atomic(cog_object *) shared_deferred;
 __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
-__thread int cog__tls_clearing_garbage __attribute__((tls_model("initial-exec")));
+__thread struct cog__exclusive cog__tls_exclusive __attribute__((tls_model("initial-exec")));
 
 void cog_gc_release_own_frees(int on) {
     cog__gc_release_own = on;
@@ -206,9 +206,7 @@ static size_t advance(cog_gc_batch *b, size_t budget) {
             cog_incref(o);
         } else if (taken_phase == PASS_CLEAR) {
             if (!o->ob_type->clear) continue;
-            cog__tls_clearing_garbage = 1;
-            o->ob_type->clear(o);
-            cog__tls_clearing_garbage = 0;
+            cog_clear_garbage_object(o);
         } else {
             cog_decref(o);
         }

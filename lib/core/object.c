@@ -298,7 +298,14 @@ static void free_object(cog_object *o, cog_tstate *ts) {
      * ordering argument: the allocating thread set the flag before it could
      * publish the object. */
     if (flags & COG_GC_SAMPLED) cog__heap_profile_forget(o);
-    if (type->dealloc) type->dealloc(o);
+    if (type->dealloc) {
+        /* Count zero: nobody else can reach o's fields (docs/design.md
+         * "Exclusive takes"). Nested deallocs save and restore this. */
+        struct cog__exclusive saved = cog__tls_exclusive;
+        cog__tls_exclusive = (struct cog__exclusive){(uintptr_t)o, cog_object_size(o), 0};
+        type->dealloc(o);
+        cog__tls_exclusive = saved;
+    }
     /* Freed blocks must never carry a live owner id: the detach walk and the
      * collector use ob_tid / ob_gc to recognise live objects. */
     atomic_store_explicit(&o->ob_tid, 0, memory_order_relaxed);
@@ -311,17 +318,25 @@ static void free_object(cog_object *o, cog_tstate *ts) {
 
 static void object_dealloc(cog_object *o);
 
-/* A dealloc that a garbage object's clear triggers runs arbitrary type
- * code on objects others may still reach: not under the collector's
- * exclusive-clear rule (see cog_ref_take). */
+/* A dealloc that a clear or another dealloc triggers runs type code
+ * (finalizers first) outside the object being torn down: the exclusive
+ * range goes while it runs and comes back after (see cog_ref_take). */
 void cog_object_dealloc(cog_object *o) {
-    if (__builtin_expect(cog__tls_clearing_garbage, 0)) {
-        cog__tls_clearing_garbage = 0;
+    if (__builtin_expect(cog__tls_exclusive.size != 0, 0)) {
+        struct cog__exclusive saved = cog__tls_exclusive;
+        cog__tls_exclusive.size = 0;
         object_dealloc(o);
-        cog__tls_clearing_garbage = 1;
+        cog__tls_exclusive = saved;
         return;
     }
     object_dealloc(o);
+}
+
+void cog_clear_garbage_object(cog_object *o) {
+    struct cog__exclusive saved = cog__tls_exclusive;
+    cog__tls_exclusive = (struct cog__exclusive){(uintptr_t)o, cog_object_size(o), 1};
+    o->ob_type->clear(o);
+    cog__tls_exclusive = saved;
 }
 
 static void object_dealloc(cog_object *o) {

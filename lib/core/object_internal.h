@@ -76,6 +76,10 @@ static inline cog_object *cog_link_decode(intptr_t v) {
 /* Destroy an object whose reference count has reached zero, exactly once:
  * run its finalizer (once; it may resurrect), dealloc, free its memory. */
 void cog_object_dealloc(cog_object *o);
+/* The collector or an assistant: run the `clear` of garbage object o, whose
+ * verdict is final, with o's fields taken without exchange or mark
+ * (cog__tls_exclusive; o's type has a clear). */
+void cog_clear_garbage_object(cog_object *o);
 
 /* Return a dead object's block to the allocator now (no deferral). Used by
  * the collector when it releases blocks deferred during a collection. */
