@@ -159,18 +159,18 @@ extern __thread uint32_t cog__tls_tid __attribute__((tls_model("initial-exec")))
  * changes with an RCU grace period (see docs/design.md "The window"). */
 extern __thread COG_ATOMIC(uint32_t) cog__tls_fast_tid __attribute__((tls_model("initial-exec")));
 /* The object whose fields only the calling thread can reach right now,
- * [base, base + size), or size 0: an object being deallocated (its count
- * is zero) while its type's `dealloc` runs, and a garbage object whose
- * verdict is final while the collector (or the assistant it was handed
- * to) runs its `clear` (no_mark: no barrier mark either). cog_ref_take of
- * a field inside that range needs no atomic exchange (docs/design.md
- * "Exclusive takes"). Set and restored by the runtime only. */
-struct cog__exclusive {
-    uintptr_t base;
-    size_t size;
-    int no_mark;
-};
-extern __thread struct cog__exclusive cog__tls_exclusive __attribute__((tls_model("initial-exec")));
+ * [cog__tls_excl_base, + cog__tls_excl_size), or size 0: an object being
+ * deallocated (its count is zero) while its type's `dealloc` runs, and a
+ * garbage object whose verdict is final while the collector (or the
+ * assistant it was handed to) runs its `clear` (cog__tls_excl_no_mark: no
+ * barrier mark either). cog_ref_take of a field inside that range needs
+ * no atomic exchange (docs/design.md "Exclusive takes"). Set and restored
+ * by the runtime only; three scalars, not a struct, so that saving them
+ * right after a nested restore reads exactly what was stored (a wider
+ * load across narrower stores defeats store forwarding). */
+extern __thread uintptr_t cog__tls_excl_base __attribute__((tls_model("initial-exec")));
+extern __thread size_t cog__tls_excl_size __attribute__((tls_model("initial-exec")));
+extern __thread int cog__tls_excl_no_mark __attribute__((tls_model("initial-exec")));
 
 inline void cog__gc_barrier_touch(cog_object *o) {
     if (__builtin_expect(atomic_load_explicit(&cog__gc_barrier, memory_order_relaxed), 0))
@@ -244,7 +244,7 @@ inline void cog_ref_store(cog_ref *field, cog_object *value) {
  * Atomic with respect to other takers and writers of the field: exactly one
  * caller gets the reference. An empty field costs a load and no RMW (the
  * take happened at that load). A field of the object the calling thread
- * alone can reach (cog__tls_exclusive: the object a `dealloc` or a
+ * alone can reach (cog__tls_excl_base: the object a `dealloc` or a
  * garbage `clear` is tearing down) has no other taker or writer, so a load
  * and a store do: an exchange is a locked instruction, and those were most
  * of the cost of freeing garbage and a large part of deallocating. Any
@@ -253,10 +253,10 @@ inline void cog_ref_store(cog_ref *field, cog_object *value) {
 inline cog_object *cog_ref_take(cog_ref *field) {
     cog_object *old = atomic_load_explicit(field, memory_order_acquire);
     if (!old) return NULL;
-    if ((uintptr_t)field - cog__tls_exclusive.base < cog__tls_exclusive.size) {
+    if ((uintptr_t)field - cog__tls_excl_base < cog__tls_excl_size) {
         atomic_store_explicit(field, NULL, memory_order_relaxed);
         /* A garbage clear's verdict is final: no mark. */
-        if (!cog__tls_exclusive.no_mark) cog__gc_barrier_touch(old);
+        if (!cog__tls_excl_no_mark) cog__gc_barrier_touch(old);
         return old;
     }
     old = atomic_exchange_explicit(field, NULL, memory_order_acq_rel);

@@ -21,7 +21,9 @@ _Atomic(uint64_t) cog__gc_window_seq, cog__gc_window_done;
 
 static _Atomic(cog_object *) shared_deferred;
 __thread int cog__gc_release_own __attribute__((tls_model("initial-exec")));
-__thread struct cog__exclusive cog__tls_exclusive __attribute__((tls_model("initial-exec")));
+__thread uintptr_t cog__tls_excl_base __attribute__((tls_model("initial-exec")));
+__thread size_t cog__tls_excl_size __attribute__((tls_model("initial-exec")));
+__thread int cog__tls_excl_no_mark __attribute__((tls_model("initial-exec")));
 
 void cog_gc_release_own_frees(int on) {
     cog__gc_release_own = on;

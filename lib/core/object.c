@@ -301,10 +301,9 @@ static void free_object(cog_object *o, cog_tstate *ts) {
     if (type->dealloc) {
         /* Count zero: nobody else can reach o's fields (docs/design.md
          * "Exclusive takes"). Nested deallocs save and restore this. */
-        struct cog__exclusive saved = cog__tls_exclusive;
-        cog__tls_exclusive = (struct cog__exclusive){(uintptr_t)o, cog_object_size(o), 0};
+        cog_excl_saved was = cog_excl_set((uintptr_t)o, cog_object_size(o), 0);
         type->dealloc(o);
-        cog__tls_exclusive = saved;
+        cog_excl_restore(was);
     }
     /* Freed blocks must never carry a live owner id: the detach walk and the
      * collector use ob_tid / ob_gc to recognise live objects. */
@@ -322,21 +321,19 @@ static void object_dealloc(cog_object *o);
  * (finalizers first) outside the object being torn down: the exclusive
  * range goes while it runs and comes back after (see cog_ref_take). */
 void cog_object_dealloc(cog_object *o) {
-    if (__builtin_expect(cog__tls_exclusive.size != 0, 0)) {
-        struct cog__exclusive saved = cog__tls_exclusive;
-        cog__tls_exclusive.size = 0;
+    if (__builtin_expect(cog__tls_excl_size != 0, 0)) {
+        cog_excl_saved was = cog_excl_set(0, 0, 0);
         object_dealloc(o);
-        cog__tls_exclusive = saved;
+        cog_excl_restore(was);
         return;
     }
     object_dealloc(o);
 }
 
 void cog_clear_garbage_object(cog_object *o) {
-    struct cog__exclusive saved = cog__tls_exclusive;
-    cog__tls_exclusive = (struct cog__exclusive){(uintptr_t)o, cog_object_size(o), 1};
+    cog_excl_saved was = cog_excl_set((uintptr_t)o, cog_object_size(o), 1);
     o->ob_type->clear(o);
-    cog__tls_exclusive = saved;
+    cog_excl_restore(was);
 }
 
 static void object_dealloc(cog_object *o) {

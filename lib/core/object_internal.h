@@ -76,9 +76,29 @@ static inline cog_object *cog_link_decode(intptr_t v) {
 /* Destroy an object whose reference count has reached zero, exactly once:
  * run its finalizer (once; it may resurrect), dealloc, free its memory. */
 void cog_object_dealloc(cog_object *o);
+/* The calling thread's exclusive object (cog__tls_excl_*, see
+ * cog_ref_take): saved, set to o (size 0: none) and restored around a
+ * dealloc, a garbage clear and the deallocs they trigger. */
+typedef struct cog_excl_saved {
+    uintptr_t base;
+    size_t size;
+    int no_mark;
+} cog_excl_saved;
+static inline cog_excl_saved cog_excl_set(uintptr_t base, size_t size, int no_mark) {
+    cog_excl_saved was = {cog__tls_excl_base, cog__tls_excl_size, cog__tls_excl_no_mark};
+    cog__tls_excl_base = base;
+    cog__tls_excl_size = size;
+    cog__tls_excl_no_mark = no_mark;
+    return was;
+}
+static inline void cog_excl_restore(cog_excl_saved was) {
+    cog__tls_excl_base = was.base;
+    cog__tls_excl_size = was.size;
+    cog__tls_excl_no_mark = was.no_mark;
+}
 /* The collector or an assistant: run the `clear` of garbage object o, whose
  * verdict is final, with o's fields taken without exchange or mark
- * (cog__tls_exclusive; o's type has a clear). */
+ * (cog__tls_excl_*; o's type has a clear). */
 void cog_clear_garbage_object(cog_object *o);
 
 /* Return a dead object's block to the allocator now (no deferral). Used by
