@@ -168,7 +168,6 @@ void cog_alloc_release_cached(void) {
 #define HEAP_CACHE_SLOTS 4
 #define HEAP_CACHE_MAX_LEN ((size_t)1 << 20)
 
-/* Owner of h: its best cached fit for len bytes, or NULL. */
 /* Owner of h: take the cached mapping *pp off h's cache. */
 static cog_large_hdr *heap_cache_unlink(cog_heap *h, cog_large_hdr **pp) {
     cog_large_hdr *hd = *pp;
@@ -178,6 +177,7 @@ static cog_large_hdr *heap_cache_unlink(cog_heap *h, cog_large_hdr **pp) {
     return hd;
 }
 
+/* Owner of h: its best cached fit for len bytes, or NULL. */
 static cog_large_hdr *heap_cache_take(cog_heap *h, size_t len) {
     cog_large_hdr **best = NULL;
     for (cog_large_hdr **pp = &h->large_cache; *pp; pp = &(*pp)->next)
