@@ -300,7 +300,7 @@ static void free_object(cog_object *o, cog_tstate *ts) {
     if (flags & COG_GC_SAMPLED) cog__heap_profile_forget(o);
     if (type->dealloc) {
         /* Count zero: nobody else can reach o's fields (docs/design.md
-         * "Exclusive takes"). Nested deallocs save and restore this. */
+         * "Exclusive takes"). Saved and restored: deallocs nest. */
         cog_excl_saved was = cog_excl_set((uintptr_t)o, cog_object_size(o), 0);
         type->dealloc(o);
         cog_excl_restore(was);
@@ -315,28 +315,18 @@ static void free_object(cog_object *o, cog_tstate *ts) {
     release_block(o, gc_at_death);
 }
 
-static void object_dealloc(cog_object *o);
-
-/* A dealloc that a clear or another dealloc triggers runs type code
- * (finalizers first) outside the object being torn down: the exclusive
- * range goes while it runs and comes back after (see cog_ref_take). */
-void cog_object_dealloc(cog_object *o) {
-    if (__builtin_expect(cog__tls_excl_size != 0, 0)) {
-        cog_excl_saved was = cog_excl_set(0, 0, 0);
-        object_dealloc(o);
-        cog_excl_restore(was);
-        return;
-    }
-    object_dealloc(o);
-}
-
 void cog_clear_garbage_object(cog_object *o) {
     cog_excl_saved was = cog_excl_set((uintptr_t)o, cog_object_size(o), 1);
     o->ob_type->clear(o);
     cog_excl_restore(was);
 }
 
-static void object_dealloc(cog_object *o) {
+/* A dealloc that a clear or another dealloc triggers keeps the caller's
+ * exclusive range until its own free_object sets one: the outer object's
+ * fields stay reachable only by this thread (its count is zero, or it is
+ * final garbage), so inheriting the range lets nothing take them plainly
+ * that others could take (see cog_ref_take). */
+void cog_object_dealloc(cog_object *o) {
     cog_tstate *ts = cog_tstate_current();
     if (o->ob_type->finalize && ts && finalize_once(o, ts)) return;
     if (!ts) {
