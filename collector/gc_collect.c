@@ -103,11 +103,14 @@ static inline uint64_t gc_load(const cog_object *o) {
 static inline void prefetch_candidate(const gc_scan *s, size_t i, int write) {
     cog_prefetch_ahead(s->obj, i, s->n, write);
 }
-/* For the passes after marking, which skip reachable candidates (most of
- * a live heap's): fetch only what the pass will touch. */
+/* For the passes that skip reachable candidates (the root scan, and the
+ * passes after marking, where they are most of a live heap's): fetch
+ * only what the pass will touch. A relaxed atomic read, as the root
+ * scan's helper may be marking the same state bytes. */
 static inline void prefetch_unreachable(const gc_scan *s, size_t i, int write) {
     size_t k = i + COG_PREFETCH_AHEAD;
-    if (k < s->n && s->state[k] != C_REACHABLE) cog_prefetch(s->obj[k], write);
+    if (k < s->n && __atomic_load_n(&s->state[k], __ATOMIC_RELAXED) != C_REACHABLE)
+        cog_prefetch(s->obj[k], write);
 }
 
 
@@ -492,8 +495,7 @@ static void mark_roots(mark_job *j, int w) {
          * is linked (each of bench/gc_bench's live rings: 12.6 -> 4-7 ms
          * for a million objects); in a heap of garbage, where no root
          * comes, they cost a wasted fetch each (0.4 -> 1.5 ms). */
-        size_t k = i + COG_PREFETCH_AHEAD;
-        if (k < s->n && state_get(s, k) != C_REACHABLE) cog_prefetch(s->obj[k], 0);
+        prefetch_unreachable(s, i, 0);
         if (state_get(s, i) != C_REACHABLE && s->refs[i] > 0) mark_from(c, i);
     }
 }
