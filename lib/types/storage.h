@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "lib/base/rcu.h"
+#include "lib/base/spin.h"
 
 /* Allocate `bytes` zeroed bytes of storage from the calling thread's heap.
  * NULL + cog error on failure. The caller must be attached. */
@@ -39,9 +40,7 @@ typedef struct cog_rwspin {
 
 static inline void cog_rwspin_pause(unsigned *spins) {
     if (++*spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        cog_spin_pause(1);
     } else {
         sched_yield();
     }
