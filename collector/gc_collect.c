@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "collector/gc_internal.h"
 #include "lib/core/brc.h"
@@ -309,10 +308,8 @@ static int parallel_mode(void) {
  * CPU. Then the halves are posted only if pacing has assistants, which
  * take them at their safe points (gc_helper.c). */
 static int scan_parallel_mode(void) {
-    static long cores;
     int mode = parallel_mode();
-    if (!cores) cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int spare = cog_threads_online() < cores;
+    int spare = cog_threads_online() < cog_gc_cores();
     uint32_t who;
     cog_gc_helper_use_thread(mode == 2 || (mode == 1 && spare));
     if (mode != 1) return mode;

@@ -117,6 +117,9 @@ void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
 /* A mutator waited ns for collections of generation gen (pacing). */
 void cog_gc_stats_record_pause(int gen, uint64_t ns);
 
+/* Paced waits so far that spun on their CPU and that slept (tests). */
+void cog_gc_pacing_wait_counts(uint64_t *spun, uint64_t *slept);
+
 /* Pacing (gc_pacing.c): recompute the young-count limit after a change of
  * threshold0, enable or the factor; bracket every collection. */
 void cog_gc_pacing_sync(void);
@@ -187,6 +190,9 @@ uint64_t cog_gc_now_ns(void);
 /* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
 struct timespec;
 void cog_gc_deadline_after(uint64_t ns, struct timespec *out);
+/* CPUs the calling thread may run on: its affinity mask (one system call,
+ * so a re-pinned thread is seen), else the online CPUs. */
+long cog_gc_cores(void);
 /* CPU time of the calling thread in nanoseconds. */
 uint64_t cog_gc_thread_cpu_ns(void);
 /* CPU time the helper thread has spent in jobs since it started. */
@@ -194,4 +200,7 @@ uint64_t cog_gc_helper_cpu_ns(void);
 
 /* 1 on the collector thread (finalizers may not wait for collections). */
 int cog_gc_on_collector_thread(void);
+/* Whether the collector thread is online now (a racy hint: pacing's
+ * count of the threads that want a CPU). */
+int cog_gc_collector_online(void);
 #endif /* COG_COLLECTOR_GC_INTERNAL_H */

@@ -15,8 +15,10 @@
  *     owner fast paths, while the collector goes on with its next scan;
  *   - else takes the open half of a big scan step (gc_helper.c);
  *   - else, only past twice the limit, waits (offline) for its garbage or
- *     for the collection in progress, at most 0.75 ms per safe point; the
- *     wait is recorded as that generation's max_pause_ns.
+ *     for the collection in progress, at most 0.75 ms per safe point:
+ *     spinning on its CPU when every thread that wants one has one, else
+ *     sleeping, so that the collector gets the CPU; the wait is recorded
+ *     as that generation's max_pause_ns.
  *
  * So no wait is long, and the heap stays bounded: past twice the limit
  * each assistant either does the collector's work or makes at most one
@@ -32,20 +34,22 @@
 
 #include "collector/gc_internal.h"
 #include "lib/base/error.h"
+#include "lib/base/spin.h"
 #include "lib/core/thread.h"
 
 #define DEFAULT_PACING 64
 /* The longest a mutator waits at one safe point: 0.75 ms. On this
- * project's VM a 0.9 ms timed wait returned after 1.00-1.05 ms even with
+ * project's VM a 0.9 ms timed sleep returned after 1.00-1.05 ms even with
  * a core to itself (timer slack, the wake-up); the margin keeps the whole
  * stop, offline and online again included, within 1 ms when the thread
- * gets a core back at once (docs/performance.md, "Paced waits"). */
+ * gets a core back at once (docs/performance.md, "Paced waits"). A
+ * spinning wait overshoots by one poll. */
 #define MAX_WAIT_NS 750000L
 
 static atomic_long pacing = DEFAULT_PACING;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* Broadcast when a collection completes and when the collector hands
- * garbage to assistants. */
+ * garbage to assistants, for sleeping waits. */
 static pthread_cond_t progress = PTHREAD_COND_INITIALIZER;
 static uint64_t completed;   /* collections completed; under lock */
 static int collecting_gen;   /* generation in progress; under lock */
@@ -145,6 +149,52 @@ static int over_limit(void) {
            atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
 }
 
+/* A wait ends when a collection completes (or the scan in progress hands
+ * us garbage), when the young count falls back under the limit, or when
+ * collection is disabled. Every flag is read relaxed: a stale value costs
+ * one more look, and the garbage itself is published by the inbox's
+ * release/acquire (lib/core/gc_hooks.c). */
+static int wait_over(const cog_tstate *ts, uint64_t seen) {
+    return atomic_load_explicit(&completed_seen, memory_order_relaxed) != seen || !over_limit() ||
+           cog_gc_inbox_pending(ts) ||
+           !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
+}
+
+/* Threads in a paced wait (offline, but each wants its CPU back within
+ * the bound). */
+static atomic_int waiting;
+
+/* Whether every thread that wants a CPU has one while we wait: the online
+ * threads, those in a paced wait (this one among them) and the collector,
+ * counted whether it is online now or between two steps. If so, the
+ * waiting thread keeps its CPU (nobody else needs it) and spins, and the
+ * wait ends within its bound; a sleeping thread gets its CPU back only
+ * when the scheduler runs it again (1-4 ms past the bound measured with
+ * one worker). If not, the CPU is worth more to the collector, whose
+ * progress is what we wait for: the thread sleeps, and getting the CPU
+ * back can take a scheduler tick or more (4-6 ms measured with two
+ * workers and the collector on two cores; a spinning thread measured the
+ * same, preempted, and cost the workers 10 % of their throughput):
+ * docs/performance.md, "Paced waits". A racy count only picks the
+ * slower of two bounded waits. */
+static int cpu_for_everyone(void) {
+    int want = cog_threads_online() + atomic_load_explicit(&waiting, memory_order_relaxed) +
+               !cog_gc_collector_online();
+    return want <= cog_gc_cores();
+}
+
+static atomic_ulong spun_waits, slept_waits;
+
+void cog_gc_pacing_wait_counts(uint64_t *spun, uint64_t *slept) {
+    *spun = atomic_load_explicit(&spun_waits, memory_order_relaxed);
+    *slept = atomic_load_explicit(&slept_waits, memory_order_relaxed);
+}
+
+/* Offline: polls until the wait is over or bound ns have passed since t0. */
+static void spin_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0) {
+    while (!wait_over(ts, seen) && cog_gc_now_ns() - t0 < MAX_WAIT_NS) cog_spin_pause(16);
+}
+
 /* Installed as lib's pace hook; called at a mutator's safe point when the
  * young count is over the limit (how = 1), at an assistant's later safe
  * points under it (how = 0), and when an assistant detaches (how = -1).
@@ -167,23 +217,29 @@ static int pace(int how) {
     if (cog_gc_helper_assist()) return 1;
     /* Nothing to do yet: until the count reaches twice the limit the
      * collector is given time (our garbage comes with its next verdict);
-     * beyond, we wait. Waiting gives the CPU away, and on a machine with
-     * more runnable threads than cores getting it back can take a
-     * scheduler slice (milliseconds), so it is kept for the heap's bound. */
+     * beyond, we wait, which is kept for the heap's bound. */
     long limit = atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
     if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) / 2 <= limit) return 1;
     uint64_t t0 = cog_gc_now_ns();
-    struct timespec until;
-    cog_gc_deadline_after(MAX_WAIT_NS, &until);
     cog_thread_offline();
+    atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);
     pthread_mutex_lock(&lock);
     uint64_t seen = completed;
     int gen = collecting_gen;
-    while (completed == seen && over_limit() && !cog_gc_inbox_pending(ts) &&
-           atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed) &&
-           pthread_cond_timedwait(&progress, &lock, &until) != ETIMEDOUT) {
+    if (cpu_for_everyone()) {
+        pthread_mutex_unlock(&lock);
+        atomic_fetch_add_explicit(&spun_waits, 1, memory_order_relaxed);
+        spin_wait(ts, seen, t0);
+    } else {
+        atomic_fetch_add_explicit(&slept_waits, 1, memory_order_relaxed);
+        struct timespec until;
+        cog_gc_deadline_after(MAX_WAIT_NS, &until);
+        while (!wait_over(ts, seen) &&
+               pthread_cond_timedwait(&progress, &lock, &until) != ETIMEDOUT) {
+        }
+        pthread_mutex_unlock(&lock);
     }
-    pthread_mutex_unlock(&lock);
+    atomic_fetch_sub_explicit(&waiting, 1, memory_order_relaxed);
     cog_thread_online();
     cog_gc_stats_record_pause(gen, cog_gc_now_ns() - t0);
     cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);

@@ -256,9 +256,23 @@ static void idle_trim_wait(void) {
     pthread_mutex_lock(&lock);
 }
 
+/* The collector's thread id while it runs (0 otherwise), for
+ * cog_gc_collector_online. */
+static atomic_uint collector_tid;
+
+int cog_gc_collector_online(void) {
+    uint32_t tid = atomic_load_explicit(&collector_tid, memory_order_relaxed);
+    /* A slot's tstate lives until shutdown, when no thread is attached to
+     * ask, so a tid that went stale meanwhile still reads valid memory;
+     * the answer is a hint either way. */
+    return tid && atomic_load_explicit(&cog_tstate_lookup(tid)->run_state,
+                                       memory_order_relaxed) == COG_RUN_ONLINE;
+}
+
 static void *collector_main(void *arg) {
     (void)arg;
     on_collector = 1;
+    atomic_store_explicit(&collector_tid, cog_tstate_current()->tid, memory_order_relaxed);
     pthread_mutex_lock(&lock);
     for (;;) {
         for (;;) {
@@ -334,6 +348,7 @@ static void *collector_main(void *arg) {
     }
     pthread_mutex_unlock(&lock);
     cog_gc_helper_stop(); /* before a fork or at shutdown: no thread left */
+    atomic_store_explicit(&collector_tid, 0, memory_order_relaxed);
     on_collector = 0;
     return NULL;
 }

@@ -21,7 +21,9 @@
  * every such operation before its walk. Only the shared list of blocks
  * that unattached threads deferred is released here.
  */
+#include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "collector/gc_internal.h"
 #include "lib/alloc/alloc.h"
@@ -87,3 +89,10 @@ void cog_gc_deadline_after(uint64_t ns, struct timespec *out) {
     if (out->tv_nsec >= 1000000000L) out->tv_sec++, out->tv_nsec -= 1000000000L;
 }
 uint64_t cog_gc_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+long cog_gc_cores(void) {
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                         : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n;
+}

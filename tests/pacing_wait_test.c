@@ -1,0 +1,126 @@
+/* tests/pacing_wait_test.c - how a paced mutator waits (collector/gc_pacing.c).
+ *
+ * Past twice the pacing limit, with no garbage to free and no scan share
+ * to take, a mutator waits for the collection in progress. It spins on
+ * its CPU when every thread that wants a CPU has one (it would otherwise
+ * wait for the scheduler to give the CPU back), and sleeps when threads
+ * outnumber the CPUs it may run on (the collector needs the CPU). Either
+ * way the young count stays bounded. The collector is slowed down by a
+ * callback that sleeps at every collection's start, so the mutator
+ * outruns it. */
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "collector/gc_internal.h"
+#include "tests/fixture.h"
+#include "tests/test_types.h"
+
+enum { SLOW_START_MS = 20, THRESHOLD0 = 100, PACING = 4, CYCLES = 8000 };
+
+static void slow_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    (void)arg;
+    if (phase == COG_GC_START) {
+        struct timespec ms = {0, SLOW_START_MS * 1000000L};
+        nanosleep(&ms, NULL);
+    }
+}
+
+static void make_cycle(void) {
+    test_node *a = test_node_new(1), *b = test_node_new(2);
+    cog_incref(&b->ob);
+    cog_ref_store(&a->next, &b->ob);
+    cog_incref(&a->ob);
+    cog_ref_store(&b->next, &a->ob);
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+}
+
+typedef struct waits {
+    uint64_t spun, slept, max_pause_ns;
+    long max_young;
+} waits;
+
+/* Makes cyclic garbage faster than the slowed collector frees it, with
+ * pacing on; returns the waits it took and the highest young count. */
+static waits outrun_the_collector(void) {
+    assert_int_equal(cog_gc_callback_add(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_set_threshold(THRESHOLD0, 10, 10), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(PACING), COG_OK);
+    cog_gc_enable();
+    waits w = {0};
+    uint64_t spun0, slept0;
+    cog_gc_pacing_wait_counts(&spun0, &slept0);
+    long c[3];
+    for (long i = 0; i < CYCLES; i++) {
+        make_cycle();
+        cog_safepoint();
+        cog_gc_get_count(c);
+        if (c[0] > w.max_young) w.max_young = c[0];
+    }
+    cog_gc_pacing_wait_counts(&w.spun, &w.slept);
+    w.spun -= spun0;
+    w.slept -= slept0;
+    cog_gc_gen_stats st[COG_GC_GENERATIONS];
+    cog_gc_get_stats(st);
+    for (int g = 0; g < COG_GC_GENERATIONS; g++)
+        if (st[g].max_pause_ns > w.max_pause_ns) w.max_pause_ns = st[g].max_pause_ns;
+    cog_gc_disable();
+    assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    cog_gc_collect(2);
+    return w;
+}
+
+/* Twice the limit (where waits start), a thread's unflushed batch, two
+ * nodes per safe point while a wait ends early (garbage handed back),
+ * with room for a sanitized build: twice that (as gc_api_test). */
+static long young_bound(void) {
+    return 2 * (2 * PACING * THRESHOLD0 + 64 + 2 * PACING * (SLOW_START_MS + 5));
+}
+
+static void spins_when_every_thread_has_a_cpu(void **state) {
+    (void)state;
+    /* This thread and the collector: two CPUs are enough. */
+    if (cog_gc_cores() < 2) skip();
+    waits w = outrun_the_collector();
+    /* Mostly: while this thread waits offline the collector may start its
+     * helper thread on the CPU that looks free, and a wait that counts
+     * three threads then sleeps. */
+    assert_true(w.spun > 0);
+    assert_true(w.spun > w.slept);
+    assert_true(w.max_young <= young_bound());
+    assert_true(w.max_pause_ns > 0); /* (gc_api_test bounds it) */
+}
+
+static void sleeps_when_threads_outnumber_cpus(void **state) {
+    (void)state;
+    /* Pinned to one CPU, this thread and the collector are two threads
+     * wanting one CPU: the wait gives it to the collector. */
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    CPU_ZERO(&one);
+    int cpu = sched_getcpu();
+    CPU_SET(cpu >= 0 ? cpu : 0, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    assert_int_equal(cog_gc_cores(), 1);
+    waits w = outrun_the_collector();
+    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    assert_true(w.slept > 0);
+    assert_int_equal(w.spun, 0);
+    assert_true(w.max_young <= young_bound());
+    assert_true(w.max_pause_ns > 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        TEST_CASE(spins_when_every_thread_has_a_cpu),
+        TEST_CASE(sleeps_when_threads_outnumber_cpus),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
