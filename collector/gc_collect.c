@@ -303,13 +303,14 @@ static int parallel_mode(void) {
 
 /* The split mode for this scan. By default the helper thread takes the
  * second halves only while a core is left over by the threads that are
- * online (the collector among them): on a machine whose mutators keep
- * every core busy, one more runnable thread only makes them wait for a
- * CPU. Then the halves are posted only if pacing has assistants, which
+ * online (the collector among them) and those in a paced wait (offline,
+ * but spinning on their CPU or soon back): on a machine whose mutators
+ * keep every core busy, one more runnable thread only makes them wait for
+ * a CPU. Then the halves are posted only if pacing has assistants, which
  * take them at their safe points (gc_helper.c). */
 static int scan_parallel_mode(void) {
     int mode = parallel_mode();
-    int spare = cog_threads_online() < cog_gc_cores();
+    int spare = cog_threads_online() + cog_gc_pacing_waiters() < cog_gc_cores();
     uint32_t who;
     cog_gc_helper_use_thread(mode == 2 || (mode == 1 && spare));
     if (mode != 1) return mode;

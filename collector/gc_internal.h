@@ -117,6 +117,9 @@ void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
 /* A mutator waited ns for collections of generation gen (pacing). */
 void cog_gc_stats_record_pause(int gen, uint64_t ns);
 
+/* Threads in a paced wait now: offline, but each wants its CPU back
+ * within the wait's bound (a racy count). */
+int cog_gc_pacing_waiters(void);
 /* Paced waits so far that spun on their CPU and that slept (tests). */
 void cog_gc_pacing_wait_counts(uint64_t *spun, uint64_t *slept);
 

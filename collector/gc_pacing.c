@@ -177,6 +177,8 @@ static atomic_int waiting;
  * same, preempted, and cost the workers 10 % of their throughput):
  * docs/performance.md, "Paced waits". A racy count only picks the
  * slower of two bounded waits. */
+int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_order_relaxed); }
+
 static int cpu_for_everyone(void) {
     int want = cog_threads_online() + atomic_load_explicit(&waiting, memory_order_relaxed) +
                !cog_gc_collector_online();
