@@ -62,13 +62,16 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
  * work, but one collector thread has a throughput limit. When the young
  * count (cog_gc_get_count()[0]) exceeds threshold0 x factor, a mutator
  * that reaches cog_safepoint pays for what it allocated: the collector
- * hands it the cyclic garbage it allocated (whole garbage components that
- * only it owns) and it frees that garbage itself at its safe points,
- * while the collector goes on scanning; with nothing to free yet it waits
- * (offline) for its garbage or for the collection in progress, at most
- * 1 ms per safe point. So threads creating garbage faster than it can be
- * collected cannot grow the heap without bound, and no wait is longer
- * than 1 ms. Waits are reported as the generation's max_pause_ns, garbage
+ * hands it a collection's cyclic garbage, which it frees itself at its
+ * safe points (adopting what other threads own) while the collector goes
+ * on scanning, or it takes a share of the scan in progress. With nothing
+ * to do and the count past twice the limit it waits (offline) for its
+ * garbage or for the collection in progress, at most 0.75 ms per safe
+ * point: spinning on its CPU when the threads that want a CPU fit the
+ * CPUs it may run on, sleeping when they outnumber them (the collector
+ * needs the CPU; the scheduler may then give it back later than the
+ * bound). So threads creating garbage faster than it can be collected
+ * cannot grow the heap without bound. Waits are reported as the generation's max_pause_ns, garbage
  * freed this way as its `assisted`. Default factor 64 (128000 objects
  * with the default threshold0); 0 turns pacing off. No effect while
  * automatic collection is disabled. COG_EINVAL for a negative factor. */
