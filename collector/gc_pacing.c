@@ -64,6 +64,9 @@ static atomic_int have_assistants; /* nassistants != 0, for a lock-free look */
  * after one" says nothing yet). */
 static __thread uint64_t paced_in;
 static atomic_ulong completed_seen; /* `completed`, readable without the lock */
+/* Threads in a paced wait (offline, but each wants its CPU back within
+ * the bound). */
+static atomic_int waiting;
 
 void cog_gc_pacing_sync(void) {
     long t0 = atomic_load_explicit(&cog__gc.threshold[0], memory_order_relaxed);
@@ -106,6 +109,7 @@ void cog_gc_pacing_after_fork_child(void) {
     pthread_cond_init(&progress, NULL);
     nassistants = 0;
     atomic_store_explicit(&have_assistants, 0, memory_order_relaxed);
+    atomic_store_explicit(&waiting, 0, memory_order_relaxed);
 }
 
 static int find(uint32_t tid) {
@@ -160,25 +164,23 @@ static int wait_over(const cog_tstate *ts, uint64_t seen) {
            !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
 }
 
-/* Threads in a paced wait (offline, but each wants its CPU back within
- * the bound). */
-static atomic_int waiting;
+
+int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_order_relaxed); }
 
 /* Whether every thread that wants a CPU has one while we wait: the online
  * threads, those in a paced wait (this one among them) and the collector,
  * counted whether it is online now or between two steps. If so, the
  * waiting thread keeps its CPU (nobody else needs it) and spins, and the
  * wait ends within its bound; a sleeping thread gets its CPU back only
- * when the scheduler runs it again (1-4 ms past the bound measured with
- * one worker). If not, the CPU is worth more to the collector, whose
+ * when the scheduler runs it again (up to 1.9 ms past the bound measured
+ * with one worker). If not, the CPU is worth more to the collector, whose
  * progress is what we wait for: the thread sleeps, and getting the CPU
  * back can take a scheduler tick or more (4-6 ms measured with two
  * workers and the collector on two cores; a spinning thread measured the
  * same, preempted, and cost the workers 10 % of their throughput):
- * docs/performance.md, "Paced waits". A racy count only picks the
- * slower of two bounded waits. */
-int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_order_relaxed); }
-
+ * docs/performance.md, "Paced waits". The count is racy (relaxed loads
+ * of counters other threads change meanwhile): it only picks which of two
+ * bounded waits to use. */
 static int cpu_for_everyone(void) {
     int want = cog_threads_online() + atomic_load_explicit(&waiting, memory_order_relaxed) +
                !cog_gc_collector_online();
