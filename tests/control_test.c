@@ -276,15 +276,7 @@ static void *churn(void *arg) {
     (void)arg;
     cog_thread_attach();
     while (!atomic_load(&stop_churn)) {
-        for (int i = 0; i < 100; i++) {
-            test_node *a = test_node_new(i), *b = test_node_new(i);
-            cog_incref(&b->ob);
-            cog_ref_store(&a->next, &b->ob);
-            cog_incref(&a->ob);
-            cog_ref_store(&b->next, &a->ob);
-            cog_decref(&a->ob);
-            cog_decref(&b->ob);
-        }
+        for (int i = 0; i < 100; i++) test_make_cycle_garbage(i, i);
         cog_safepoint();
         cog_thread_offline();
         usleep(1000); /* keep the garbage within what one collector clears */

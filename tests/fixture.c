@@ -1,7 +1,18 @@
 /* tests/fixture.c - see fixture.h. */
 #include "tests/fixture.h"
 
+#include <time.h>
+
 #include "cog/cog.h"
+
+void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
+    (void)info;
+    if (phase == COG_GC_START) {
+        long ms = *(const long *)arg;
+        struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+    }
+}
 
 int test_setup(void **state) {
     (void)state;

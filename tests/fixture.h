@@ -9,6 +9,8 @@
 #ifndef COG_TESTS_FIXTURE_H
 #define COG_TESTS_FIXTURE_H
 
+#include "cog/gc.h"
+
 /* cog_init; the calling thread is attached. */
 int test_setup(void **state);
 
@@ -22,6 +24,11 @@ int test_setup_gc_off(void **state);
  * without doing anything if the runtime is not running (a case that shut
  * it down itself). */
 int test_teardown(void **state);
+
+/* A collection callback (cog_gc_callback_add) that sleeps *(const long *)arg
+ * milliseconds at every collection's start, on the collector thread: it
+ * slows the collector so that a mutator outruns it (pacing tests). */
+void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *arg);
 
 /* cmocka entries (include <cmocka.h> first). */
 #define TEST_CASE(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)

@@ -233,14 +233,7 @@ static void automatic_collection_frees_cycles(void **state) {
  * away. */
 enum { SLOW_START_MS = 40 };
 
-static void slow_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
-    (void)info;
-    (void)arg;
-    if (phase == COG_GC_START) {
-        struct timespec ms = {0, SLOW_START_MS * 1000000L};
-        nanosleep(&ms, NULL);
-    }
-}
+static const long slow_start_ms = SLOW_START_MS;
 
 static long run_garbage_maker(long iterations) {
     long max_young = 0, c[3];
@@ -258,7 +251,8 @@ static void pacing_bounds_the_young_generation(void **state) {
     assert_int_equal(cog_gc_get_pacing(), 64);
     assert_int_equal(cog_gc_set_pacing(-1), COG_EINVAL);
     assert_non_null(strstr(cog_last_error(), "pacing"));
-    assert_int_equal(cog_gc_callback_add(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_add(test_gc_sleep_at_start, (void *)&slow_start_ms),
+                     COG_OK);
     cog_gc_set_threshold(100, 10, 10);
     cog_gc_enable();
 
@@ -292,7 +286,8 @@ static void pacing_bounds_the_young_generation(void **state) {
     assert_true(st[0].assisted + st[1].assisted + st[2].assisted > assisted0);
 
     cog_gc_disable();
-    assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_remove(test_gc_sleep_at_start, (void *)&slow_start_ms),
+                     COG_OK);
     assert_int_equal(cog_gc_set_pacing(64), COG_OK);
     cog_gc_collect(2);
 }
@@ -328,7 +323,8 @@ static void *mixed_maker(void *arg) {
 
 static void pacing_hands_mixed_garbage_to_an_assistant(void **state) {
     (void)state;
-    assert_int_equal(cog_gc_callback_add(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_add(test_gc_sleep_at_start, (void *)&slow_start_ms),
+                     COG_OK);
     cog_gc_set_threshold(100, 10, 10);
     assert_int_equal(cog_gc_set_pacing(4), COG_OK);
     cog_gc_collect(2);
@@ -368,7 +364,8 @@ static void pacing_hands_mixed_garbage_to_an_assistant(void **state) {
         cog_safepoint();
     }
     assert_int_equal(atomic_load(&test_node_deallocs) - before, 2 * MIXED_CYCLES);
-    assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_remove(test_gc_sleep_at_start, (void *)&slow_start_ms),
+                     COG_OK);
     assert_int_equal(cog_gc_set_pacing(64), COG_OK);
 }
 

@@ -169,14 +169,7 @@ static void gctrace_prints_one_line_per_collection(void **state) {
     setenv("COG_GCTRACE", "1", 1);
     assert_int_equal(cog_init(), COG_OK);
     cog_gc_disable();
-    /* A two-node cycle to collect. */
-    test_node *a = test_node_new(1), *b = test_node_new(2);
-    cog_incref(&b->ob);
-    cog_ref_store(&a->next, &b->ob);
-    cog_incref(&a->ob);
-    cog_ref_store(&b->next, &a->ob);
-    cog_decref(&a->ob);
-    cog_decref(&b->ob);
+    test_make_cycle_garbage(1, 2); /* to collect */
     capture_start();
     long found = cog_gc_collect(1);
     cog_gc_set_trace(0);

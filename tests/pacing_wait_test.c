@@ -16,7 +16,6 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "collector/gc_internal.h"
@@ -25,24 +24,7 @@
 
 enum { SLOW_START_MS = 20, THRESHOLD0 = 100, PACING = 4, CYCLES = 8000 };
 
-static void slow_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
-    (void)info;
-    (void)arg;
-    if (phase == COG_GC_START) {
-        struct timespec ms = {0, SLOW_START_MS * 1000000L};
-        nanosleep(&ms, NULL);
-    }
-}
-
-static void make_cycle(void) {
-    test_node *a = test_node_new(1), *b = test_node_new(2);
-    cog_incref(&b->ob);
-    cog_ref_store(&a->next, &b->ob);
-    cog_incref(&a->ob);
-    cog_ref_store(&b->next, &a->ob);
-    cog_decref(&a->ob);
-    cog_decref(&b->ob);
-}
+static const long slow_start_ms = SLOW_START_MS;
 
 typedef struct waits {
     uint64_t spun, slept, max_pause_ns;
@@ -52,7 +34,8 @@ typedef struct waits {
 /* Makes cyclic garbage faster than the slowed collector frees it, with
  * pacing on; returns the waits it took and the highest young count. */
 static waits outrun_the_collector(void) {
-    assert_int_equal(cog_gc_callback_add(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_add(test_gc_sleep_at_start, (void *)&slow_start_ms),
+                     COG_OK);
     assert_int_equal(cog_gc_set_threshold(THRESHOLD0, 10, 10), COG_OK);
     assert_int_equal(cog_gc_set_pacing(PACING), COG_OK);
     cog_gc_enable();
@@ -61,7 +44,7 @@ static waits outrun_the_collector(void) {
     cog_gc_pacing_wait_counts(&spun0, &slept0);
     long c[3];
     for (long i = 0; i < CYCLES; i++) {
-        make_cycle();
+        test_make_cycle_garbage(1, 2);
         cog_safepoint();
         cog_gc_get_count(c);
         if (c[0] > w.max_young) w.max_young = c[0];
@@ -74,7 +57,8 @@ static waits outrun_the_collector(void) {
     for (int g = 0; g < COG_GC_GENERATIONS; g++)
         if (st[g].max_pause_ns > w.max_pause_ns) w.max_pause_ns = st[g].max_pause_ns;
     cog_gc_disable();
-    assert_int_equal(cog_gc_callback_remove(slow_start, NULL), COG_OK);
+    assert_int_equal(cog_gc_callback_remove(test_gc_sleep_at_start, (void *)&slow_start_ms),
+                     COG_OK);
     cog_gc_collect(2);
     return w;
 }

@@ -32,6 +32,18 @@ static inline test_node *test_node_new(int64_t value) {
     return n;
 }
 
+/* A two-node cycle (a.next = b, b.next = a) of values va and vb, dropped:
+ * garbage that only the collector frees. */
+static inline void test_make_cycle_garbage(int64_t va, int64_t vb) {
+    test_node *a = test_node_new(va), *b = test_node_new(vb);
+    cog_incref(&b->ob);
+    cog_ref_store(&a->next, &b->ob);
+    cog_incref(&a->ob);
+    cog_ref_store(&b->next, &a->ob);
+    cog_decref(&a->ob);
+    cog_decref(&b->ob);
+}
+
 /* Allocator blocks in use, from cog_mem_stats: those of every size class,
  * and in *large (if not NULL) the large blocks. The baseline checks of the
  * soak, the fuzz targets and the fault-injection test compare these. */
