@@ -164,7 +164,6 @@ static int wait_over(const cog_tstate *ts, uint64_t seen) {
            !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
 }
 
-
 int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_order_relaxed); }
 
 /* Whether every thread that wants a CPU has one while we wait: the online
