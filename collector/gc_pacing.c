@@ -181,9 +181,17 @@ int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_o
  * of counters other threads change meanwhile): it only picks which of two
  * bounded waits to use. */
 static int cpu_for_everyone(void) {
-    int want = cog_threads_online() + atomic_load_explicit(&waiting, memory_order_relaxed) +
-               !cog_gc_collector_online();
-    return want <= cog_gc_cores();
+    long cores = cog_gc_cores();
+    int waiters = atomic_load_explicit(&waiting, memory_order_relaxed);
+    int collector = !cog_gc_collector_online();
+    if (cog_threads_online() + waiters + collector > cores) return 0;
+    /* Other processes count too: the machine's runnable threads (this one
+     * among them, which the offline waiters and a collector between steps
+     * are not), with one to spare for a daemon or kernel thread that runs
+     * for a moment (the sample is one instant). Unknown: cog's count
+     * alone. */
+    int runnable = cog_gc_runnable_threads();
+    return runnable < 0 || runnable + (waiters - 1) + collector <= cores + 1;
 }
 
 static atomic_ulong spun_waits, slept_waits;
