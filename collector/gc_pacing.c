@@ -187,11 +187,11 @@ static int cpu_for_everyone(void) {
     if (cog_threads_online() + waiters + collector > cores) return 0;
     /* Other processes count too: the machine's runnable threads (this one
      * among them, which the offline waiters and a collector between steps
-     * are not), with one to spare for a daemon or kernel thread that runs
-     * for a moment (the sample is one instant). Unknown: cog's count
-     * alone. */
+     * are not). One to spare for a daemon that runs for a moment was
+     * tried: two test processes side by side then spun, and took the CPU
+     * from each other's collectors. Unknown: cog's count alone. */
     int runnable = cog_gc_runnable_threads();
-    return runnable < 0 || runnable + (waiters - 1) + collector <= cores + 1;
+    return runnable < 0 || runnable + (waiters - 1) + collector <= cores;
 }
 
 static atomic_ulong spun_waits, slept_waits;

@@ -1,9 +1,19 @@
 /* tests/fixture.c - see fixture.h. */
 #include "tests/fixture.h"
 
+#include <stdio.h>
 #include <time.h>
 
 #include "cog/cog.h"
+
+unsigned long long test_thread_run_delay_ns(void) {
+    unsigned long long on_cpu, delay;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (!f) return 0;
+    int n = fscanf(f, "%llu %llu", &on_cpu, &delay);
+    fclose(f);
+    return n == 2 ? delay : 0;
+}
 
 void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
     (void)info;

@@ -30,6 +30,11 @@ int test_teardown(void **state);
  * slows the collector so that a mutator outruns it (pacing tests). */
 void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *arg);
 
+/* Time the calling thread has spent runnable but off the CPU, in ns (Linux
+ * schedstat run_delay); 0 where the kernel does not report it. Timing
+ * checks use it to tell the code's delays from a loaded machine's. */
+unsigned long long test_thread_run_delay_ns(void);
+
 /* cmocka entries (include <cmocka.h> first). */
 #define TEST_CASE(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 #define TEST_CASE_GC_OFF(f) cmocka_unit_test_setup_teardown(f, test_setup_gc_off, test_teardown)

@@ -271,7 +271,9 @@ static void pacing_bounds_the_young_generation(void **state) {
     cog_gc_gen_stats st[3];
     cog_gc_get_stats(st);
     uint64_t assisted0 = st[0].assisted + st[1].assisted + st[2].assisted;
+    unsigned long long delay0 = test_thread_run_delay_ns();
     long paced = run_garbage_maker(20000);
+    unsigned long long off_cpu = test_thread_run_delay_ns() - delay0;
     assert_true(paced <= bound);
     cog_gc_get_stats(st);
     uint64_t max_pause = 0;
@@ -279,9 +281,12 @@ static void pacing_bounds_the_young_generation(void **state) {
         if (st[g].max_pause_ns > max_pause) max_pause = st[g].max_pause_ns;
     /* Waits happened, and each was shorter than a collection, which an
      * unbounded wait lasts (each waits 0.75 ms at most; the rest is room
-     * for a loaded machine's scheduler). */
+     * for a loaded machine's scheduler). A wait cannot hold the thread off
+     * its CPU for longer than the whole run did: with other processes
+     * keeping the CPUs busy (a loaded CI machine) the room grows by the
+     * time this thread spent runnable and off the CPU. */
     assert_true(max_pause > 0);
-    assert_true(max_pause < SLOW_START_MS * 1000000ull * 3 / 4);
+    assert_true(max_pause < SLOW_START_MS * 1000000ull * 3 / 4 + off_cpu);
     /* The collector handed the mutator its own garbage to free. */
     assert_true(st[0].assisted + st[1].assisted + st[2].assisted > assisted0);
 
