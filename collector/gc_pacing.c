@@ -16,9 +16,9 @@
  *   - else takes the open half of a big scan step (gc_helper.c);
  *   - else, only past twice the limit, waits (offline) for its garbage or
  *     for the collection in progress, at most 0.75 ms per safe point:
- *     spinning on its CPU when every thread that wants one has one, else
- *     sleeping, so that the collector gets the CPU; the wait is recorded
- *     as that generation's max_pause_ns.
+ *     spinning on its CPU when every thread that wants one has one (cog's
+ *     and the machine's), else sleeping, so that the collector gets the
+ *     CPU; the wait is recorded as that generation's max_pause_ns.
  *
  * So no wait is long, and the heap stays bounded: past twice the limit
  * each assistant either does the collector's work or makes at most one
