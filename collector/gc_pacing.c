@@ -246,10 +246,11 @@ static int pace(int how) {
     uint64_t t0 = cog_gc_now_ns();
     cog_thread_offline();
     atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);
+    /* Decided before the lock: the machine's count is a file read. */
+    int spin = sleeps_left ? (sleeps_left--, 0) : cpu_for_everyone();
     pthread_mutex_lock(&lock);
     uint64_t seen = completed;
     int gen = collecting_gen;
-    int spin = sleeps_left ? (sleeps_left--, 0) : cpu_for_everyone();
     if (spin) {
         pthread_mutex_unlock(&lock);
         atomic_fetch_add_explicit(&spun_waits, 1, memory_order_relaxed);
