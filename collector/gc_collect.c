@@ -94,6 +94,17 @@ static inline uint64_t gc_load(const cog_object *o) {
     return atomic_load_explicit(&((cog_object *)o)->ob_gc, memory_order_relaxed);
 }
 
+/* A candidate's state byte, where two threads may mark at once (the root
+ * scan and marking with the helper): relaxed atomics, as marking is
+ * idempotent ("Step 4" below). */
+static inline unsigned char state_get(const gc_scan *s, size_t i) {
+    return __atomic_load_n(&s->state[i], __ATOMIC_RELAXED);
+}
+
+static inline void state_set(gc_scan *s, size_t i, unsigned char v) {
+    __atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
+}
+
 /* The passes that go through the candidates in order (subtraction, the
  * rescue, clearing) prefetch the object COG_PREFETCH_AHEAD candidates
  * ahead (lib/base/prefetch.h says why): for a million objects,
@@ -104,12 +115,10 @@ static inline void prefetch_candidate(const gc_scan *s, size_t i, int write) {
 }
 /* For the passes that skip reachable candidates (the root scan, and the
  * passes after marking, where they are most of a live heap's): fetch
- * only what the pass will touch. A relaxed atomic read, as the root
- * scan's helper may be marking the same state bytes. */
+ * only what the pass will touch. */
 static inline void prefetch_unreachable(const gc_scan *s, size_t i, int write) {
     size_t k = i + COG_PREFETCH_AHEAD;
-    if (k < s->n && __atomic_load_n(&s->state[k], __ATOMIC_RELAXED) != C_REACHABLE)
-        cog_prefetch(s->obj[k], write);
+    if (k < s->n && state_get(s, k) != C_REACHABLE) cog_prefetch(s->obj[k], write);
 }
 
 
@@ -436,14 +445,6 @@ typedef struct mark_ctx {
     size_t sp, cap;
     int oom;
 } __attribute__((aligned(128))) mark_ctx; /* two of them: no shared line */
-
-static inline unsigned char state_get(const gc_scan *s, size_t i) {
-    return __atomic_load_n(&s->state[i], __ATOMIC_RELAXED);
-}
-
-static inline void state_set(gc_scan *s, size_t i, unsigned char v) {
-    __atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
-}
 
 static inline int reach_one(mark_ctx *c, cog_object *child, int two_parts) {
     long i = cand_index_map(c->s, child, two_parts);
