@@ -193,16 +193,18 @@ uint64_t cog_gc_now_ns(void);
 /* The CLOCK_REALTIME time ns from now, for pthread_cond_timedwait. */
 struct timespec;
 void cog_gc_deadline_after(uint64_t ns, struct timespec *out);
-/* CPUs the calling thread may run on: its affinity mask (one system call,
- * so a re-pinned thread is seen), else the online CPUs. */
-long cog_gc_cores(void);
-/* Threads runnable on the whole machine now, the caller among them (Linux
- * /proc/loadavg; -1 where it cannot be read): other processes' too. */
-int cog_gc_runnable_threads(void);
 /* CPU time of the calling thread in nanoseconds. */
 uint64_t cog_gc_thread_cpu_ns(void);
 /* CPU time the helper thread has spent in jobs since it started. */
 uint64_t cog_gc_helper_cpu_ns(void);
+
+/* CPUs (gc_cpus.c). The CPUs the calling thread may run on: its affinity
+ * mask (one system call, so a re-pinned thread is seen), else the online
+ * CPUs. */
+long cog_gc_cores(void);
+/* Threads runnable on the whole machine now, the caller among them (Linux
+ * /proc/loadavg; -1 where it cannot be read): other processes' too. */
+int cog_gc_runnable_threads(void);
 
 /* 1 on the collector thread (finalizers may not wait for collections). */
 int cog_gc_on_collector_thread(void);
