@@ -6,6 +6,15 @@
 
 #include "cog/cog.h"
 
+uint64_t test_gc_max_pause_ns(void) {
+    cog_gc_gen_stats st[COG_GC_GENERATIONS];
+    cog_gc_get_stats(st);
+    uint64_t max = 0;
+    for (int g = 0; g < COG_GC_GENERATIONS; g++)
+        if (st[g].max_pause_ns > max) max = st[g].max_pause_ns;
+    return max;
+}
+
 unsigned long long test_thread_run_delay_ns(void) {
     unsigned long long on_cpu, delay;
     FILE *f = fopen("/proc/thread-self/schedstat", "r");

@@ -9,6 +9,8 @@
 #ifndef COG_TESTS_FIXTURE_H
 #define COG_TESTS_FIXTURE_H
 
+#include <stdint.h>
+
 #include "cog/gc.h"
 
 /* cog_init; the calling thread is attached. */
@@ -29,6 +31,9 @@ int test_teardown(void **state);
  * milliseconds at every collection's start, on the collector thread: it
  * slows the collector so that a mutator outruns it (pacing tests). */
 void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *arg);
+
+/* The longest paced wait so far, over the generations (max_pause_ns). */
+uint64_t test_gc_max_pause_ns(void);
 
 /* Time the calling thread has spent runnable but off the CPU, in ns (Linux
  * schedstat run_delay); 0 where the kernel does not report it. Timing

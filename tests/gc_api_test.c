@@ -235,17 +235,6 @@ enum { SLOW_START_MS = 40 };
 
 static const long slow_start_ms = SLOW_START_MS;
 
-static long run_garbage_maker(long iterations) {
-    long max_young = 0, c[3];
-    for (long i = 0; i < iterations; i++) {
-        make_cycle(&test_node_type, &test_node_type);
-        cog_safepoint();
-        cog_gc_get_count(c);
-        if (c[0] > max_young) max_young = c[0];
-    }
-    return max_young;
-}
-
 static void pacing_bounds_the_young_generation(void **state) {
     (void)state;
     assert_int_equal(cog_gc_get_pacing(), 64);
@@ -258,7 +247,7 @@ static void pacing_bounds_the_young_generation(void **state) {
 
     /* Off: nothing holds the mutator back. */
     assert_int_equal(cog_gc_set_pacing(0), COG_OK);
-    long unpaced = run_garbage_maker(20000);
+    long unpaced = test_make_garbage_max_young(20000);
     /* Twice the limit (where waits start), a thread's unflushed batch,
      * two nodes per safe point that returned early (a wait ends early
      * when garbage is handed back), with room for a slow (sanitized)
@@ -272,13 +261,11 @@ static void pacing_bounds_the_young_generation(void **state) {
     cog_gc_get_stats(st);
     uint64_t assisted0 = st[0].assisted + st[1].assisted + st[2].assisted;
     unsigned long long delay0 = test_thread_run_delay_ns();
-    long paced = run_garbage_maker(20000);
+    long paced = test_make_garbage_max_young(20000);
     unsigned long long off_cpu = test_thread_run_delay_ns() - delay0;
     assert_true(paced <= bound);
     cog_gc_get_stats(st);
-    uint64_t max_pause = 0;
-    for (int g = 0; g < 3; g++)
-        if (st[g].max_pause_ns > max_pause) max_pause = st[g].max_pause_ns;
+    uint64_t max_pause = test_gc_max_pause_ns();
     /* Waits happened, and each was shorter than a collection, which an
      * unbounded wait lasts (each waits 0.75 ms at most; the rest is room
      * for a loaded machine's scheduler). A wait cannot hold the thread off

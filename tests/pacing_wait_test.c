@@ -42,20 +42,11 @@ static waits outrun_the_collector(void) {
     waits w = {0};
     uint64_t spun0, slept0;
     cog_gc_pacing_wait_counts(&spun0, &slept0);
-    long c[3];
-    for (long i = 0; i < CYCLES; i++) {
-        test_make_cycle_garbage(1, 2);
-        cog_safepoint();
-        cog_gc_get_count(c);
-        if (c[0] > w.max_young) w.max_young = c[0];
-    }
+    w.max_young = test_make_garbage_max_young(CYCLES);
     cog_gc_pacing_wait_counts(&w.spun, &w.slept);
     w.spun -= spun0;
     w.slept -= slept0;
-    cog_gc_gen_stats st[COG_GC_GENERATIONS];
-    cog_gc_get_stats(st);
-    for (int g = 0; g < COG_GC_GENERATIONS; g++)
-        if (st[g].max_pause_ns > w.max_pause_ns) w.max_pause_ns = st[g].max_pause_ns;
+    w.max_pause_ns = test_gc_max_pause_ns();
     cog_gc_disable();
     assert_int_equal(cog_gc_callback_remove(test_gc_sleep_at_start, (void *)&slow_start_ms),
                      COG_OK);

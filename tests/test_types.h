@@ -44,6 +44,19 @@ static inline void test_make_cycle_garbage(int64_t va, int64_t vb) {
     cog_decref(&b->ob);
 }
 
+/* `cycles` such cycles, a safe point after each (where pacing acts);
+ * returns the highest young count (cog_gc_get_count()[0]) seen. */
+static inline long test_make_garbage_max_young(long cycles) {
+    long max_young = 0, c[3];
+    for (long i = 0; i < cycles; i++) {
+        test_make_cycle_garbage(1, 2);
+        cog_safepoint();
+        cog_gc_get_count(c);
+        if (c[0] > max_young) max_young = c[0];
+    }
+    return max_young;
+}
+
 /* Allocator blocks in use, from cog_mem_stats: those of every size class,
  * and in *large (if not NULL) the large blocks. The baseline checks of the
  * soak, the fuzz targets and the fault-injection test compare these. */
