@@ -10,18 +10,18 @@
 
 #include "collector/gc_internal.h"
 
-int cog_gc_runnable_threads(void) {
-    /* /proc/loadavg: "0.52 0.58 0.59 2/345 1234"; the fourth field's first
-     * number is nr_running, summed over the CPUs as the file is read. */
-    char buf[128];
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+int64_t cog_gc_thread_run_delay_ns(void) {
+    /* "<on-cpu ns> <run_delay ns> <timeslices>\n"; open and read rather
+     * than stdio: two system calls and no allocation. */
+    char buf[96];
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0) return -1;
     buf[n] = 0;
-    int running;
-    return sscanf(buf, "%*s %*s %*s %d/", &running) == 1 ? running : -1;
+    unsigned long long on_cpu, delay;
+    return sscanf(buf, "%llu %llu", &on_cpu, &delay) == 2 ? (int64_t)delay : -1;
 }
 
 long cog_gc_cores(void) {

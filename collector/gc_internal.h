@@ -120,8 +120,13 @@ void cog_gc_stats_record_pause(int gen, uint64_t ns);
 /* Threads in a paced wait now: offline, but each wants its CPU back
  * within the wait's bound (a racy count). */
 int cog_gc_pacing_waiters(void);
-/* Paced waits so far that spun on their CPU and that slept (tests). */
-void cog_gc_pacing_wait_counts(uint64_t *spun, uint64_t *slept);
+/* Paced waits so far (tests): those that spun on their CPU to the end,
+ * those that slept (from the start or after a crowded spin), and the
+ * spins that found another thread had taken their CPU (crowded). */
+typedef struct cog_gc_wait_counts {
+    uint64_t spun, slept, crowded;
+} cog_gc_wait_counts;
+void cog_gc_pacing_wait_counts(cog_gc_wait_counts *out);
 
 /* Pacing (gc_pacing.c): recompute the young-count limit after a change of
  * threshold0, enable or the factor; bracket every collection. */
@@ -202,9 +207,12 @@ uint64_t cog_gc_helper_cpu_ns(void);
  * mask (one system call, so a re-pinned thread is seen), else the online
  * CPUs. */
 long cog_gc_cores(void);
-/* Threads runnable on the whole machine now, the caller among them (Linux
- * /proc/loadavg; -1 where it cannot be read): other processes' too. */
-int cog_gc_runnable_threads(void);
+/* Nanoseconds the calling thread has spent runnable but not running (on
+ * a run queue, waiting for a CPU) since it started: Linux schedstat's
+ * run_delay, -1 where it cannot be read. A host's stalls of the whole
+ * virtual machine do not count; another thread taking this one's CPU
+ * does. */
+int64_t cog_gc_thread_run_delay_ns(void);
 
 /* 1 on the collector thread (finalizers may not wait for collections). */
 int cog_gc_on_collector_thread(void);

@@ -14,11 +14,12 @@
  *     threads own and clears and frees it all at its safe points, on its
  *     owner fast paths, while the collector goes on with its next scan;
  *   - else takes the open half of a big scan step (gc_helper.c);
- *   - else, only past twice the limit, waits (offline) for its garbage or
- *     for the collection in progress, at most 0.75 ms per safe point:
- *     spinning on its CPU when every thread that wants one has one (cog's
- *     and the machine's), else sleeping, so that the collector gets the
- *     CPU; the wait is recorded as that generation's max_pause_ns.
+ *   - else, only past twice the limit, waits (offline) for its garbage
+ *     or the collection in progress, at most 0.75 ms per safe
+ *     point: spinning on its CPU when every cog thread that wants one has
+ *     one and no other thread takes it, else sleeping, so that the
+ *     collector gets the CPU; the wait is recorded as that generation's
+ *     max_pause_ns.
  *
  * So no wait is long, and the heap stays bounded: past twice the limit
  * each assistant either does the collector's work or makes at most one
@@ -31,6 +32,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "collector/gc_internal.h"
 #include "lib/base/error.h"
@@ -166,56 +169,84 @@ static int wait_over(const cog_tstate *ts, uint64_t seen) {
 
 int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_order_relaxed); }
 
-/* Whether every thread that wants a CPU has one while we wait: the online
- * threads, those in a paced wait (this one among them) and the collector,
- * counted whether it is online now or between two steps. If so, the
- * waiting thread keeps its CPU (nobody else needs it) and spins, and the
- * wait ends within its bound; a sleeping thread gets its CPU back only
- * when the scheduler runs it again (up to 1.9 ms past the bound measured
- * with one worker). If not, the CPU is worth more to the collector, whose
- * progress is what we wait for: the thread sleeps, and getting the CPU
- * back can take a scheduler tick or more (4-6 ms measured with two
- * workers and the collector on two cores; a spinning thread measured the
- * same, preempted, and cost the workers 10 % of their throughput):
- * docs/performance.md, "Paced waits". The count is racy (relaxed loads
- * of counters other threads change meanwhile): it only picks which of two
- * bounded waits to use. */
-static int cpu_for_everyone(void) {
-    long cores = cog_gc_cores();
+/* Whether cog's own threads that want a CPU fit the CPUs this one may use:
+ * the online threads, those in a paced wait (this one among them) and the
+ * collector, counted whether it is online now or between two steps. If
+ * so, the waiting thread keeps its CPU (nobody else needs it) and spins,
+ * and the wait ends within its bound; a sleeping thread gets its CPU back
+ * only when the scheduler runs it again (up to 1.9 ms past the bound
+ * measured with one worker). If not, the CPU is worth more to the
+ * collector, whose progress is what we wait for: the thread sleeps, and
+ * getting the CPU back can take a scheduler tick or more (4-6 ms measured
+ * with two workers and the collector on two cores; a spinning thread
+ * measured the same, preempted, and cost the workers 10 % of their
+ * throughput): docs/performance.md, "Paced waits". The count is racy
+ * (relaxed loads of counters other threads change meanwhile): it only
+ * picks which of two bounded waits to use. */
+static int cpu_for_cog(void) {
     int waiters = atomic_load_explicit(&waiting, memory_order_relaxed);
     int collector = !cog_gc_collector_online();
-    if (cog_threads_online() + waiters + collector > cores) return 0;
-    /* Other processes count too: the machine's runnable threads (this one
-     * among them, which the offline waiters and a collector between steps
-     * are not). One to spare for a daemon that runs for a moment was
-     * tried: two test processes side by side then spun, and took the CPU
-     * from each other's collectors. Unknown: cog's count alone. */
-    int runnable = cog_gc_runnable_threads();
-    return runnable < 0 || runnable + (waiters - 1) + collector <= cores;
+    return cog_threads_online() + waiters + collector <= cog_gc_cores();
 }
 
-static atomic_ulong spun_waits, slept_waits;
+static atomic_ulong spun_waits, slept_waits, crowded_waits;
 
-void cog_gc_pacing_wait_counts(uint64_t *spun, uint64_t *slept) {
-    *spun = atomic_load_explicit(&spun_waits, memory_order_relaxed);
-    *slept = atomic_load_explicit(&slept_waits, memory_order_relaxed);
+void cog_gc_pacing_wait_counts(cog_gc_wait_counts *out) {
+    out->spun = atomic_load_explicit(&spun_waits, memory_order_relaxed);
+    out->slept = atomic_load_explicit(&slept_waits, memory_order_relaxed);
+    out->crowded = atomic_load_explicit(&crowded_waits, memory_order_relaxed);
 }
 
-/* Threads the count does not see may want the CPU too: other processes.
- * A spinning wait that took PREEMPTED_NS longer than its bound was
- * descheduled somewhere (the spin, going offline or online, the lock);
- * then the thread's next SLEEPS_AFTER_PREEMPTION waits sleep instead of
- * taking the CPU from whoever needed it, the collector among them (with
- * four test processes on two cores, spinning made the collector miss its
- * starts). The margin is above this VM's usual stalls of a few hundred
- * microseconds, below a scheduler tick. */
+/* Threads cog's count does not see may want the CPU too: other
+ * processes'. A spinning wait finds out when one of them takes its CPU:
+ * the thread's run-queue delay (schedstat) grows. It looks every LOOK_NS,
+ * and once the delay since the wait began reaches CROWDED_NS it sleeps
+ * for the rest of its bound, and its next SLEEPS_AFTER_CROWDING waits
+ * sleep without trying, so that whoever needed the CPU gets it (another
+ * process's collector among them: with four test processes on two cores,
+ * spinning made their collectors miss their starts). Below CROWDED_NS is
+ * a daemon that ran for a moment: on this project's VM idle daemons do,
+ * and counting the machine's runnable threads once per wait (which sees
+ * them, on any CPU) made a sixth of one-worker waits sleep and the
+ * longest wait 1.3 ms instead of 0.78 (docs/performance.md). The VM's
+ * own stalls do not count as run-queue delay. Where schedstat cannot be
+ * read, a spinning wait that took PREEMPTED_NS longer than its bound is
+ * the sign instead (it was descheduled somewhere: the spin, going offline
+ * or online, the lock). */
+#define LOOK_NS 100000
+#define CROWDED_NS 200000
 #define PREEMPTED_NS 500000
-#define SLEEPS_AFTER_PREEMPTION 16
+#define SLEEPS_AFTER_CROWDING 16
 static __thread unsigned sleeps_left;
 
-/* Offline: polls until the wait is over or bound ns have passed since t0. */
-static void spin_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0) {
-    while (!wait_over(ts, seen) && cog_gc_now_ns() - t0 < MAX_WAIT_NS) cog_spin_pause(16);
+/* Offline: polls until the wait is over or MAX_WAIT_NS have passed since
+ * t0. Returns 0 if it stopped early because another thread took the CPU
+ * for CROWDED_NS (delay0: the run-queue delay at t0, -1 if unknown). */
+static int spin_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0, int64_t delay0) {
+    uint64_t next_look = t0 + LOOK_NS;
+    for (;;) {
+        if (wait_over(ts, seen)) return 1;
+        uint64_t now = cog_gc_now_ns();
+        if (now - t0 >= MAX_WAIT_NS) return 1;
+        if (delay0 >= 0 && now >= next_look) {
+            if (cog_gc_thread_run_delay_ns() - delay0 >= CROWDED_NS) return 0;
+            next_look = now + LOOK_NS;
+        }
+        cog_spin_pause(16);
+    }
+}
+
+/* Sleeps on the progress condvar until the wait is over or its deadline
+ * passes; takes and releases the lock. */
+static void sleep_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0) {
+    struct timespec until;
+    uint64_t elapsed = cog_gc_now_ns() - t0;
+    cog_gc_deadline_after(elapsed < MAX_WAIT_NS ? MAX_WAIT_NS - elapsed : 0, &until);
+    pthread_mutex_lock(&lock);
+    while (!wait_over(ts, seen) &&
+           pthread_cond_timedwait(&progress, &lock, &until) != ETIMEDOUT) {
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 /* Installed as lib's pace hook; called at a mutator's safe point when the
@@ -246,28 +277,26 @@ static int pace(int how) {
     uint64_t t0 = cog_gc_now_ns();
     cog_thread_offline();
     atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);
-    /* Decided before the lock: the machine's count is a file read. */
-    int spin = sleeps_left ? (sleeps_left--, 0) : cpu_for_everyone();
+    int spin = sleeps_left ? (sleeps_left--, 0) : cpu_for_cog();
+    int64_t delay0 = spin ? cog_gc_thread_run_delay_ns() : -1;
     pthread_mutex_lock(&lock);
     uint64_t seen = completed;
     int gen = collecting_gen;
-    if (spin) {
-        pthread_mutex_unlock(&lock);
-        atomic_fetch_add_explicit(&spun_waits, 1, memory_order_relaxed);
-        spin_wait(ts, seen, t0);
-    } else {
-        atomic_fetch_add_explicit(&slept_waits, 1, memory_order_relaxed);
-        struct timespec until;
-        cog_gc_deadline_after(MAX_WAIT_NS, &until);
-        while (!wait_over(ts, seen) &&
-               pthread_cond_timedwait(&progress, &lock, &until) != ETIMEDOUT) {
-        }
-        pthread_mutex_unlock(&lock);
-    }
+    pthread_mutex_unlock(&lock);
+    int spun = spin && spin_wait(ts, seen, t0, delay0);
+    if (!spun) sleep_wait(ts, seen, t0);
+    atomic_fetch_add_explicit(spun ? &spun_waits : &slept_waits, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&waiting, 1, memory_order_relaxed);
     cog_thread_online();
     uint64_t waited = cog_gc_now_ns() - t0;
-    if (spin && waited >= MAX_WAIT_NS + PREEMPTED_NS) sleeps_left = SLEEPS_AFTER_PREEMPTION;
+    if (getenv("COG_PROBE")) { static atomic_ulong nn[3], over[3]; int k = spun ? 0 : spin ? 1 : 2; atomic_fetch_add(&nn[k],1); if (waited > 1000000) atomic_fetch_add(&over[k],1); if (waited > 1000000 || k == 1) fprintf(stderr, "PROBE kind %d %lu us delay %ld; spun %lu/%lu fellback %lu/%lu slept %lu/%lu\n", k, (unsigned long)(waited/1000), delay0 >= 0 ? (long)(cog_gc_thread_run_delay_ns() - delay0) : -1L, over[0],nn[0],over[1],nn[1],over[2],nn[2]); }
+    /* A spin preempted near its end (or across it) is over before a look
+     * sees it: one more look. */
+    if (spin && (!spun || (delay0 >= 0 ? cog_gc_thread_run_delay_ns() - delay0 >= CROWDED_NS
+                                       : waited >= MAX_WAIT_NS + PREEMPTED_NS))) {
+        sleeps_left = SLEEPS_AFTER_CROWDING;
+        atomic_fetch_add_explicit(&crowded_waits, 1, memory_order_relaxed);
+    }
     cog_gc_stats_record_pause(gen, waited);
     cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
     return 1;

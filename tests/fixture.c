@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cog/cog.h"
+#include "collector/gc_internal.h"
 
 uint64_t test_gc_max_pause_ns(void) {
     cog_gc_gen_stats st[COG_GC_GENERATIONS];
@@ -16,12 +17,8 @@ uint64_t test_gc_max_pause_ns(void) {
 }
 
 unsigned long long test_thread_run_delay_ns(void) {
-    unsigned long long on_cpu, delay;
-    FILE *f = fopen("/proc/thread-self/schedstat", "r");
-    if (!f) return 0;
-    int n = fscanf(f, "%llu %llu", &on_cpu, &delay);
-    fclose(f);
-    return n == 2 ? delay : 0;
+    int64_t delay = cog_gc_thread_run_delay_ns();
+    return delay < 0 ? 0 : (unsigned long long)delay;
 }
 
 void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
