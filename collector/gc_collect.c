@@ -315,13 +315,16 @@ static int parallel_mode(void) {
  * online (the collector among them) and those in a paced wait (offline,
  * but spinning on their CPU or soon back): on a machine whose mutators
  * keep every core busy, one more runnable thread only makes them wait for
- * a CPU. Then the halves are posted only if pacing has assistants, which
- * take them at their safe points (gc_helper.c). */
+ * a CPU. Looked at here and again at every job the scan posts
+ * (gc_helper.c). With no core spare the halves are posted only if pacing
+ * has assistants, which take them at their safe points. */
 static int scan_parallel_mode(void) {
     int mode = parallel_mode();
-    int spare = cog_threads_online() + cog_gc_pacing_waiters() < cog_gc_cores();
+    int spare = cog_gc_spare_core();
     uint32_t who;
-    cog_gc_helper_use_thread(mode == 2 || (mode == 1 && spare));
+    cog_gc_helper_use_thread(mode == 2   ? COG_GC_HELPER_ALWAYS
+                             : mode == 1 && spare ? COG_GC_HELPER_IF_SPARE
+                                                  : COG_GC_HELPER_NEVER);
     if (mode != 1) return mode;
     return spare || cog_gc_pacing_assistants(&who, 1) ? 1 : 0;
 }

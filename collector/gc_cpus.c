@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "collector/gc_internal.h"
+#include "lib/core/thread.h"
 
 int64_t cog_gc_thread_run_delay_ns(void) {
     /* "<on-cpu ns> <run_delay ns> <timeslices>\n"; open and read rather
@@ -29,4 +30,8 @@ long cog_gc_cores(void) {
     long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                          : sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n;
+}
+
+int cog_gc_spare_core(void) {
+    return cog_threads_online() + cog_gc_pacing_waiters() < cog_gc_cores();
 }

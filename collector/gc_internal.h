@@ -80,15 +80,18 @@ void cog_gc_run_collection(int gen, gc_result *out);
 /* The second half of big scan steps (gc_helper.c). Collector thread:
  * post fn(arg) as a job (returns 1: someone runs it), wait until it ran
  * (running it itself if nobody took it), stop the helper thread (when the
- * collector thread exits); use_thread: whether posting wakes the helper
- * thread (only while a core is idle) or leaves the job to assistants.
+ * collector thread exits); use_thread: whether posting a job wakes the
+ * helper thread (never, only while a core is spare when the job is
+ * posted, or always) or leaves the job to assistants and the collector.
  * Assistants (pacing): run the open job if there is one; returns 1 if it
- * ran one. */
+ * ran one; job_open: whether one is open (a relaxed look). */
+enum { COG_GC_HELPER_NEVER, COG_GC_HELPER_IF_SPARE, COG_GC_HELPER_ALWAYS };
 int cog_gc_helper_post(void (*fn)(void *), void *arg);
 void cog_gc_helper_wait(void);
 void cog_gc_helper_stop(void);
-void cog_gc_helper_use_thread(int on);
+void cog_gc_helper_use_thread(int how);
 int cog_gc_helper_assist(void);
+int cog_gc_helper_job_open(void);
 /* Release the arrays collections keep between runs (collector stopped, or
  * the collector thread itself between collections). */
 void cog_gc_free_scan_buffers(void);
@@ -207,6 +210,10 @@ uint64_t cog_gc_helper_cpu_ns(void);
  * mask (one system call, so a re-pinned thread is seen), else the online
  * CPUs. */
 long cog_gc_cores(void);
+/* Whether a core is left over by cog's threads that want one: those
+ * online (the collector among them) and those in a paced wait (offline,
+ * but spinning on their CPU or soon back). */
+int cog_gc_spare_core(void);
 /* Nanoseconds the calling thread has spent runnable but not running (on
  * a run queue, waiting for a CPU) since it started: Linux schedstat's
  * run_delay, -1 where it cannot be read. A host's stalls of the whole

@@ -14,8 +14,8 @@
  *     threads own and clears and frees it all at its safe points, on its
  *     owner fast paths, while the collector goes on with its next scan;
  *   - else takes the open half of a big scan step (gc_helper.c);
- *   - else, only past twice the limit, waits (offline) for its garbage
- *     or the collection in progress, at most 0.75 ms per safe
+ *   - else, only past twice the limit, waits (offline) for its garbage,
+ *     a scan half or the collection in progress, at most 0.75 ms per safe
  *     point: spinning on its CPU when every cog thread that wants one has
  *     one and no other thread takes it, else sleeping, so that the
  *     collector gets the CPU; the wait is recorded as that generation's
@@ -157,13 +157,14 @@ static int over_limit(void) {
 }
 
 /* A wait ends when a collection completes (or the scan in progress hands
- * us garbage), when the young count falls back under the limit, or when
- * collection is disabled. Every flag is read relaxed: a stale value costs
- * one more look, and the garbage itself is published by the inbox's
- * release/acquire (lib/core/gc_hooks.c). */
+ * us garbage, or posts a share of its work that no helper thread took),
+ * when the young count falls back under the limit, or when collection is
+ * disabled. Every flag is read relaxed: a stale value costs one more
+ * look, the garbage itself is published by the inbox's release/acquire
+ * (lib/core/gc_hooks.c) and the job by the helper's mutex. */
 static int wait_over(const cog_tstate *ts, uint64_t seen) {
     return atomic_load_explicit(&completed_seen, memory_order_relaxed) != seen || !over_limit() ||
-           cog_gc_inbox_pending(ts) ||
+           cog_gc_inbox_pending(ts) || cog_gc_helper_job_open() ||
            !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
 }
 
@@ -298,6 +299,8 @@ static int pace(int how) {
         atomic_fetch_add_explicit(&crowded_waits, 1, memory_order_relaxed);
     }
     cog_gc_stats_record_pause(gen, waited);
+    /* The collector waits for its job before it goes on: that first. */
+    cog_gc_helper_assist();
     cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
     return 1;
 }
