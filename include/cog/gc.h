@@ -67,11 +67,11 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
  * on scanning, or it takes a share of the scan in progress. With nothing
  * to do and the count past twice the limit it waits (offline) for its
  * garbage or for the collection in progress, at most 0.75 ms per safe
- * point: spinning on its CPU when cog's threads that want a CPU, and the
- * machine's runnable threads, fit the CPUs it may run on; sleeping when
- * they outnumber them (the collector needs the CPU; the scheduler may
- * then give it back later than the bound) and for a while after a
- * spinning wait of the thread was preempted. So threads creating garbage faster than it can be collected
+ * point: spinning on its CPU when cog's threads that want a CPU fit the
+ * CPUs it may run on; sleeping when they outnumber them (the collector
+ * needs the CPU; the scheduler may then give it back later than the
+ * bound), and for the rest of the wait and a while after once another
+ * thread (another process's, say) has held its CPU for 0.2 ms. So threads creating garbage faster than it can be collected
  * cannot grow the heap without bound. Waits are reported as the generation's max_pause_ns, garbage
  * freed this way as its `assisted`. Default factor 64 (128000 objects
  * with the default threshold0); 0 turns pacing off. No effect while
