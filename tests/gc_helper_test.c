@@ -32,49 +32,48 @@ static void record_job(void *arg) {
     atomic_fetch_add(&r->runs, 1);
 }
 
-/* Pins the calling thread to the CPU it is on: then no core is spare
- * (this thread is online and alone on its one CPU). */
-static void pin_to_one_cpu(cpu_set_t *all) {
-    cpu_set_t one;
-    assert_int_equal(sched_getaffinity(0, sizeof *all, all), 0);
+/* Posts a job with the helper thread used only if a core is spare, from
+ * this thread pinned to the CPU it is on: then no core is spare (this
+ * thread is online and alone on its one CPU), and the job is left open
+ * for assistants. */
+static void post_without_a_spare_core(job_record *r) {
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
     CPU_ZERO(&one);
     int cpu = sched_getcpu();
     CPU_SET(cpu >= 0 ? cpu : 0, &one);
     assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
     assert_int_equal(cog_gc_spare_core(), 0);
+    cog_gc_helper_use_thread(COG_GC_HELPER_IF_SPARE);
+    assert_int_equal(cog_gc_helper_post(record_job, r), 1);
+    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    assert_int_equal(cog_gc_helper_job_open(), 1);
 }
 
 static void without_a_spare_core_the_poster_runs_the_job(void **state) {
     (void)state;
-    cpu_set_t all;
-    pin_to_one_cpu(&all);
     job_record r = {0};
-    cog_gc_helper_use_thread(COG_GC_HELPER_IF_SPARE);
-    assert_int_equal(cog_gc_helper_post(record_job, &r), 1);
-    /* Not given to the helper thread: open for assistants. */
-    assert_int_equal(cog_gc_helper_job_open(), 1);
+    post_without_a_spare_core(&r);
     cog_gc_helper_wait();
-    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
     assert_int_equal(atomic_load(&r.runs), 1);
     assert_true(pthread_equal(r.ran_on, pthread_self()));
     assert_int_equal(cog_gc_helper_job_open(), 0);
 }
 
+/* An attached thread at a safe point; *arg: whether it ran a job, or -1
+ * if it could not attach or detach (cmocka asserts on the main thread). */
 static void *assist(void *arg) {
-    assert_int_equal(cog_thread_attach(), COG_OK);
-    *(int *)arg = cog_gc_helper_assist();
-    assert_int_equal(cog_thread_detach(), COG_OK);
+    int *ran = arg;
+    if (cog_thread_attach() != COG_OK) return *ran = -1, NULL;
+    *ran = cog_gc_helper_assist();
+    if (cog_thread_detach() != COG_OK) *ran = -1;
     return NULL;
 }
 
 static void an_assistant_runs_an_open_job_once(void **state) {
     (void)state;
-    cpu_set_t all;
-    pin_to_one_cpu(&all);
     job_record r = {0};
-    cog_gc_helper_use_thread(COG_GC_HELPER_IF_SPARE);
-    assert_int_equal(cog_gc_helper_post(record_job, &r), 1);
-    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    post_without_a_spare_core(&r);
     pthread_t t;
     int ran = 0;
     assert_int_equal(pthread_create(&t, NULL, assist, &ran), 0);
@@ -84,7 +83,6 @@ static void an_assistant_runs_an_open_job_once(void **state) {
     cog_gc_helper_wait(); /* finds it done: does not run it again */
     assert_int_equal(atomic_load(&r.runs), 1);
     /* Nothing left for the next assistant. */
-    ran = -1;
     assert_int_equal(pthread_create(&t, NULL, assist, &ran), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(ran, 0);
