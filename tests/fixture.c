@@ -7,6 +7,15 @@
 #include "cog/cog.h"
 #include "collector/gc_internal.h"
 
+int test_pin_to_current_cpu(cpu_set_t *saved) {
+    if (sched_getaffinity(0, sizeof *saved, saved) != 0) return -1;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    int cpu = sched_getcpu();
+    CPU_SET(cpu >= 0 ? cpu : 0, &one);
+    return sched_setaffinity(0, sizeof one, &one);
+}
+
 uint64_t test_gc_max_pause_ns(void) {
     cog_gc_gen_stats st[COG_GC_GENERATIONS];
     cog_gc_get_stats(st);

@@ -9,6 +9,7 @@
 #ifndef COG_TESTS_FIXTURE_H
 #define COG_TESTS_FIXTURE_H
 
+#include <sched.h> /* cpu_set_t (_GNU_SOURCE: .bazelrc) */
 #include <stdint.h>
 
 #include "cog/gc.h"
@@ -39,6 +40,12 @@ uint64_t test_gc_max_pause_ns(void);
  * schedstat run_delay); 0 where the kernel does not report it. Timing
  * checks use it to tell the code's delays from a loaded machine's. */
 unsigned long long test_thread_run_delay_ns(void);
+
+/* Pins the calling thread to the CPU it is running on, after saving its
+ * affinity mask in *saved (sched_setaffinity(0, sizeof *saved, saved)
+ * puts it back); returns 0, or -1 with errno. For cases that need fewer
+ * CPUs than threads. */
+int test_pin_to_current_cpu(cpu_set_t *saved);
 
 /* cmocka entries (include <cmocka.h> first). */
 #define TEST_CASE(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)

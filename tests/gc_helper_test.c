@@ -37,12 +37,8 @@ static void record_job(void *arg) {
  * thread is online and alone on its one CPU), and the job is left open
  * for assistants. */
 static void post_without_a_spare_core(job_record *r) {
-    cpu_set_t all, one;
-    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
-    CPU_ZERO(&one);
-    int cpu = sched_getcpu();
-    CPU_SET(cpu >= 0 ? cpu : 0, &one);
-    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    cpu_set_t all;
+    assert_int_equal(test_pin_to_current_cpu(&all), 0);
     assert_int_equal(cog_gc_spare_core(), 0);
     cog_gc_helper_use_thread(COG_GC_HELPER_IF_SPARE);
     assert_int_equal(cog_gc_helper_post(record_job, r), 1);

@@ -110,12 +110,8 @@ static void sleeps_when_threads_outnumber_cpus(void **state) {
     (void)state;
     /* Pinned to one CPU, this thread and the collector are two threads
      * wanting one CPU: the wait gives it to the collector. */
-    cpu_set_t all, one;
-    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
-    CPU_ZERO(&one);
-    int cpu = sched_getcpu();
-    CPU_SET(cpu >= 0 ? cpu : 0, &one);
-    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    cpu_set_t all;
+    assert_int_equal(test_pin_to_current_cpu(&all), 0);
     assert_int_equal(cog_gc_cores(), 1);
     waits w = outrun_the_collector();
     assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
