@@ -32,8 +32,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <time.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "collector/gc_internal.h"
 #include "lib/base/error.h"
@@ -290,7 +288,6 @@ static int pace(int how) {
     atomic_fetch_sub_explicit(&waiting, 1, memory_order_relaxed);
     cog_thread_online();
     uint64_t waited = cog_gc_now_ns() - t0;
-    if (getenv("COG_PROBE")) { static atomic_ulong nn[3], over[3]; int k = spun ? 0 : spin ? 1 : 2; atomic_fetch_add(&nn[k],1); if (waited > 1000000) atomic_fetch_add(&over[k],1); if (waited > 1000000 || k == 1) fprintf(stderr, "PROBE kind %d %lu us delay %ld; spun %lu/%lu fellback %lu/%lu slept %lu/%lu\n", k, (unsigned long)(waited/1000), delay0 >= 0 ? (long)(cog_gc_thread_run_delay_ns() - delay0) : -1L, over[0],nn[0],over[1],nn[1],over[2],nn[2]); }
     /* A spin preempted near its end (or across it) is over before a look
      * sees it: one more look. */
     if (spin && (!spun || (delay0 >= 0 ? cog_gc_thread_run_delay_ns() - delay0 >= CROWDED_NS
