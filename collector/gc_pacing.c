@@ -15,7 +15,7 @@
  *     owner fast paths, while the collector goes on with its next scan;
  *   - else takes the open half of a big scan step (gc_helper.c);
  *   - else, only past twice the limit, waits (offline) for its garbage,
- *     a scan half or the collection in progress, at most 0.75 ms per safe
+ *     a scan half or the collection in progress, at most 0.5 ms per safe
  *     point: spinning on its CPU when every cog thread that wants one has
  *     one and no other thread takes it, else sleeping, so that the
  *     collector gets the CPU; the wait is recorded as that generation's
@@ -39,13 +39,17 @@
 #include "lib/core/thread.h"
 
 #define DEFAULT_PACING 64
-/* The longest a mutator waits at one safe point: 0.75 ms. On this
- * project's VM a 0.9 ms timed sleep returned after 1.00-1.05 ms even with
- * a core to itself (timer slack, the wake-up); the margin keeps the whole
- * stop, offline and online again included, within 1 ms when the thread
- * gets a core back at once (docs/performance.md, "Paced waits"). A
- * spinning wait overshoots by one poll. */
-#define MAX_WAIT_NS 750000L
+/* The longest a mutator waits at one safe point: 0.5 ms. The margin to
+ * 1 ms is for what the wait does not control: going offline and online
+ * again, timer slack and the wake-up of a sleeping wait (on this
+ * project's VM a 0.9 ms timed sleep returned after 1.00-1.05 ms with a
+ * core to itself), and the VM's stalls of a few hundred microseconds
+ * during a spinning one. With 0.75 ms, 4 of 38 one-worker runs had one
+ * wait of 1.02-1.17 ms; with 0.5 ms none of 16 went over 0.88 ms, at the
+ * same throughput (docs/performance.md, "Paced waits"). A shorter wait
+ * only means more of them: each still makes at most one safe point's
+ * progress. A spinning wait overshoots by one poll. */
+#define MAX_WAIT_NS 500000L
 
 static atomic_long pacing = DEFAULT_PACING;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -267,7 +267,7 @@ static void pacing_bounds_the_young_generation(void **state) {
     cog_gc_get_stats(st);
     uint64_t max_pause = test_gc_max_pause_ns();
     /* Waits happened, and each was shorter than a collection, which an
-     * unbounded wait lasts (each waits 0.75 ms at most; the rest is room
+     * unbounded wait lasts (each waits 0.5 ms at most; the rest is room
      * for a loaded machine's scheduler). A wait cannot hold the thread off
      * its CPU for longer than the whole run did: with other processes
      * keeping the CPUs busy (a loaded CI machine) the room grows by the

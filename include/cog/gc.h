@@ -66,7 +66,7 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
  * safe points (adopting what other threads own) while the collector goes
  * on scanning, or it takes a share of the scan in progress. With nothing
  * to do and the count past twice the limit it waits (offline) for its
- * garbage or for the collection in progress, at most 0.75 ms per safe
+ * garbage or for the collection in progress, at most 0.5 ms per safe
  * point: spinning on its CPU when cog's threads that want a CPU fit the
  * CPUs it may run on; sleeping when they outnumber them (the collector
  * needs the CPU; the scheduler may then give it back later than the
