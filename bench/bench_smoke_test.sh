@@ -9,6 +9,7 @@ gc_bench=$1
 pause_bench=$2
 server_bench=$3
 young_bench=$4
+wake_probe=$5
 out=$("$gc_bench" 2 20000 50000)
 echo "$out"
 for what in garbage live; do
@@ -37,4 +38,9 @@ grep -Eq '^PHASE tree 1 on [1-9][0-9]* ' <<<"$out" || { echo "FAIL: no requests 
 out=$("$young_bench" 1 0 20000)
 echo "$out"
 grep -Eq '^YOUNG cog 20000 [0-9.]+ ' <<<"$out" || { echo "FAIL: no YOUNG line"; exit 1; }
+# The scheduler probe (no cog): a few sleeps beside one spinner.
+out=$("$wake_probe" -s 1 -k 5)
+echo "$out"
+grep -Eq '^WAKE spinners 1 nice 0 slice 0 sleep_us 500 n 5 over_1ms [0-5] p50_us [0-9]+ ' <<<"$out" ||
+    { echo "FAIL: no WAKE line"; exit 1; }
 echo PASS
