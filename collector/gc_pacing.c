@@ -240,7 +240,12 @@ static int spin_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0, int64_t d
 }
 
 /* Sleeps on the progress condvar until the wait is over or its deadline
- * passes; takes and releases the lock. */
+ * passes; takes and releases the lock. No wake-up is lost for having
+ * dropped the lock since `seen` was read (or for a spin before): a
+ * completion and a hand-out change what wait_over reads under this lock
+ * before they broadcast, and wait_over is evaluated under it before every
+ * sleep. The other ends (the count under the limit, collection disabled,
+ * an open job) are not broadcast: the deadline bounds them. */
 static void sleep_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0) {
     struct timespec until;
     uint64_t elapsed = cog_gc_now_ns() - t0;
