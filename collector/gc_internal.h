@@ -220,6 +220,9 @@ int cog_gc_spare_core(void);
  * virtual machine do not count; another thread taking this one's CPU
  * does. */
 int64_t cog_gc_thread_run_delay_ns(void);
+/* Test hook: while hidden, cog_gc_thread_run_delay_ns reports -1, as on a
+ * system without schedstat (the paced wait's fallback). */
+void cog_gc_test_hide_run_delay(int hide);
 
 /* 1 on the collector thread (finalizers may not wait for collections). */
 int cog_gc_on_collector_thread(void);
