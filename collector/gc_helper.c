@@ -34,9 +34,12 @@ static pthread_t thread;
 /* Under lock. A job is posted, then claimed by exactly one of: the helper
  * thread, a mutator that pacing made an assistant (cog_gc_helper_assist),
  * or the collector itself when it comes to wait and finds it unclaimed. */
-static int running, stopping, cannot_start, use_thread;
+static int running, stopping, cannot_start;
 /* Whether the open job was left to the helper thread (under lock). */
 static int thread_has_job;
+/* How posting uses the helper thread (COG_GC_HELPER_*): set per scan and
+ * read when posting, both by the collector thread only, so no lock. */
+static int use_thread;
 static void (*job)(void *);
 static void *job_arg;
 static unsigned long posted, claimed, finished;
@@ -82,11 +85,7 @@ static void helper_body(void *unused) {
     pthread_mutex_unlock(&lock);
 }
 
-void cog_gc_helper_use_thread(int how) {
-    pthread_mutex_lock(&lock);
-    use_thread = how;
-    pthread_mutex_unlock(&lock);
-}
+void cog_gc_helper_use_thread(int how) { use_thread = how; }
 
 int cog_gc_helper_post(void (*fn)(void *), void *arg) {
     /* Looked at again for every job, not only at the scan's start: a
