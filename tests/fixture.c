@@ -1,7 +1,6 @@
 /* tests/fixture.c - see fixture.h. */
 #include "tests/fixture.h"
 
-#include <stdio.h>
 #include <time.h>
 
 #include "cog/cog.h"
