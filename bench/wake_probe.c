@@ -67,7 +67,8 @@ static int set_slice(uint64_t ns) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: wake_probe [-s spinners] [-n nice] [-l slice_ns] [-w sleep_us] [-k sleeps]\n");
+    fprintf(stderr, "usage: wake_probe [-s spinners] [-n nice] [-l slice_ns] [-w sleep_us]"
+                    " [-k sleeps]\n");
     exit(2);
 }
 

@@ -71,11 +71,13 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
  * CPUs it may run on; sleeping when they outnumber them (the collector
  * needs the CPU; the scheduler may then give it back later than the
  * bound), and for the rest of the wait and a while after once another
- * thread (another process's, say) has held its CPU for 0.2 ms. So threads creating garbage faster than it can be collected
- * cannot grow the heap without bound. Waits are reported as the generation's max_pause_ns, garbage
- * freed this way as its `assisted`. Default factor 64 (128000 objects
- * with the default threshold0); 0 turns pacing off. No effect while
- * automatic collection is disabled. COG_EINVAL for a negative factor. */
+ * thread (another process's, say) has held its CPU for 0.2 ms. So
+ * threads creating garbage faster than it can be collected cannot grow
+ * the heap without bound. Waits are reported as the generation's
+ * max_pause_ns, garbage freed this way as its `assisted`. Default factor
+ * 64 (128000 objects with the default threshold0); 0 turns pacing off.
+ * No effect while automatic collection is disabled. COG_EINVAL for a
+ * negative factor. */
 int cog_gc_set_pacing(long factor);
 long cog_gc_get_pacing(void);
 
