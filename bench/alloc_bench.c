@@ -73,30 +73,40 @@ static double median(double *v, int n) {
 }
 
 /* alloc+free pairs, immediately (LIFO) and through a 256-slot window so the
- * free lists see some churn. Touches the first word like real code. */
+ * free lists see some churn. Touches the first word like real code. A
+ * macro, so that each allocator's loop has its calls inlined (cog's binary
+ * has a second loop on glibc's malloc, see "vsglibc"). */
 static volatile uintptr_t sink;
-static void pairs(long ops) {
-    void *win[256] = {0};
-    size_t wsz[256] = {0};
-    uintptr_t acc = 0;
-    for (long i = 0; i < ops; i++) {
-        size_t n = sizes[i & (NSIZES - 1)];
-        void *p = xalloc(n);
-        *(uintptr_t *)p = (uintptr_t)i;
-        acc += (uintptr_t)p;
-        unsigned s = (unsigned)(i * 7) & 255;
-        if (win[s]) xfree(win[s], wsz[s]);
-        win[s] = p;
-        wsz[s] = n;
+#define DEFINE_PAIRS(name, ALLOC, FREE)                    \
+    static void name(long ops) {                           \
+        void *win[256] = {0};                              \
+        size_t wsz[256] = {0};                             \
+        uintptr_t acc = 0;                                 \
+        for (long i = 0; i < ops; i++) {                   \
+            size_t n = sizes[i & (NSIZES - 1)];            \
+            void *p = ALLOC(n);                            \
+            *(uintptr_t *)p = (uintptr_t)i;                \
+            acc += (uintptr_t)p;                           \
+            unsigned s = (unsigned)(i * 7) & 255;          \
+            if (win[s]) FREE(win[s], wsz[s]);              \
+            win[s] = p;                                    \
+            wsz[s] = n;                                    \
+        }                                                  \
+        for (int s = 0; s < 256; s++)                      \
+            if (win[s]) FREE(win[s], wsz[s]);              \
+        sink = acc;                                        \
     }
-    for (int s = 0; s < 256; s++)
-        if (win[s]) xfree(win[s], wsz[s]);
-    sink = acc;
-}
+DEFINE_PAIRS(pairs, xalloc, xfree)
+#ifdef BENCH_COG
+static inline void *glibc_alloc(size_t n) { return malloc(n); }
+static inline void glibc_free(void *p, size_t n) { (void)n; free(p); }
+DEFINE_PAIRS(pairs_glibc, glibc_alloc, glibc_free)
+#endif
 
+static void (*pairs_fn)(long) = pairs;
 static void *pairs_thread(void *arg) {
     thread_start();
-    pairs((long)(intptr_t)arg);
+    pairs_fn((long)(intptr_t)arg);
     thread_end();
     return NULL;
 }
@@ -336,6 +346,51 @@ static int by_size(void) {
     return 0;
 }
 
+#ifdef BENCH_COG
+/* "vsglibc": cog's pairs and glibc's malloc/free pairs in the same process,
+ * one thread, alternating run by run, so both see the same machine state
+ * (this VM's speed changes by up to 2x between runs; separate processes
+ * minutes apart can compare a fast run with a slow one). Prints each
+ * median and the median of the per-round ratios (cog's time / glibc's):
+ *   "RATIO vsglibc size_<n> <median> <min> <max>".
+ *   alloc_bench_cog vsglibc [size...]     default 16 512 600 1024 2048
+ * ALLOC_BENCH_OPS=n sets the pairs per run (the smoke test's tiny run). */
+static int vs_glibc(int argc, char **argv) {
+    static const size_t deflt[] = {16, 512, 600, 1024, 2048};
+    size_t sz[16];
+    int nsz = 0;
+    for (int i = 0; i < argc && nsz < 16; i++) sz[nsz++] = strtoul(argv[i], NULL, 10);
+    if (nsz == 0)
+        for (; nsz < (int)(sizeof deflt / sizeof deflt[0]); nsz++) sz[nsz] = deflt[nsz];
+    for (int k = 0; k < nsz; k++) {
+        if (sz[k] == 0 || sz[k] > COPY_MAX) {
+            fprintf(stderr, "alloc_bench vsglibc: size %zu out of 1..%d\n", sz[k], COPY_MAX);
+            return 2;
+        }
+        for (int i = 0; i < NSIZES; i++) sizes[i] = sz[k];
+        pair_ops = sz[k] > 4096 ? OPS / 8 : OPS;
+        if (getenv("ALLOC_BENCH_OPS")) pair_ops = atol(getenv("ALLOC_BENCH_OPS")); /* smoke test */
+        if (pair_ops < 1) pair_ops = 1;
+        double c[RUNS], g[RUNS], r[RUNS];
+        pairs_fn = pairs, run_pairs(1); /* warm-up */
+        pairs_fn = pairs_glibc, run_pairs(1);
+        for (int i = 0; i < RUNS; i++) {
+            pairs_fn = pairs, c[i] = run_pairs(1);
+            pairs_fn = pairs_glibc, g[i] = run_pairs(1);
+            r[i] = c[i] / g[i];
+        }
+        pairs_fn = pairs;
+        double lo = r[0], hi = r[0];
+        for (int i = 1; i < RUNS; i++) lo = r[i] < lo ? r[i] : lo, hi = r[i] > hi ? r[i] : hi;
+        printf("RESULT cog size_%zu %.2f\n", sz[k], median(c, RUNS));
+        printf("RESULT glibc-same-process size_%zu %.2f\n", sz[k], median(g, RUNS));
+        printf("RATIO vsglibc size_%zu %.3f %.3f %.3f\n", sz[k], median(r, RUNS), lo, hi);
+        fflush(stdout);
+    }
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < NSIZES; i++) {
@@ -345,6 +400,14 @@ int main(int argc, char **argv) {
 #ifdef BENCH_COG
     if (cog_init() != COG_OK) abort();
     cog_thread_offline(); /* the main thread only waits */
+#endif
+#ifdef BENCH_COG
+    if (argc > 1 && strcmp(argv[1], "vsglibc") == 0) {
+        int rc = vs_glibc(argc - 2, argv + 2);
+        cog_thread_online();
+        cog_shutdown();
+        return rc;
+    }
 #endif
     if (argc > 1 && strcmp(argv[1], "bysize") == 0) {
         by_size();

@@ -5,7 +5,9 @@
 #   alloc_bench.sh           the workloads below
 #   alloc_bench.sh bysize    pairs at fixed sizes 16..65536, one thread and two
 #                            ("RESULT <allocator> size_<n>[_2t] <ns>", for the
-#                            plot), then a table of cog's time / each peer's
+#                            plot), then a table of cog's time / each peer's,
+#                            then cog's pairs against glibc's in one process
+#                            (alloc_bench_cog vsglibc: the same machine state)
 # ALLOC_BENCH_OUT=file also keeps the raw RESULT lines.
 set -e
 dir=$(dirname "$0")
@@ -26,6 +28,8 @@ END {
     }
 }' "$out"
     rm -f "$out"
+    echo
+    "$dir/alloc_bench_cog" vsglibc
     exit 0
 fi
 awk '

@@ -10,6 +10,7 @@ pause_bench=$2
 server_bench=$3
 young_bench=$4
 wake_probe=$5
+alloc_bench=$6
 out=$("$gc_bench" 2 20000 50000)
 echo "$out"
 for what in garbage live; do
@@ -43,4 +44,10 @@ out=$("$wake_probe" -s 1 -k 5)
 echo "$out"
 grep -Eq '^WAKE spinners 1 nice 0 slice 0 sleep_us 500 n 5 over_1ms [0-5] p50_us [0-9]+ ' <<<"$out" ||
     { echo "FAIL: no WAKE line"; exit 1; }
+# cog's pairs against glibc's in one process, a few thousand pairs.
+out=$(ALLOC_BENCH_OPS=5000 "$alloc_bench" vsglibc 600)
+echo "$out"
+grep -Eq '^RESULT cog size_600 [0-9.]+$' <<<"$out" || { echo "FAIL: no cog RESULT line"; exit 1; }
+grep -Eq '^RATIO vsglibc size_600 [0-9.]+ [0-9.]+ [0-9.]+$' <<<"$out" ||
+    { echo "FAIL: no RATIO line"; exit 1; }
 echo PASS

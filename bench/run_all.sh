@@ -48,6 +48,8 @@ else
 fi
 step "refcount";  "$(bin refcount_bench)" "${rc_args[@]}" | tee "$out/refcount.txt"
 step "allocator"; "$(bin alloc_bench)" | tee "$out/alloc.txt"
+step "allocator pairs against glibc in one process"
+"$(bin alloc_bench_cog)" vsglibc | tee "$out/alloc_vsglibc.txt"
 step "intern";    "$(bin intern_bench)" | tee "$out/intern.txt"
 step "collector"; GC_BENCH_OUT="$out/gc.raw" "$(bin gc_bench)" "${gc_args[@]}" | tee "$out/gc.txt"
 step "pause";     PAUSE_HIST="$out/pause.hist" "$(bin gc_pause_bench)" "${pause_args[@]}" | tee "$out/pause.txt"

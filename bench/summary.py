@@ -53,6 +53,19 @@ for line in t.splitlines():
             continue
         row("alloc", f[0], "ns/op", c, [("glibc", g), ("mimalloc", m), ("jemalloc", j)])
 
+# allocator pairs against glibc in the same process (alloc_bench vsglibc):
+# "RESULT cog size_N ns", "RESULT glibc-same-process size_N ns" and
+# "RATIO vsglibc size_N median-of-per-round cog/glibc min max"; the
+# speedup shown is that per-round median's inverse.
+t = read("alloc_vsglibc.txt")
+for m in re.finditer(r"^RATIO vsglibc size_(\d+) ([\d.]+)", t, re.M):
+    n, r = m.group(1), float(m.group(2))
+    c = num(rf"^RESULT cog size_{n} ([\d.]+)", t)
+    g = num(rf"^RESULT glibc-same-process size_{n} ([\d.]+)", t)
+    if c is not None and g is not None and r > 0:
+        rows.append(("alloc", f"pair {n} B, glibc in-process", "ns/pair", f"{c:g}",
+                     f"glibc {g:g} ({1 / r:.2f}x)"))
+
 # intern: "threads=N <impl>  X Mops/s (min..max)  Y ns CPU/lookup [concurrency C]"
 # (older outputs had "median X Mops/s")
 t = read("intern.txt")
