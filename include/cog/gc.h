@@ -102,7 +102,10 @@ typedef struct cog_gc_gen_stats {
     uint64_t max_ns;        /* longest one */
     uint64_t max_pause_ns;  /* longest time a mutator waited for one of them:
                                only pacing (cog_gc_set_pacing) ever makes a
-                               mutator wait, at most 1 ms; 0 if none did */
+                               mutator wait, 0.5 ms at most by cog's bound
+                               plus however late the scheduler runs it
+                               again (a tick or more where threads
+                               outnumber the cores); 0 if none did */
     uint64_t last_scanned;  /* candidates examined by the latest one */
     uint64_t last_walked;   /* tracked objects its heap walk visited: the
                                whole heap for generation 2, only pages that
