@@ -140,7 +140,8 @@ uint64_t cog_gc_stats_elapsed_ns(void);
  * collection ended (the window duty cycle), C the collector's CPU time for
  * it, P the longest time a mutator waited for the collector (pacing,
  * cog_gc_set_pacing) since the previous collection, 0 when none had to;
- * H is arena memory mapped plus large blocks). Off by default; COG_GCTRACE=1 at cog_init turns it on. */
+ * H is arena memory mapped plus large blocks). Off by default;
+ * COG_GCTRACE=1 at cog_init turns it on. */
 void cog_gc_set_trace(int on);
 int cog_gc_get_trace(void);
 
