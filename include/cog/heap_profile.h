@@ -19,8 +19,9 @@
  * bytes allocated apart from their object are not attributed.
  *
  * Off by default (COG_HEAP_PROFILE=<interval bytes> in the environment
- * turns it on at cog_init; 0 there means the default interval); when off, the allocation path pays one relaxed load and
- * a predictable branch. At the default interval the cost is one thread-
+ * turns it on at cog_init; 0 there means the default interval); when
+ * off, the allocation path pays one relaxed load and a predictable
+ * branch. At the default interval the cost is one thread-
  * local subtraction per allocation plus ~2 us per sample (docs/profiling.md
  * has the measured throughput cost). All functions are thread-safe; the
  * snapshot functions need an attached thread and a running runtime.
