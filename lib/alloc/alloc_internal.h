@@ -428,7 +428,11 @@ static inline void *cog_pool_take_block(cog_pool *p) {
  * mimalloc's direct page table up to 1 KiB): one load instead of the
  * medium classes' bit arithmetic. */
 #define COG_DIRECT_MAX 1024
-static const uint8_t cog_direct_class[COG_DIRECT_MAX / 16 + 1] = {0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32, 32, 32, 33, 33, 33, 33, 33, 33, 33, 33, 34, 34, 34, 34, 34, 34, 34, 34};
+static const uint8_t cog_direct_class[COG_DIRECT_MAX / 16 + 1] = {
+    0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+    25, 26, 27, 28, 29, 30, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32, 32, 32, 33, 33,
+    33, 33, 33, 33, 33, 33, 34, 34, 34, 34, 34, 34, 34, 34
+};
 
 static inline void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
     if (__builtin_expect(size <= COG_DIRECT_MAX && cog_fail_alloc_countdown == 0, 1)) {
