@@ -368,8 +368,8 @@ static int vs_glibc(int argc, char **argv) {
             return 2;
         }
         for (int i = 0; i < NSIZES; i++) sizes[i] = sz[k];
-        pair_ops = sz[k] > 4096 ? OPS / 8 : OPS;
-        if (getenv("ALLOC_BENCH_OPS")) pair_ops = atol(getenv("ALLOC_BENCH_OPS")); /* smoke test */
+        const char *ops = getenv("ALLOC_BENCH_OPS"); /* the smoke test's tiny run */
+        pair_ops = ops ? atol(ops) : sz[k] > 4096 ? OPS / 8 : OPS;
         if (pair_ops < 1) pair_ops = 1;
         double c[RUNS], g[RUNS], r[RUNS];
         pairs_fn = pairs, run_pairs(1); /* warm-up */
@@ -400,8 +400,6 @@ int main(int argc, char **argv) {
 #ifdef BENCH_COG
     if (cog_init() != COG_OK) abort();
     cog_thread_offline(); /* the main thread only waits */
-#endif
-#ifdef BENCH_COG
     if (argc > 1 && strcmp(argv[1], "vsglibc") == 0) {
         int rc = vs_glibc(argc - 2, argv + 2);
         cog_thread_online();
