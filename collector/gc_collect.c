@@ -670,9 +670,15 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
  * and unmapping megabytes per collection would take the process's mmap
  * lock for writing every time, stalling any mutator that page-faults
  * meanwhile (measured: multi-millisecond probe stalls at 1 M objects).
- * They are kept unless the last scan used under a quarter of them, or
- * the collector has had nothing to do for a while (gc_thread.c "idle
- * trim"): a spike's arrays must not outlive it in a quiet process. */
+ * They are given back when the scans of a whole second have used under a
+ * quarter of them (cog_gc_shrink_scan_buffers, after a collection), or
+ * when the collector has had nothing to do for a while (gc_thread.c "idle
+ * trim"): a spike's arrays must not outlive it. Not at once: a young
+ * collection right after a full one freed the full one's arrays (1.7 ms
+ * of munmap for 1 M candidates, inside the collection, before waiting
+ * mutators were told it was done) and the next grew new ones, faulting
+ * every page in (its walk 0.30 instead of 0.08 ms beside 1 M old
+ * objects); and a server's next full collection needs them again. */
 static struct {
     cog_object **obj;
     int32_t *refs;
@@ -686,6 +692,25 @@ static struct {
 } kept;
 
 #define KEEP_MIN ((size_t)1 << 16)
+#define KEEP_UNUSED_NS 1000000000u
+static atomic_ullong keep_unused_ns = KEEP_UNUSED_NS; /* a test hook sets it */
+/* cog_gc_scan_buffer_bytes as of the collector's last change, for tests
+ * (relaxed: a snapshot that cog_gc_collect's hand-back orders). */
+static atomic_size_t kept_bytes;
+
+void cog_gc_test_set_keep_unused_ns(uint64_t ns) {
+    atomic_store_explicit(&keep_unused_ns, ns ? ns : KEEP_UNUSED_NS, memory_order_relaxed);
+}
+
+size_t cog_gc_test_scan_buffer_bytes(void) {
+    return atomic_load_explicit(&kept_bytes, memory_order_relaxed);
+}
+/* When the arrays last fitted (a scan used over a quarter of them), and
+ * what the scans since then needed at most. */
+static struct {
+    size_t n, nattn;
+    uint64_t fit_ns;
+} need;
 
 static void take_buffers(gc_scan *s) {
     s->obj = kept.obj;
@@ -720,6 +745,31 @@ static void drop_if_oversized(void **p, size_t *cap, size_t used) {
 }
 
 static void keep_buffers(gc_scan *s) {
+    kept.obj = s->obj;
+    kept.refs = s->refs;
+    kept.cap = s->cap;
+    kept.stack = s->stack;
+    kept.stack_cap = s->stack_cap;
+    kept.attn = s->attn;
+    kept.attn_cap = s->attn_cap;
+    if (!oversized(s->cap, s->n)) {
+        need.fit_ns = cog_gc_now_ns();
+        need.n = need.nattn = 0;
+    } else {
+        if (s->n > need.n) need.n = s->n;
+        if (s->nattn > need.nattn) need.nattn = s->nattn;
+    }
+    atomic_store_explicit(&kept_bytes, cog_gc_scan_buffer_bytes(), memory_order_relaxed);
+}
+
+void cog_gc_shrink_scan_buffers(void) {
+    if (!oversized(kept.cap, need.n) ||
+        cog_gc_now_ns() - need.fit_ns <
+            atomic_load_explicit(&keep_unused_ns, memory_order_relaxed))
+        return;
+    gc_scan held = {.n = need.n, .nattn = need.nattn};
+    gc_scan *s = &held;
+    take_buffers(s);
     if (oversized(s->cap, s->n)) {
         free(s->obj);
         free(s->refs);
@@ -737,6 +787,8 @@ static void keep_buffers(gc_scan *s) {
     }
     drop_if_oversized((void **)&kept1.dec, &kept1.dec_cap, s->n);
     drop_if_oversized((void **)&kept1.stack, &kept1.stack_cap, s->n);
+    need.fit_ns = cog_gc_now_ns();
+    need.n = need.nattn = 0;
     kept.obj = s->obj;
     kept.refs = s->refs;
     kept.cap = s->cap;
@@ -744,6 +796,7 @@ static void keep_buffers(gc_scan *s) {
     kept.stack_cap = s->stack_cap;
     kept.attn = s->attn;
     kept.attn_cap = s->attn_cap;
+    atomic_store_explicit(&kept_bytes, cog_gc_scan_buffer_bytes(), memory_order_relaxed);
 }
 
 size_t cog_gc_scan_buffer_bytes(void) {
@@ -765,6 +818,7 @@ void cog_gc_trim_scan_buffers(void) {
     free(kept.stack);
     free(kept.attn);
     memset(&kept, 0, sizeof kept);
+    atomic_store_explicit(&kept_bytes, 0, memory_order_relaxed);
 }
 
 void cog_gc_free_scan_buffers(void) {

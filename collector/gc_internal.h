@@ -100,6 +100,14 @@ void cog_gc_free_scan_buffers(void);
  * hold now. Collector thread, between collections. */
 void cog_gc_trim_scan_buffers(void);
 size_t cog_gc_scan_buffer_bytes(void);
+/* Give back the scan arrays that the scans of the last second have used
+ * under a quarter of. Collector thread, after a collection is done. */
+void cog_gc_shrink_scan_buffers(void);
+/* Test hooks: how long arrays may stay oversized before they are given
+ * back (0: the default, a second), and cog_gc_scan_buffer_bytes as the
+ * collector last left it (read after cog_gc_collect returns). */
+void cog_gc_test_set_keep_unused_ns(uint64_t ns);
+size_t cog_gc_test_scan_buffer_bytes(void);
 
 /* Statistics and callbacks (gc_stats.c). start: statistics begin (the
  * first call counts). */

@@ -337,6 +337,7 @@ static void *collector_main(void *arg) {
             else atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
         }
         cog_safepoint();
+        cog_gc_shrink_scan_buffers(); /* after the waiters were told: not in their wait */
 
         pthread_mutex_lock(&lock);
         if (have_frozen) frozen_count = frozen;
