@@ -744,7 +744,8 @@ static void drop_if_oversized(void **p, size_t *cap, size_t used) {
     *p = NULL, *cap = 0;
 }
 
-static void keep_buffers(gc_scan *s) {
+/* take_buffers' reverse; also the tests' view of the bytes kept. */
+static void put_buffers(const gc_scan *s) {
     kept.obj = s->obj;
     kept.refs = s->refs;
     kept.cap = s->cap;
@@ -752,6 +753,11 @@ static void keep_buffers(gc_scan *s) {
     kept.stack_cap = s->stack_cap;
     kept.attn = s->attn;
     kept.attn_cap = s->attn_cap;
+    atomic_store_explicit(&kept_bytes, cog_gc_scan_buffer_bytes(), memory_order_relaxed);
+}
+
+static void keep_buffers(gc_scan *s) {
+    put_buffers(s);
     if (!oversized(s->cap, s->n)) {
         need.fit_ns = cog_gc_now_ns();
         need.n = need.nattn = 0;
@@ -759,7 +765,6 @@ static void keep_buffers(gc_scan *s) {
         if (s->n > need.n) need.n = s->n;
         if (s->nattn > need.nattn) need.nattn = s->nattn;
     }
-    atomic_store_explicit(&kept_bytes, cog_gc_scan_buffer_bytes(), memory_order_relaxed);
 }
 
 void cog_gc_shrink_scan_buffers(void) {
@@ -789,14 +794,7 @@ void cog_gc_shrink_scan_buffers(void) {
     drop_if_oversized((void **)&kept1.stack, &kept1.stack_cap, s->n);
     need.fit_ns = cog_gc_now_ns();
     need.n = need.nattn = 0;
-    kept.obj = s->obj;
-    kept.refs = s->refs;
-    kept.cap = s->cap;
-    kept.stack = s->stack;
-    kept.stack_cap = s->stack_cap;
-    kept.attn = s->attn;
-    kept.attn_cap = s->attn_cap;
-    atomic_store_explicit(&kept_bytes, cog_gc_scan_buffer_bytes(), memory_order_relaxed);
+    put_buffers(s);
 }
 
 size_t cog_gc_scan_buffer_bytes(void) {
