@@ -15,7 +15,9 @@
  * waits), peak RSS, the window duty cycle (share of wall time a
  * collection window was open: cog_gc_gen_stats.window_ns), the
  * collector's CPU time as a share of one core, collections per
- * generation and the longest paced wait.
+ * generation, the longest paced wait, and how many paced waits there were
+ * and how many of them took over 1 ms (the metrics' wait histogram,
+ * cog/metrics.h; whole phase, warm-up included, like the longest).
  *
  * usage: server_bench [-t seconds] [-r rounds] [-s tree,cyclic] [-w 1,2] [-g on|off]
  *        (defaults 5 s, 1 round, both shapes, 1 and 2 workers; -g runs only
@@ -63,6 +65,7 @@ typedef struct phase_result {
     uint64_t p50, p99, p999, p9999, max; /* ns */
     double rss_mib, duty, collector_cpu;
     uint64_t collections[3], max_pause_ns;
+    uint64_t waits, waits_over_1ms;
 } phase_result;
 
 typedef struct worker {
@@ -125,6 +128,30 @@ static void gc_totals(uint64_t *window_ns, uint64_t *cpu_ns, uint64_t coll[3], u
     }
 }
 
+/* Paced waits so far and those over 1 ms, summed over the generations,
+ * from the metrics' histogram (cog_gc_paced_wait_seconds). */
+static void paced_waits(uint64_t *n, uint64_t *over_1ms) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    *n = *over_1ms = 0;
+    if (!f) return;
+    int rc = cog_metrics_write(f);
+    fclose(f);
+    uint64_t within = 0;
+    for (char *line = text; rc == COG_OK && line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n') line++;
+        unsigned long long v;
+        if (sscanf(line, "cog_gc_paced_wait_seconds_count{generation=\"%*d\"} %llu", &v) == 1)
+            *n += v;
+        else if (sscanf(line, "cog_gc_paced_wait_seconds_bucket{generation=\"%*d\",le=\"0.001\"} %llu",
+                        &v) == 1)
+            within += v;
+    }
+    free(text);
+    *over_1ms = *n - within;
+}
+
 /* One phase, in a child process. */
 static phase_result run_phase(server_shape shape, int workers, int gc_on, double seconds) {
     phase_result r = {0};
@@ -177,6 +204,7 @@ static phase_result run_phase(server_shape shape, int workers, int gc_on, double
     r.collector_cpu = (double)(cpu1 - cpu0) / (double)(t1 - t0);
     for (int g = 0; g < 3; g++) r.collections[g] = coll1[g] - coll0[g];
     r.max_pause_ns = pause;
+    paced_waits(&r.waits, &r.waits_over_1ms);
     free(all);
     cog_decref(cache);
     cog_shutdown();
@@ -262,7 +290,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("server_bench: %.3g s per phase, %d round(s); PHASE shape workers gc rps p50 p99 "
-           "p99.9 p99.99 max(us) rss(MiB) duty collector_cpu gen0/1/2 max_paced_wait(us)\n",
+           "p99.9 p99.99 max(us) rss(MiB) duty collector_cpu gen0/1/2 max_paced_wait(us) "
+           "paced_waits over_1ms\n",
            seconds, rounds);
     static phase_result res[2][MAX_WORKERS][2][MAX_ROUNDS];
     int failed = 0;
@@ -280,26 +309,28 @@ int main(int argc, char **argv) {
                         continue;
                     }
                     printf("PHASE %s %d %s %.0f %.1f %.1f %.1f %.1f %.1f %.1f %.3f %.3f "
-                           "%llu/%llu/%llu %.1f\n",
+                           "%llu/%llu/%llu %.1f %llu %llu\n",
                            shape_name[shapes[s]], workers[k], on ? "on" : "off", p->rps,
                            (double)p->p50 / 1e3, (double)p->p99 / 1e3, (double)p->p999 / 1e3,
                            (double)p->p9999 / 1e3, (double)p->max / 1e3, p->rss_mib, p->duty,
                            p->collector_cpu, (unsigned long long)p->collections[0],
                            (unsigned long long)p->collections[1],
                            (unsigned long long)p->collections[2],
-                           (double)p->max_pause_ns / 1e3);
+                           (double)p->max_pause_ns / 1e3, (unsigned long long)p->waits,
+                           (unsigned long long)p->waits_over_1ms);
                     fflush(stdout);
                 }
     if (failed) return 1;
     if (only >= 0) return 0;
-    printf("\n%-7s %7s %9s %9s %9s %9s %9s %8s %6s %7s %9s\n", "shape", "workers",
+    printf("\n%-7s %7s %9s %9s %9s %9s %9s %8s %6s %7s %9s %15s\n", "shape", "workers",
            "on/off", "p50 us", "p99.99", "max us", "off p99.99", "rss MiB", "duty", "gc cpu",
-           "paced us");
+           "paced us", "waits > 1 ms");
     for (int s = 0; s < nshapes; s++)
         for (int k = 0; k < nworkers; k++) {
             double ratio[MAX_ROUNDS], p50[MAX_ROUNDS], p9999[MAX_ROUNDS], mx[MAX_ROUNDS];
             double off9999[MAX_ROUNDS], rss[MAX_ROUNDS], duty[MAX_ROUNDS], cpu[MAX_ROUNDS];
             double paced = 0;
+            uint64_t waits = 0, over = 0;
             for (int r = 0; r < rounds; r++) {
                 phase_result *off = &res[s][k][0][r], *on = &res[s][k][1][r];
                 ratio[r] = on->rps / off->rps;
@@ -311,18 +342,24 @@ int main(int argc, char **argv) {
                 duty[r] = on->duty;
                 cpu[r] = on->collector_cpu;
                 if ((double)on->max_pause_ns / 1e3 > paced) paced = (double)on->max_pause_ns / 1e3;
+                waits += on->waits;
+                over += on->waits_over_1ms;
             }
             double m_ratio = median(ratio, rounds), m_p9999 = median(p9999, rounds);
             double m_max = median(mx, rounds), m_rss = median(rss, rounds);
             double m_duty = median(duty, rounds);
-            printf("%-7s %7d %8.3fx %9.1f %9.1f %9.1f %9.1f %8.1f %5.1f%% %6.1f%% %9.1f\n",
+            char wait_share[32];
+            snprintf(wait_share, sizeof wait_share, "%llu of %llu", (unsigned long long)over,
+                     (unsigned long long)waits);
+            printf("%-7s %7d %8.3fx %9.1f %9.1f %9.1f %9.1f %8.1f %5.1f%% %6.1f%% %9.1f %15s\n",
                    shape_name[shapes[s]], workers[k], m_ratio, median(p50, rounds), m_p9999,
                    m_max, median(off9999, rounds), m_rss, 100 * m_duty,
-                   100 * median(cpu, rounds), paced);
+                   100 * median(cpu, rounds), paced, wait_share);
             printf("RESULT server %s %d %.3f %.1f %.1f %.1f %.3f %.1f\n", shape_name[shapes[s]],
                    workers[k], m_ratio, m_p9999, m_max, m_rss, m_duty, paced);
         }
     printf("(medians over %d round(s); on/off = throughput with collection on / off; latency "
-           "and rss with collection on; gc cpu = collector CPU / wall time)\n", rounds);
+           "and rss with collection on; gc cpu = collector CPU / wall time; waits summed over "
+           "rounds)\n", rounds);
     return 0;
 }

@@ -118,12 +118,24 @@ void cog_gc_callbacks_run(cog_gc_phase phase, const cog_gc_info *info);
 /* Histogram of collection wall times (for the metrics, collector/metrics.c):
  * bucket b counts collections with ns <= cog_gc_duration_bucket_ns[b] (and
  * above the previous bound); bucket COG_GC_DURATION_BUCKETS counts the
- * rest. cog_gc_stats_snapshot copies the statistics and the bucket counts
- * in one consistent snapshot (the counts add up to `collections`). */
+ * rest. cog_gc_stats_snapshot copies the statistics, these bucket counts
+ * and the wait histogram's in one consistent snapshot (the duration counts
+ * add up to `collections`). */
 #define COG_GC_DURATION_BUCKETS 16
 extern const uint64_t cog_gc_duration_bucket_ns[COG_GC_DURATION_BUCKETS];
+/* Paced waits (cog_gc_stats_record_pause) in the same form: counts per
+ * bucket by the generation waited for, and their sum, for the metrics'
+ * wait histogram (how often threads wait and how long, where max_pause_ns
+ * says only the longest). */
+#define COG_GC_WAIT_BUCKETS 10
+extern const uint64_t cog_gc_wait_bucket_ns[COG_GC_WAIT_BUCKETS];
+typedef struct cog_gc_wait_hist {
+    uint64_t count[COG_GC_GENERATIONS][COG_GC_WAIT_BUCKETS + 1];
+    uint64_t sum_ns[COG_GC_GENERATIONS];
+} cog_gc_wait_hist;
 void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
-                           uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1]);
+                           uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1],
+                           cog_gc_wait_hist *waits);
 
 /* A mutator waited ns for collections of generation gen (pacing). */
 void cog_gc_stats_record_pause(int gen, uint64_t ns);

@@ -25,10 +25,22 @@ const uint64_t cog_gc_duration_bucket_ns[COG_GC_DURATION_BUCKETS] = {
     1000000000, 2500000000u, 5000000000u, 10000000000u,
 };
 
-static int duration_bucket(uint64_t ns) {
-    int b = 0; /* 17 entries at most: a linear scan is as cheap as a search */
-    while (b < COG_GC_DURATION_BUCKETS && ns > cog_gc_duration_bucket_ns[b]) b++;
+/* Paced waits: 100 us to 100 ms (cog's bound is 0.5 ms; the scheduler
+ * can add a tick or more). Under stats_lock. */
+const uint64_t cog_gc_wait_bucket_ns[COG_GC_WAIT_BUCKETS] = {
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000, 50000000, 100000000,
+};
+static cog_gc_wait_hist wait_hist;
+
+/* 17 entries at most: a linear scan is as cheap as a search. */
+static int bucket_of(uint64_t ns, const uint64_t *bounds, int n) {
+    int b = 0;
+    while (b < n && ns > bounds[b]) b++;
     return b;
+}
+
+static int duration_bucket(uint64_t ns) {
+    return bucket_of(ns, cog_gc_duration_bucket_ns, COG_GC_DURATION_BUCKETS);
 }
 
 void cog_gc_stats_start(void) {
@@ -73,6 +85,8 @@ void cog_gc_stats_record_pause(int gen, uint64_t ns) {
     pthread_mutex_lock(&stats_lock);
     if (ns > stats[gen].max_pause_ns) stats[gen].max_pause_ns = ns;
     if (ns > recent_pause_ns) recent_pause_ns = ns;
+    wait_hist.count[gen][bucket_of(ns, cog_gc_wait_bucket_ns, COG_GC_WAIT_BUCKETS)]++;
+    wait_hist.sum_ns[gen] += ns;
     pthread_mutex_unlock(&stats_lock);
 }
 
@@ -83,10 +97,12 @@ void cog_gc_get_stats(cog_gc_gen_stats out[COG_GC_GENERATIONS]) {
 }
 
 void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
-                           uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1]) {
+                           uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1],
+                           cog_gc_wait_hist *waits) {
     pthread_mutex_lock(&stats_lock);
     memcpy(out, stats, sizeof stats);
     memcpy(hist, duration_hist, sizeof duration_hist);
+    *waits = wait_hist;
     pthread_mutex_unlock(&stats_lock);
 }
 

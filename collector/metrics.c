@@ -18,6 +18,7 @@
 typedef struct snapshot {
     cog_gc_gen_stats gc[COG_GC_GENERATIONS];
     uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1];
+    cog_gc_wait_hist waits;
     uint64_t elapsed_ns;
     long threshold[COG_GC_GENERATIONS];
     int enabled, duty_cap;
@@ -59,6 +60,27 @@ static void label_value(FILE *f, const char *s) {
             fprintf(f, name "{generation=\"%d\"} %.9g\n", g_, seconds((s)->gc[g_].field)); \
     } while (0)
 
+/* A histogram by generation: per-bucket counts (not cumulative, the last
+ * above every bound) counts[g * (nb + 1) + b], and each generation's sum. */
+static void histogram(FILE *f, const char *h, const char *help, const uint64_t *bounds_ns,
+                      int nb, const uint64_t *counts, const uint64_t *sum_ns) {
+    family(f, h, "histogram", help);
+    for (int g = 0; g < COG_GC_GENERATIONS; g++) {
+        const uint64_t *c = counts + (size_t)g * (size_t)(nb + 1);
+        uint64_t cum = 0; /* Prometheus buckets are cumulative */
+        for (int b = 0; b < nb; b++) {
+            cum += c[b];
+            fprintf(f, "%s_bucket{generation=\"%d\",le=\"%g\"} %llu\n", h, g,
+                    seconds(bounds_ns[b]), (unsigned long long)cum);
+        }
+        cum += c[nb];
+        fprintf(f, "%s_bucket{generation=\"%d\",le=\"+Inf\"} %llu\n", h, g,
+                (unsigned long long)cum);
+        fprintf(f, "%s_sum{generation=\"%d\"} %.9g\n", h, g, seconds(sum_ns[g]));
+        fprintf(f, "%s_count{generation=\"%d\"} %llu\n", h, g, (unsigned long long)cum);
+    }
+}
+
 static void write_gc(FILE *f, const snapshot *s) {
     PER_GEN_U64(f, s, "cog_gc_collections_total", "counter",
                 "Collections of each generation.", collections);
@@ -72,21 +94,11 @@ static void write_gc(FILE *f, const snapshot *s) {
                 "(pacing assist).",
                 assisted);
 
-    const char *h = "cog_gc_collection_duration_seconds";
-    family(f, h, "histogram", "Wall time of each collection, by generation.");
-    for (int g = 0; g < COG_GC_GENERATIONS; g++) {
-        uint64_t cum = 0; /* Prometheus buckets are cumulative */
-        for (int b = 0; b < COG_GC_DURATION_BUCKETS; b++) {
-            cum += s->hist[g][b];
-            fprintf(f, "%s_bucket{generation=\"%d\",le=\"%g\"} %llu\n", h, g,
-                    seconds(cog_gc_duration_bucket_ns[b]), (unsigned long long)cum);
-        }
-        cum += s->hist[g][COG_GC_DURATION_BUCKETS];
-        fprintf(f, "%s_bucket{generation=\"%d\",le=\"+Inf\"} %llu\n", h, g,
-                (unsigned long long)cum);
-        fprintf(f, "%s_sum{generation=\"%d\"} %.9g\n", h, g, seconds(s->gc[g].total_ns));
-        fprintf(f, "%s_count{generation=\"%d\"} %llu\n", h, g, (unsigned long long)cum);
-    }
+    uint64_t total_ns[COG_GC_GENERATIONS];
+    for (int g = 0; g < COG_GC_GENERATIONS; g++) total_ns[g] = s->gc[g].total_ns;
+    histogram(f, "cog_gc_collection_duration_seconds",
+              "Wall time of each collection, by generation.", cog_gc_duration_bucket_ns,
+              COG_GC_DURATION_BUCKETS, &s->hist[0][0], total_ns);
     PER_GEN_SECONDS(f, s, "cog_gc_collection_duration_max_seconds", "gauge",
                     "Longest collection of each generation.", max_ns);
     PER_GEN_SECONDS(f, s, "cog_gc_window_seconds_total", "counter",
@@ -105,6 +117,10 @@ static void write_gc(FILE *f, const snapshot *s) {
                     "CPU time the collector and its helper spent in collections.", cpu_ns);
     PER_GEN_SECONDS(f, s, "cog_gc_paced_wait_max_seconds", "gauge",
                     "Longest time a mutator waited for a collection (pacing).", max_pause_ns);
+    histogram(f, "cog_gc_paced_wait_seconds",
+              "Time mutators waited for a collection of each generation (pacing), per wait.",
+              cog_gc_wait_bucket_ns, COG_GC_WAIT_BUCKETS, &s->waits.count[0][0],
+              s->waits.sum_ns);
 
     family(f, "cog_gc_threshold", "gauge", "Collection thresholds (cog_gc_set_threshold).");
     for (int g = 0; g < COG_GC_GENERATIONS; g++)
@@ -214,7 +230,7 @@ int cog_metrics_write(FILE *f) {
         free(s);
         return cog_error(COG_ESTATE, "cog_metrics_write: runtime not running");
     }
-    cog_gc_stats_snapshot(s->gc, s->hist);
+    cog_gc_stats_snapshot(s->gc, s->hist, &s->waits);
     s->elapsed_ns = cog_gc_stats_elapsed_ns();
     cog_gc_get_threshold(s->threshold);
     s->enabled = cog_gc_is_enabled();

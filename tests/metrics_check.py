@@ -49,22 +49,35 @@ check(collections.get("0", -1) >= int(min_gen0),
 for fam in ("cog_gc_objects_collected", "cog_gc_objects_uncollectable", "cog_gc_cpu_seconds"):
     check(len(per_gen(fam, fam + "_total")) == 3, "%s: not 3 generations" % fam)
 
-# The histogram: cumulative buckets in increasing `le`, +Inf == _count ==
-# the collections counter, a sum that is a duration.
-h = "cog_gc_collection_duration_seconds"
+# The histograms: cumulative buckets in increasing `le`, +Inf == _count,
+# a sum that is a duration; returns {generation: (_count, _sum)}.
+def histogram(h):
+    out = {}
+    for gen in ("0", "1", "2"):
+        buckets = [(float(s.labels["le"]), s.value) for s in samples(h, h + "_bucket")
+                   if s.labels["generation"] == gen]
+        check(len(buckets) >= 2 and buckets[-1][0] == math.inf,
+              "%s gen %s: no +Inf bucket" % (h, gen))
+        check(all(a[0] < b[0] and a[1] <= b[1] for a, b in zip(buckets, buckets[1:])),
+              "%s gen %s: buckets not cumulative in increasing le: %s" % (h, gen, buckets))
+        count = [s.value for s in samples(h, h + "_count") if s.labels["generation"] == gen]
+        total = [s.value for s in samples(h, h + "_sum") if s.labels["generation"] == gen]
+        check(count == [buckets[-1][1]] if buckets else False,
+              "%s gen %s: _count %s != +Inf bucket" % (h, gen, count))
+        check(len(total) == 1 and total[0] >= 0, "%s gen %s: _sum %s" % (h, gen, total))
+        out[gen] = (count[0] if count else None, total[0] if total else None)
+    return out
+
+
+durations = histogram("cog_gc_collection_duration_seconds")
 for gen in ("0", "1", "2"):
-    buckets = [(float(s.labels["le"]), s.value) for s in samples(h, h + "_bucket")
-               if s.labels["generation"] == gen]
-    check(len(buckets) >= 2 and buckets[-1][0] == math.inf, "gen %s: no +Inf bucket" % gen)
-    check(all(a[0] < b[0] and a[1] <= b[1] for a, b in zip(buckets, buckets[1:])),
-          "gen %s: buckets not cumulative in increasing le: %s" % (gen, buckets))
-    count = [s.value for s in samples(h, h + "_count") if s.labels["generation"] == gen]
-    total = [s.value for s in samples(h, h + "_sum") if s.labels["generation"] == gen]
-    check(count == [buckets[-1][1]], "gen %s: _count %s != +Inf bucket" % (gen, count))
-    check(count == [collections.get(gen)], "gen %s: _count %s != collections" % (gen, count))
-    check(len(total) == 1 and total[0] >= 0, "gen %s: _sum %s" % (gen, total))
-    if gen == "0":
-        check(total[0] > 0, "gen 0 ran collections but _sum is 0")
+    check(durations[gen][0] == collections.get(gen),
+          "gen %s: _count %s != collections" % (gen, durations[gen][0]))
+check((durations["0"][1] or 0) > 0, "gen 0 ran collections but _sum is 0")
+# Paced waits: none need have happened; a wait is counted with a duration.
+for gen, (count, total) in histogram("cog_gc_paced_wait_seconds").items():
+    check(count is not None and (count == 0) == (total == 0),
+          "paced waits gen %s: count %s, sum %s" % (gen, count, total))
 
 live_objects = {s.labels["type"]: s.value for s in samples("cog_live_objects")}
 check(live_objects.get(type_name) == float(live),

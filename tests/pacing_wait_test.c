@@ -16,7 +16,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
+
+#include "cog/metrics.h"
 
 #include "collector/gc_internal.h"
 #include "tests/fixture.h"
@@ -30,7 +35,29 @@ typedef struct waits {
     cog_gc_wait_counts n;
     uint64_t max_pause_ns;
     long max_young;
+    double histogram_count, histogram_sum; /* the metrics' paced-wait histogram */
 } waits;
+
+/* The metrics' paced-wait histogram, _count or _sum (by `what`), summed
+ * over the generations. */
+static double wait_histogram(const char *what) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(cog_metrics_write(f), COG_OK);
+    fclose(f);
+    char key[64];
+    snprintf(key, sizeof key, "cog_gc_paced_wait_seconds_%s{", what);
+    double total = 0;
+    for (char *p = strstr(text, key); p; p = strstr(p + 1, key)) {
+        char *v = strchr(p, ' ');
+        assert_non_null(v);
+        total += strtod(v + 1, NULL);
+    }
+    free(text);
+    return total;
+}
 
 /* Makes cyclic garbage faster than the slowed collector frees it, with
  * pacing on; returns the waits it took and the highest young count. */
@@ -43,8 +70,11 @@ static waits outrun_the_collector(void) {
     waits w = {0};
     cog_gc_wait_counts n0;
     cog_gc_pacing_wait_counts(&n0);
+    double count0 = wait_histogram("count"), sum0 = wait_histogram("sum");
     w.max_young = test_make_garbage_max_young(CYCLES);
     cog_gc_pacing_wait_counts(&w.n);
+    w.histogram_count = wait_histogram("count") - count0;
+    w.histogram_sum = wait_histogram("sum") - sum0;
     w.n.spun -= n0.spun;
     w.n.slept -= n0.slept;
     w.n.crowded -= n0.crowded;
@@ -73,6 +103,9 @@ static void spins_when_every_thread_has_a_cpu(void **state) {
     assert_true(w.n.spun > 0);
     assert_true(w.max_young <= young_bound());
     assert_true(w.max_pause_ns > 0); /* (gc_api_test bounds it) */
+    /* Every wait is in the metrics' histogram, with its time. */
+    assert_true(w.histogram_count == (double)(w.n.spun + w.n.slept));
+    assert_true(w.histogram_sum > 0);
 }
 
 static atomic_int hogs_stop;
@@ -140,6 +173,8 @@ static void sleeps_when_threads_outnumber_cpus(void **state) {
     assert_int_equal(w.n.spun, 0);
     assert_true(w.max_young <= young_bound());
     assert_true(w.max_pause_ns > 0);
+    assert_true(w.histogram_count == (double)w.n.slept);
+    assert_true(w.histogram_sum > 0);
 }
 
 int main(void) {

@@ -22,6 +22,10 @@
  *   cog_gc_stats_elapsed_seconds                      gauge
  *   cog_gc_cpu_seconds_total{generation}              counter
  *   cog_gc_paced_wait_max_seconds{generation}         gauge
+ *   cog_gc_paced_wait_seconds{generation}             histogram of each
+ *                                                      paced wait (pacing,
+ *                                                      cog/gc.h), buckets
+ *                                                      100 us .. 100 ms
  *   cog_gc_threshold{generation}, cog_gc_enabled,
  *   cog_gc_pacing_factor, cog_gc_duty_cap_ratio       gauges (settings)
  *   cog_mem_class_used_bytes{size}, cog_mem_class_free_bytes{size}
