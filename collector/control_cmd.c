@@ -13,6 +13,7 @@
 #include "cog/mem.h"
 #include "cog/metrics.h"
 #include "collector/control_internal.h"
+#include "collector/gc_internal.h"
 #include "lib/base/error.h"
 
 #define MAX_ARGS 8
@@ -120,6 +121,21 @@ static int cmd_stats(reply *r, int argc, char **argv) {
     /* Since cog_init: share of wall time a collection window was open. */
     uint64_t up = cog_gc_stats_elapsed_ns();
     put(r, "window_duty %.4f\n", up ? (double)window_ns / (double)up : 0.0);
+    /* Paced waits of all generations, and those over 1 ms (the metrics'
+     * wait histogram; buckets up to and including the 1 ms bound). */
+    cog_gc_gen_stats snap[COG_GC_GENERATIONS];
+    uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1];
+    cog_gc_wait_hist waits;
+    cog_gc_stats_snapshot(snap, hist, &waits);
+    uint64_t nwaits = 0, within = 0;
+    for (int g = 0; g < COG_GC_GENERATIONS; g++)
+        for (int b = 0; b <= COG_GC_WAIT_BUCKETS; b++) {
+            nwaits += waits.count[g][b];
+            if (b < COG_GC_WAIT_BUCKETS && cog_gc_wait_bucket_ns[b] <= 1000000)
+                within += waits.count[g][b];
+        }
+    put(r, "paced_waits %llu over_1ms %llu\n", (unsigned long long)nwaits,
+        (unsigned long long)(nwaits - within));
     put(r, "duty_cap %d\n", cog_gc_get_duty_cap());
     cog_mem_info mi;
     cog_mem_stats(&mi);

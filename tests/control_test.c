@@ -145,6 +145,8 @@ static void stats_threshold_enable_gctrace(void **state) {
     expect("stats\n", "heap_bytes ", "ok\n");
     expect("stats\n", " window_ms ", "ok\n");
     expect("stats\n", "\nwindow_duty 0.", "ok\n");
+    expect("stats\n", "\npaced_waits ", "ok\n");
+    expect("stats\n", " over_1ms ", "ok\n");
     /* The allocator's classes, medium ones included. */
     static const char buf[3000];
     cog_object *medium = cog_bytes_new(buf, sizeof buf), *small = cog_bytes_new(buf, 10);
