@@ -1,5 +1,6 @@
 /* tests/weakref_concurrent_test.c - weakref_get racing with the last
- * decref of the referent. */
+ * decref of the referent; a weakref dropped while its referent's death
+ * clears it. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,9 +108,74 @@ static void get_races_last_decref(void **state) {
     assert_true(atomic_load(&got_dead) > 0);
 }
 
+/* The referent dies on one thread (clearing its weakrefs under their
+ * stripe lock, then running callbacks) while another drops the last
+ * reference to one of those weakrefs. The test hook stops the clearing
+ * right after it has cleared the weakref's referent, and the other thread
+ * drops the weakref then and at once makes a new weakref of the same size
+ * (which takes a freed weakref's block back). The clearing must have taken
+ * its reference for the callback before the weakref could be freed, so
+ * the weakref's callback runs once and the new weakref's never. When the
+ * clearing took that reference after clearing the referent (fuzz_threads
+ * campaign 14), weakref_dealloc saw the referent cleared and freed the
+ * weakref at once; the clearing then counted on the new weakref in its
+ * block and ran that one's callback. */
+typedef void (*cleared_hook)(cog_object *wr);
+extern _Atomic(cleared_hook) cog__weakref_cleared_hook; /* lib/types/weakref.c */
+static cog_object *hooked_wr;
+static atomic_int in_hook, hook_done;
+static atomic_long w_calls, x_calls;
+
+static void count_call(cog_object *wr, void *arg) {
+    (void)wr;
+    atomic_fetch_add((atomic_long *)arg, 1);
+}
+
+static void stop_at_hooked(cog_object *wr) {
+    if (wr != hooked_wr) return; /* compare only: it may be freed */
+    atomic_store(&in_hook, 1);
+    while (!atomic_load(&hook_done)) {
+    }
+}
+
+static void *drop_referent(void *referent) {
+    assert_int_equal(cog_thread_attach(), COG_OK);
+    cog_decref(referent); /* the last reference: clears the weakrefs */
+    cog_thread_detach();
+    return NULL;
+}
+
+static void weakref_dropped_while_its_referent_clears_it(void **state) {
+    (void)state;
+    cog_object *r = cog_new(&target_type);
+    ((target *)r)->canary = TEST_CANARY;
+    cog_object *w = cog_weakref_new(r, count_call, &w_calls);
+    assert_non_null(w);
+    hooked_wr = w;
+    atomic_store(&in_hook, 0);
+    atomic_store(&hook_done, 0);
+    atomic_store(&cog__weakref_cleared_hook, stop_at_hooked);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drop_referent, r), 0); /* r's reference goes */
+    while (!atomic_load(&in_hook)) {
+    }
+    cog_decref(w); /* our only reference */
+    cog_object *x = cog_weakref_new(cog_int_from_i64(1), count_call, &x_calls); /* immortal */
+    assert_non_null(x);
+    atomic_store(&hook_done, 1);
+    cog_thread_offline();
+    pthread_join(t, NULL);
+    cog_thread_online();
+    atomic_store(&cog__weakref_cleared_hook, (cleared_hook)NULL);
+    assert_int_equal(atomic_load(&w_calls), 1);
+    assert_int_equal(atomic_load(&x_calls), 0);
+    cog_decref(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         TEST_CASE(get_races_last_decref),
+        TEST_CASE(weakref_dropped_while_its_referent_clears_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include "lib/core/upcalls.h"
 
 typedef struct weakref weakref;
+typedef void (*cleared_hook_fn)(cog_object *wr);
 typedef struct record record;
 
 struct weakref {
@@ -180,6 +181,12 @@ static void weakref_dealloc(cog_object *self) {
     free(dead);
 }
 
+/* Test hook (tests/weakref_concurrent_test.c): called under the stripe
+ * lock right after a weakref's referent is cleared; the weakref may be
+ * freed by then (compare it, do not read it). Relaxed: a test sets it
+ * before the threads it watches exist. */
+_Atomic(cleared_hook_fn) cog__weakref_cleared_hook;
+
 void cog_weakref_clear_referent(cog_object *o) {
     struct stripe *s = stripe_of(o);
     weakref *run = NULL; /* weakrefs whose callbacks we run, linked by next */
@@ -193,16 +200,28 @@ void cog_weakref_clear_referent(cog_object *o) {
     *p = r->next;
     for (weakref *wr = r->head, *next; wr; wr = next) {
         next = wr->next;
-        atomic_store_explicit(&wr->referent, NULL, memory_order_relaxed);
         wr->rec = NULL;
         wr->prev = wr->next = NULL;
-        /* A weakref dying concurrently waits on this lock in its dealloc
-         * and then sees NULL; it gets no callback (it is unreachable). Weakrefs
-         * are merged at creation, so this try-incref is exact. */
+        /* The reference for the callback is taken while wr->referent is
+         * still set: a weakref whose count reached zero meanwhile is in (or
+         * entering) weakref_dealloc, which reads the referent without the
+         * lock and frees the weakref at once if it is NULL. So the clearing
+         * store below is the last thing we do to a weakref we hold no
+         * reference to (release: our writes to it come before its free),
+         * and one whose count was zero fails the try-incref (weakrefs are
+         * merged at creation, so it is exact) and gets no callback. With
+         * the store first, a dying weakref could be freed and its block
+         * reused before the try-incref, which then counted on the
+         * allocator's free-list link (or a new object) and ran a callback
+         * on freed memory (fuzz_threads campaign 14). */
         if (wr->callback && cog_try_incref(&wr->ob)) {
             wr->next = run;
             run = wr;
         }
+        atomic_store_explicit(&wr->referent, NULL, memory_order_release);
+        cleared_hook_fn hook =
+            atomic_load_explicit(&cog__weakref_cleared_hook, memory_order_relaxed);
+        if (hook) hook(&wr->ob);
     }
     pthread_mutex_unlock(&s->lock);
     free(r);
