@@ -97,10 +97,13 @@ static int cmd_stats(reply *r, int argc, char **argv) {
     (void)argv;
     if (argc != 1) return fail(r, COG_EINVAL, "stats takes no arguments");
     long t[COG_GC_GENERATIONS], c[COG_GC_GENERATIONS];
+    /* One snapshot: the per-generation lines and the paced waits agree. */
     cog_gc_gen_stats st[COG_GC_GENERATIONS];
+    uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1];
+    cog_gc_wait_hist waits;
     cog_gc_get_threshold(t);
     cog_gc_get_count(c);
-    cog_gc_get_stats(st);
+    cog_gc_stats_snapshot(st, hist, &waits);
     put(r, "enabled %d\n", cog_gc_is_enabled());
     put(r, "threshold %ld %ld %ld\n", t[0], t[1], t[2]);
     put(r, "count %ld %ld %ld\n", c[0], c[1], c[2]);
@@ -123,10 +126,6 @@ static int cmd_stats(reply *r, int argc, char **argv) {
     put(r, "window_duty %.4f\n", up ? (double)window_ns / (double)up : 0.0);
     /* Paced waits of all generations, and those over 1 ms (the metrics'
      * wait histogram; buckets up to and including the 1 ms bound). */
-    cog_gc_gen_stats snap[COG_GC_GENERATIONS];
-    uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1];
-    cog_gc_wait_hist waits;
-    cog_gc_stats_snapshot(snap, hist, &waits);
     uint64_t nwaits = 0, within = 0;
     for (int g = 0; g < COG_GC_GENERATIONS; g++)
         for (int b = 0; b <= COG_GC_WAIT_BUCKETS; b++) {
