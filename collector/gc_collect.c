@@ -712,6 +712,11 @@ static struct {
     uint64_t fit_ns;
 } need;
 
+static void arrays_fit_now(void) {
+    need.fit_ns = cog_gc_now_ns();
+    need.n = need.nattn = 0;
+}
+
 static void take_buffers(gc_scan *s) {
     s->obj = kept.obj;
     s->refs = kept.refs;
@@ -759,8 +764,7 @@ static void put_buffers(const gc_scan *s) {
 static void keep_buffers(gc_scan *s) {
     put_buffers(s);
     if (!oversized(s->cap, s->n)) {
-        need.fit_ns = cog_gc_now_ns();
-        need.n = need.nattn = 0;
+        arrays_fit_now();
     } else {
         if (s->n > need.n) need.n = s->n;
         if (s->nattn > need.nattn) need.nattn = s->nattn;
@@ -792,8 +796,7 @@ void cog_gc_shrink_scan_buffers(void) {
     }
     drop_if_oversized((void **)&kept1.dec, &kept1.dec_cap, s->n);
     drop_if_oversized((void **)&kept1.stack, &kept1.stack_cap, s->n);
-    need.fit_ns = cog_gc_now_ns();
-    need.n = need.nattn = 0;
+    arrays_fit_now();
     put_buffers(s);
 }
 
