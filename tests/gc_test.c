@@ -7,6 +7,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "collector/gc_internal.h"
 #include "tests/test_types.h"
 #include "tests/fixture.h"
 
@@ -258,7 +259,6 @@ static void abandoned_pools_are_swept_after_collection(void **state) {
  * 2, the epoch wraps, and a scan with epoch 2 again sees young nodes that
  * point at the old ones. If an old stamp survived, the young candidates
  * it names would lose a count and be freed while we hold them. */
-void cog_gc_test_set_epoch(uint64_t e); /* collector/gc_collect.c */
 enum { STAMPED = 300 };
 static void epoch_wrap_erases_stale_stamps(void **state) {
     (void)state;
@@ -297,8 +297,6 @@ static void epoch_wrap_erases_stale_stamps(void **state) {
  * ones right after it (giving them back inside a collection cost 1.7 ms
  * of munmap and the next collection the page faults of new ones) and go
  * back once the scans of a whole keep time have been small. */
-void cog_gc_test_set_keep_unused_ns(uint64_t ns); /* collector/gc_collect.c */
-size_t cog_gc_test_scan_buffer_bytes(void);
 enum { BIG_CYCLES = 75000, KEEP_MS = 300 };
 static long collect_cycles(long cycles) {
     for (long i = 0; i < cycles; i++) test_make_cycle_garbage(1, 2);
