@@ -322,14 +322,18 @@ static double run_bytes(int unused) {
  * size plot: cog's small classes up to 512, medium ones up to 32 KiB, and
  * one large size (mapped). Fewer operations for the big sizes, whose time
  * is mostly the page-sized memory they touch. */
+/* Pairs of size n only; fewer of them above 4 KiB. */
+static void use_fixed_size(size_t n) {
+    for (int i = 0; i < NSIZES; i++) sizes[i] = n;
+    pair_ops = n > 4096 ? OPS / 8 : OPS;
+}
 static double run_pairs_1(int unused) { (void)unused; return run_pairs(1); }
 static double run_pairs_2(int unused) { (void)unused; return run_pairs(2); }
 static int by_size(void) {
     static const size_t sz[] = {16,   32,   64,   128,  256,   512,   600,
                                 1024, 2048, 4096, 8192, 16384, 32768, 65536};
     for (size_t k = 0; k < sizeof sz / sizeof sz[0]; k++) {
-        for (int i = 0; i < NSIZES; i++) sizes[i] = sz[k];
-        pair_ops = sz[k] > 4096 ? OPS / 8 : OPS;
+        use_fixed_size(sz[k]);
         char name[32];
         snprintf(name, sizeof name, "size_%zu", sz[k]);
         report(name, run_pairs_1, 0);
@@ -367,10 +371,9 @@ static int vs_glibc(int argc, char **argv) {
             fprintf(stderr, "alloc_bench vsglibc: size %zu out of 1..%d\n", sz[k], COPY_MAX);
             return 2;
         }
-        for (int i = 0; i < NSIZES; i++) sizes[i] = sz[k];
+        use_fixed_size(sz[k]);
         const char *ops = getenv("ALLOC_BENCH_OPS"); /* the smoke test's tiny run */
-        pair_ops = ops ? atol(ops) : sz[k] > 4096 ? OPS / 8 : OPS;
-        if (pair_ops < 1) pair_ops = 1;
+        if (ops) pair_ops = atol(ops) > 0 ? atol(ops) : 1;
         double c[RUNS], g[RUNS], r[RUNS];
         pairs_fn = pairs, run_pairs(1); /* warm-up */
         pairs_fn = pairs_glibc, run_pairs(1);
