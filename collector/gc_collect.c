@@ -638,6 +638,12 @@ static void clear_garbage(gc_scan *s, unsigned debug, gc_result *out) {
      * them (gc_assist.c). */
     out->assisted = cog_gc_assist_hand_out(s->obj, s->state, s->n, C_GARBAGE, C_HANDED);
     out->collected += (long)out->assisted;
+    /* A hand-out takes all of the garbage (every C_GARBAGE became
+     * C_HANDED), so the passes below would only skip it. They would not
+     * skip cheaply: their write prefetches pull each handed object's line
+     * away from the assistant that is freeing it (docs/performance.md,
+     * "Clearing passes skipped after a hand-out"). */
+    if (out->assisted) return;
     /* Adopt each object and hold a reference to it while clearing, so none
      * is freed (and its neighbours' fields left dangling) mid-way. */
     cog_brc_adopter adopter = {0};
