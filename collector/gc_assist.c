@@ -58,6 +58,7 @@ size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (i + COG_PREFETCH_AHEAD < n && state[i + COG_PREFETCH_AHEAD] == garbage)
             cog_prefetch(obj[i + COG_PREFETCH_AHEAD], 1);
+        cog_gc_slice_point(i);
         if (state[i] != garbage) continue;
         cog_object *o = obj[i];
         uint32_t t = atomic_load_explicit(&o->ob_tid, memory_order_relaxed);

@@ -427,6 +427,7 @@ static int subtract(gc_scan *s) {
     for (size_t i = 0; i < split; i++) {
         prefetch_candidate(s, i, 0);
         traverse(s, s->obj[i], visit);
+        cog_gc_slice_point(i);
     }
     if (split == s->n) return 0;
     cog_gc_helper_wait();
@@ -469,7 +470,11 @@ static void mark_from(mark_ctx *c, size_t i) {
     state_set(c->s, i, C_REACHABLE);
     c->sp = 0;
     traverse_with(c->s->obj[i], visit, c);
-    while (c->sp > 0) traverse_with(c->stack[--c->sp], visit, c);
+    /* The work list is the context's: a slice may end in mid-subgraph. */
+    for (size_t k = 0; c->sp > 0; k++) {
+        traverse_with(c->stack[--c->sp], visit, c);
+        cog_gc_slice_point(k);
+    }
 }
 
 /* The collector's own mark context, on the scan's kept stack. */
@@ -499,6 +504,7 @@ static void mark_roots(mark_job *j, int w) {
          * comes, they cost a wasted fetch each (0.4 -> 1.5 ms). */
         prefetch_unreachable(s, i, 0);
         if (state_get(s, i) != C_REACHABLE && s->refs[i] > 0) mark_from(c, i);
+        cog_gc_slice_point(i);
     }
 }
 
@@ -535,6 +541,7 @@ static size_t rescue_dirty(gc_scan *s) {
     s->nattn = 0;
     for (size_t i = 0; i < s->n && !c.oom; i++) {
         prefetch_unreachable(s, i, 0);
+        cog_gc_slice_point(i);
         if (s->state[i] == C_REACHABLE) continue;
         cog_object *o = s->obj[i];
         uint64_t gc = gc_load(o);
@@ -834,7 +841,16 @@ void cog_gc_free_scan_buffers(void) {
 }
 
 void cog_gc_run_collection(int gen, gc_result *out) {
-    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2, .parallel = scan_parallel_mode()};
+    gc_scan s = {.gen = gen, .next_gen = gen < 2 ? gen + 1 : 2};
+    out->sliced = cog_gc_slice_running_here();
+    if (out->sliced) {
+        /* Threads outnumber the cores: no helper thread, and no job to
+         * wait for inside a slice. */
+        cog_gc_helper_use_thread(COG_GC_HELPER_NEVER);
+        s.parallel = 0;
+    } else {
+        s.parallel = scan_parallel_mode();
+    }
     take_buffers(&s);
     unsigned debug = atomic_load_explicit(&cog__gc.debug, memory_order_relaxed);
     out->collected = out->uncollectable = 0;
@@ -877,7 +893,7 @@ void cog_gc_run_collection(int gen, gc_result *out) {
     if (!memchr(s.state, C_UNKNOWN, s.n)) goto finish;
 
     /* 5 */
-    cog_rcu_synchronize();
+    cog_gc_grace_period();
     if (rescue_dirty(&s) == 0 || s.oom) goto finish;
 
     /* 6. Weak references first (so a callback or finalizer cannot reach a
@@ -910,7 +926,7 @@ void cog_gc_run_collection(int gen, gc_result *out) {
      * created a reference to the garbage; without either, G2's verdict
      * stands and the grace period is saved. */
     if (may_revive) {
-        cog_rcu_synchronize();
+        cog_gc_grace_period();
         /* Marking treats any state but REACHABLE alike: GARBAGE can stay. */
         if (rescue_dirty(&s) == 0 || s.oom) goto finish;
     }

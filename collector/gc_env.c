@@ -3,6 +3,8 @@
  *   COG_GC_ENABLE=0|1              automatic collection off / on
  *   COG_GCTRACE=0|1                one stderr line per collection
  *   COG_GC_PACING=factor           pacing factor (0 = off)
+ *   COG_GC_DUTY_CAP=percent        window duty cap
+ *   COG_GC_SLICING=0|1|2           sliced collections off / auto / always
  * (COG_CONTROL_SOCKET is read by collector/control.c.) A bad value is
  * ignored with a warning on stderr naming the variable; cog_init still
  * succeeds with the previous settings. See docs/tuning.md. */
@@ -83,6 +85,15 @@ static void read_duty_cap(void) {
             "keeping %d\n", s, cog_gc_get_duty_cap());
 }
 
+static void read_slicing(void) {
+    const char *s = getenv("COG_GC_SLICING");
+    if (!s) return;
+    if (s[0] >= '0' && s[0] <= '2' && s[1] == '\0' && cog_gc_set_slicing(s[0] - '0') == COG_OK)
+        return;
+    fprintf(stderr, "cog: ignoring COG_GC_SLICING=\"%s\": expected 0, 1 or 2; keeping %d\n", s,
+            cog_gc_get_slicing());
+}
+
 static void read_bool(const char *name, void (*apply)(int)) {
     const char *s = getenv(name);
     if (!s) return;
@@ -103,6 +114,7 @@ void cog_gc_read_env(void) {
     read_threshold();
     read_pacing();
     read_duty_cap();
+    read_slicing();
     read_bool("COG_GC_ENABLE", apply_enable);
     read_bool("COG_GCTRACE", cog_gc_set_trace);
 }

@@ -39,6 +39,7 @@ typedef struct gc_result {
     int parallel;                  /* the helper thread took part */
     uint64_t phase_ns[GC_NPHASES]; /* walk includes opening the window */
     uint64_t window_ns;            /* the window was open this long */
+    int sliced;                    /* mutators drove it (gc_slice.c) */
 } gc_result;
 
 /* Run one collection of generations 0..gen on the calling thread, which is
@@ -170,7 +171,6 @@ int cog_gc_pacing_hand_out(uint32_t tid, cog_gc_batch *b);
  * objects handed out. */
 size_t cog_gc_assist_hand_out(cog_object **obj, unsigned char *state, size_t n,
                               unsigned char garbage, unsigned char handed);
-int cog_gc_on_collector_thread(void);
 
 /* The garbage list (gc_garbage.c): takes over the caller's reference. */
 void cog_gc_garbage_append(cog_object *o);
@@ -244,9 +244,55 @@ int64_t cog_gc_thread_run_delay_ns(void);
  * system without schedstat (the paced wait's fallback). */
 void cog_gc_test_hide_run_delay(int hide);
 
-/* 1 on the collector thread (finalizers may not wait for collections). */
+/* 1 on the collector thread, and on a mutator while it drives a sliced
+ * collection (finalizers may not wait for collections, nor pace). */
 int cog_gc_on_collector_thread(void);
+void cog_gc_set_on_collector(int on);
 /* Whether the collector thread is online now (a racy hint: pacing's
  * count of the threads that want a CPU). */
 int cog_gc_collector_online(void);
+/* Sliced collections (gc_slice.c): the collection loop as a coroutine
+ * that assistants drive at their safe points while threads outnumber the
+ * cores. start: the collector thread makes fn the coroutine. drive: run it
+ * for up to budget_ns (0: until it finishes or needs a grace period);
+ * collector = 1 on the collector thread, which may block in grace periods
+ * itself; returns -1 if there was nothing to drive (none, another driver,
+ * or a grace period pending), else whether it finished. */
+int cog_gc_slice_start(void (*fn)(void));
+int cog_gc_slice_active(void);
+int cog_gc_slice_ready(void);
+int cog_gc_slice_drive(uint64_t budget_ns, int collector);
+/* Inside the collection's long loops, every SLICE_CHECK_EVERY items: yield
+ * to the driver once the slice's budget is spent. No lock may be held. */
+#define COG_GC_SLICE_CHECK_EVERY 256
+int cog_gc_slice_due(void);
+void cog_gc_slice_yield(void);
+/* The loop has nothing due: yield until a driver resumes it (an assistant,
+ * or the collector thread when parked says so). */
+void cog_gc_slice_park(void);
+int cog_gc_slice_parked(void);
+/* Whether an automatic collection is due now (gc_thread.c: the duty cap
+ * lets it start and a generation is over its threshold). */
+int cog_gc_auto_due(void);
+static inline void cog_gc_slice_point(size_t i) {
+    if ((i & (COG_GC_SLICE_CHECK_EVERY - 1)) == COG_GC_SLICE_CHECK_EVERY - 1 &&
+        cog_gc_slice_due())
+        cog_gc_slice_yield();
+}
+/* A grace period for the collection: synchronize_rcu, except on a
+ * mutator's slice, where it is requested from the collector thread
+ * (cog_gc_request_gp, gc_thread.c) and the slice yields until served. */
+void cog_gc_grace_period(void);
+void cog_gc_request_gp(void);
+void cog_gc_slice_serve_gp(void);
+int cog_gc_slice_gp_wanted(void);
+/* CPU time of every slice so far (the one running on this thread
+ * included); whether this thread runs the coroutine now; mutator slices. */
+uint64_t cog_gc_slice_cpu_now(void);
+int cog_gc_slice_running_here(void);
+uint64_t cog_gc_slice_mutator_slices(void);
+/* Pacing (gc_pacing.c): wake sleeping paced waits (a grace period the
+ * slices wait for was served). */
+void cog_gc_pacing_wake_waiters(void);
+
 #endif /* COG_COLLECTOR_GC_INTERNAL_H */

@@ -14,6 +14,8 @@
  *     threads own and clears and frees it all at its safe points, on its
  *     owner fast paths, while the collector goes on with its next scan;
  *   - else takes the open half of a big scan step (gc_helper.c);
+ *   - else, when the collection in progress is sliced (threads outnumber
+ *     the cores, gc_slice.c), runs a slice of it of at most SLICE_NS;
  *   - else, only past twice the limit, waits (offline) for its garbage,
  *     a scan half or the collection in progress, at most 0.5 ms per safe
  *     point: spinning on its CPU when every cog thread that wants one has
@@ -50,6 +52,10 @@
  * only means more of them: each still makes at most one safe point's
  * progress. A spinning wait overshoots by one poll. */
 #define MAX_WAIT_NS 500000L
+/* The longest slice of a sliced collection an assistant runs at one safe
+ * point (gc_slice.c). Half the wait's bound: a slice is work, not a
+ * wait, but it delays the thread's request the same way. */
+#define SLICE_NS 250000u
 
 static atomic_long pacing = DEFAULT_PACING;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -67,7 +73,7 @@ static atomic_int have_assistants; /* nassistants != 0, for a lock-free look */
  * an assistant until a whole collection has passed without that (the
  * young count starts over at every collection, so "under the limit right
  * after one" says nothing yet). */
-static __thread uint64_t paced_in;
+static __thread uint64_t paced_in __attribute__((tls_model("initial-exec")));
 static atomic_ulong completed_seen; /* `completed`, readable without the lock */
 /* Threads in a paced wait (offline, but each wants its CPU back within
  * the bound). */
@@ -153,6 +159,12 @@ int cog_gc_pacing_hand_out(uint32_t tid, cog_gc_batch *b) {
     return listed;
 }
 
+void cog_gc_pacing_wake_waiters(void) {
+    pthread_mutex_lock(&lock);
+    pthread_cond_broadcast(&progress);
+    pthread_mutex_unlock(&lock);
+}
+
 static int over_limit(void) {
     return atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) >
            atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
@@ -166,7 +178,7 @@ static int over_limit(void) {
  * (lib/core/gc_hooks.c) and the job by the helper's mutex. */
 static int wait_over(const cog_tstate *ts, uint64_t seen) {
     return atomic_load_explicit(&completed_seen, memory_order_relaxed) != seen || !over_limit() ||
-           cog_gc_inbox_pending(ts) || cog_gc_helper_job_open() ||
+           cog_gc_inbox_pending(ts) || cog_gc_helper_job_open() || cog_gc_slice_ready() ||
            !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed);
 }
 
@@ -188,7 +200,8 @@ int cog_gc_pacing_waiters(void) { return atomic_load_explicit(&waiting, memory_o
  * picks which of two bounded waits to use. */
 static int cpu_for_cog(void) {
     int waiters = atomic_load_explicit(&waiting, memory_order_relaxed);
-    int collector = !cog_gc_collector_online();
+    /* A sliced collection's collector thread only serves grace periods. */
+    int collector = !cog_gc_collector_online() && !cog_gc_slice_active();
     return cog_threads_online() + waiters + collector <= cog_gc_cores();
 }
 
@@ -220,7 +233,7 @@ void cog_gc_pacing_wait_counts(cog_gc_wait_counts *out) {
 #define CROWDED_NS 200000
 #define PREEMPTED_NS 500000
 #define SLEEPS_AFTER_CROWDING 16
-static __thread unsigned sleeps_left;
+static __thread unsigned sleeps_left __attribute__((tls_model("initial-exec")));
 
 /* Offline: polls until the wait is over or MAX_WAIT_NS have passed since
  * t0. Returns 0 if it stopped early because another thread took the CPU
@@ -265,6 +278,9 @@ static int pace(int how) {
     if (cog_gc_on_collector_thread()) return 0; /* finalizers, callbacks */
     cog_tstate *ts = cog_tstate_current();
     if (!ts) return 0;
+    /* An assistant under the limit: a slice of the sliced collection in
+     * progress, if there is one, is its assist. */
+    if (how == 0 && cog_gc_slice_drive(SLICE_NS, 0) >= 0) return 1;
     uint64_t done = atomic_load_explicit(&completed_seen, memory_order_relaxed);
     if (how == 0 && done <= paced_in + 1) return 1; /* keeps assisting */
     if (how == 1) paced_in = done;
@@ -277,6 +293,8 @@ static int pace(int how) {
     if (cog_gc_inbox_process(COG_GC_ASSIST_BUDGET)) return 1;
     /* A share of the scan in progress, if it has one open (gc_helper.c). */
     if (cog_gc_helper_assist()) return 1;
+    /* A slice of the sliced collection in progress (gc_slice.c). */
+    if (cog_gc_slice_drive(SLICE_NS, 0) >= 0) return 1;
     /* Nothing to do yet: until the count reaches twice the limit the
      * collector is given time (our garbage comes with its next verdict);
      * beyond, we wait, which is kept for the heap's bound. */
@@ -307,6 +325,7 @@ static int pace(int how) {
     cog_gc_stats_record_pause(gen, waited);
     /* The collector waits for its job before it goes on: that first. */
     cog_gc_helper_assist();
+    cog_gc_slice_drive(SLICE_NS, 0);
     cog_gc_inbox_process(COG_GC_ASSIST_BUDGET);
     return 1;
 }

@@ -69,6 +69,7 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_
     g->last_walked = r->walked;
     g->window_ns += r->window_ns;
     g->assisted += r->assisted;
+    g->sliced += r->sliced != 0;
     g->cpu_ns += cpu_ns;
     uint64_t pause = recent_pause_ns;
     recent_pause_ns = 0;

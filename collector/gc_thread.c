@@ -9,6 +9,7 @@
  * offline for their request's sequence number to complete.
  */
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -54,7 +55,10 @@ static size_t frozen_count;   /* result of the last REQ_COUNT_FROZEN / FREEZE */
 enum { WIN_IDLE, WIN_OPEN, WIN_DONE };
 static int window_busy, window_state;
 
-static __thread int on_collector;
+/* initial-exec: read through %fs at every access, never through a cached
+ * address, so code on a sliced collection's coroutine may move between
+ * threads (gc_slice.c, tests/coroutine_tls_check.sh). */
+static __thread int on_collector __attribute__((tls_model("initial-exec")));
 
 /* Window duty cap (cog_gc_set_duty_cap): after a collection whose window
  * was open W ns, the next automatic one waits until W x (100 - cap) / cap
@@ -62,11 +66,13 @@ static __thread int on_collector;
  * That bound matters: W grows with the young generation, so a thread
  * making garbage faster than the collector scans it at the capped share
  * would otherwise grow every gap and every collection without end.
- * Collector thread only (next_auto_ns); the cap is any thread's to set. */
+ * next_auto_ns is written by whoever runs the collection (the collector
+ * thread, or an assistant's slice) and read by the collector thread too:
+ * relaxed, a one-update-old value only moves a start by one look. */
 #define DEFAULT_DUTY_CAP 20
 #define DUTY_CAP_YIELD 16
 static atomic_int duty_cap = DEFAULT_DUTY_CAP;
-static uint64_t next_auto_ns;
+static atomic_ullong next_auto_ns;
 
 int cog_gc_set_duty_cap(int percent) {
     if (percent < 0 || percent > 100)
@@ -79,9 +85,20 @@ int cog_gc_get_duty_cap(void) { return atomic_load_explicit(&duty_cap, memory_or
 
 static void note_window(uint64_t window_ns) {
     int cap = atomic_load_explicit(&duty_cap, memory_order_relaxed);
-    next_auto_ns = cap > 0 && cap < 100
-                       ? cog_gc_now_ns() + window_ns * (uint64_t)(100 - cap) / (uint64_t)cap
-                       : 0;
+    atomic_store_explicit(&next_auto_ns,
+                          cap > 0 && cap < 100 ? cog_gc_now_ns() + window_ns *
+                                                     (uint64_t)(100 - cap) / (uint64_t)cap
+                                               : 0,
+                          memory_order_relaxed);
+}
+
+/* While the duty cap holds a collection back: the young count past which
+ * a flush wakes the collector (the bound where the cap gives way). */
+static void set_wake_above(void) {
+    long t0 = atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed);
+    atomic_store_explicit(&cog__gc_wake_above,
+                          t0 <= LONG_MAX / DUTY_CAP_YIELD ? t0 * DUTY_CAP_YIELD : LONG_MAX,
+                          memory_order_relaxed);
 }
 
 /* Whether an automatic collection may start now; if not, *until is when. */
@@ -89,15 +106,17 @@ static int auto_may_start(uint64_t *until) {
     uint64_t now = cog_gc_now_ns();
     long young = atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed);
     long t0 = atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed);
-    if (now >= next_auto_ns || !atomic_load_explicit(&duty_cap, memory_order_relaxed) ||
+    uint64_t next = atomic_load_explicit(&next_auto_ns, memory_order_relaxed);
+    if (now >= next || !atomic_load_explicit(&duty_cap, memory_order_relaxed) ||
         young / DUTY_CAP_YIELD > t0 ||
         young > atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed))
         return 1;
-    *until = next_auto_ns;
+    *until = next;
     return 0;
 }
 
 int cog_gc_on_collector_thread(void) { return on_collector; }
+void cog_gc_set_on_collector(int on) { on_collector = on; }
 
 /* Called by the allocation path of a mutator, at most once per threshold
  * crossing (cog__gc_requested). */
@@ -133,16 +152,24 @@ static int choose_generation(void) {
     return -1;
 }
 
+/* The collector's CPU time so far: its thread's (not while a mutator's
+ * slice runs this code: that is the mutator's clock), the helper's and
+ * every slice's. */
+static uint64_t collector_cpu_ns(void) {
+    uint64_t own = cog_gc_slice_running_here() ? 0 : cog_gc_thread_cpu_ns();
+    return own + cog_gc_helper_cpu_ns() + cog_gc_slice_cpu_now();
+}
+
 static long collect_generation(int gen) {
     cog_gc_info info = {.generation = gen};
     cog_gc_callbacks_run(COG_GC_START, &info);
     uint64_t t0 = cog_gc_now_ns();
-    uint64_t cpu0 = cog_gc_thread_cpu_ns() + cog_gc_helper_cpu_ns();
+    uint64_t cpu0 = collector_cpu_ns();
     gc_result r;
     cog_gc_pacing_collection_start(gen);
     cog_gc_run_collection(gen, &r);
     uint64_t ns = cog_gc_now_ns() - t0;
-    uint64_t cpu = cog_gc_thread_cpu_ns() + cog_gc_helper_cpu_ns() - cpu0;
+    uint64_t cpu = collector_cpu_ns() - cpu0;
     /* Counters, as CPython: the next generation counts this collection,
      * the collected ones start over. */
     atomic_store_explicit(&cog__gc_young_count, 0, memory_order_relaxed);
@@ -269,6 +296,174 @@ int cog_gc_collector_online(void) {
                                        memory_order_relaxed) == COG_RUN_ONLINE;
 }
 
+/* ---- Sliced collections (gc_slice.c, cog/gc.h cog_gc_set_slicing) ---- */
+
+int cog_gc_auto_due(void) {
+    uint64_t until;
+    return auto_may_start(&until) && choose_generation() >= 0;
+}
+
+static atomic_int slicing = COG_GC_SLICING_AUTO;
+
+int cog_gc_set_slicing(int mode) {
+    if (mode < COG_GC_SLICING_OFF || mode > COG_GC_SLICING_ALWAYS)
+        return cog_error(COG_EINVAL, "cog_gc_set_slicing: %d is not a COG_GC_SLICING_* mode", mode);
+    atomic_store_explicit(&slicing, mode, memory_order_relaxed);
+    return COG_OK;
+}
+
+int cog_gc_get_slicing(void) { return atomic_load_explicit(&slicing, memory_order_relaxed); }
+
+/* Whether automatic collections should run as the sliced loop: while the
+ * threads that want a CPU outnumber the cores: cog's online threads, those
+ * in a paced wait (offline, but each wants its CPU back) and the
+ * collector, counted once whether it is online now or asleep. A racy
+ * hint: it only picks how the coming collections run. */
+static int slices_wanted(void) {
+    int mode = atomic_load_explicit(&slicing, memory_order_relaxed);
+    if (mode == COG_GC_SLICING_OFF || !atomic_load_explicit(&cog__gc.enabled, memory_order_relaxed))
+        return 0;
+    int want = cog_threads_online() + cog_gc_pacing_waiters() + !cog_gc_collector_online();
+    return mode == COG_GC_SLICING_ALWAYS || want > cog_gc_cores();
+}
+
+/* Whether to leave the loop to the assistants now: pacing has some (they
+ * drive at their safe points), or, in COG_GC_SLICING_ALWAYS, always. */
+static int step_back(void) {
+    uint32_t who;
+    return atomic_load_explicit(&slicing, memory_order_relaxed) == COG_GC_SLICING_ALWAYS ||
+           cog_gc_pacing_assistants(&who, 1) > 0;
+}
+
+static int request_pending_locked(void) {
+    return stopping || pausing || want_gen >= 0 || want_ops;
+}
+
+static int request_pending(void) {
+    pthread_mutex_lock(&lock);
+    int r = request_pending_locked();
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
+/* The loop ends after this long with no collection due. */
+#define SLICED_IDLE_NS 50000000u
+
+/* The coroutine: automatic collections while they are due and the
+ * threads still outnumber the cores; a request (collect, fork, shutdown)
+ * ends it after the collection in progress. When none is due (the duty
+ * cap's gap, or the young count under threshold0), it parks instead of
+ * ending: the assistants that come over the pacing limit find it at once,
+ * rather than waiting for the collector thread to wake up and start one
+ * (a scheduler tick, where the threads outnumber the cores). */
+static void sliced_loop(void) {
+    uint64_t idle_since = 0;
+    while (slices_wanted() && !request_pending()) {
+        uint64_t until;
+        int g = auto_may_start(&until) ? choose_generation() : -1;
+        if (g >= 0) {
+            collect_generation(g);
+            idle_since = 0;
+            continue;
+        }
+        atomic_store_explicit(&cog__gc_requested, 0, memory_order_relaxed);
+        uint64_t now = cog_gc_now_ns();
+        if (!idle_since) idle_since = now;
+        if (now - idle_since >= SLICED_IDLE_NS) break;
+        cog_gc_slice_park();
+    }
+    /* Ending on an assistant's slice: tell the collector thread. */
+    pthread_mutex_lock(&lock);
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+}
+
+/* Grace periods the slices asked for; under lock. */
+static int gp_requested;
+
+void cog_gc_request_gp(void) {
+    pthread_mutex_lock(&lock);
+    gp_requested = 1;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+}
+
+/* While it steps back, how long the collector thread lets the loop go
+ * without a slice before it takes a turn itself (the assistants may have
+ * caught up and stopped pacing), and how long a turn lasts. */
+#define SLICE_TAKEOVER_NS 5000000u
+#define SLICE_TURN_NS 1000000u
+
+static int take_gp_request(void) {
+    pthread_mutex_lock(&lock);
+    int gp = gp_requested;
+    gp_requested = 0;
+    pthread_mutex_unlock(&lock);
+    return gp;
+}
+
+/* Collector thread, online, without `lock`: run the automatic collections
+ * as the sliced loop until it ends. While nobody assists, the thread
+ * drives the loop itself, in turns (blocking in grace periods as in any
+ * collection); while assistants drive it, it sleeps, serves the grace
+ * periods they ask for, and takes a turn after SLICE_TAKEOVER_NS without
+ * a slice. A request (collect, fork, shutdown) makes it drive the loop to
+ * its end. Returns 0 if the loop could not start (no stack): the caller
+ * collects as usual. */
+static int run_sliced(void) {
+    if (cog_gc_slice_start(sliced_loop) != 0) return 0;
+    uint64_t seen = cog_gc_slice_mutator_slices();
+    int idle = 0; /* a whole takeover wait passed without a slice */
+    while (cog_gc_slice_active()) {
+        if (take_gp_request()) {
+            /* Offline while we wait in it: we touch no object, and paced
+             * waits count online threads as wanting a CPU. */
+            cog_thread_offline();
+            cog_gc_slice_serve_gp();
+            cog_thread_online();
+            cog_gc_pacing_wake_waiters();
+        }
+        if (request_pending()) {
+            cog_gc_slice_drive(0, 1);
+            continue;
+        }
+        uint64_t until = 0;
+        int due = auto_may_start(&until) && choose_generation() >= 0;
+        int parked = cog_gc_slice_parked();
+        /* Parked with a collection due: assistants resume it themselves
+         * (cog_gc_slice_ready); without them, our turn. */
+        if ((!step_back() && (!parked || due)) || idle) {
+            idle = 0;
+            if (cog_gc_slice_drive(SLICE_TURN_NS, 1) < 0) sched_yield(); /* a slice runs */
+            seen = cog_gc_slice_mutator_slices();
+            continue;
+        }
+        /* Sleep until a grace period is asked for, a request comes, the
+         * takeover time passes or, parked, the duty cap's gap ends (or the
+         * young count passes the bound where the cap gives way, as in
+         * collector_main). */
+        uint64_t now = cog_gc_now_ns(), wait_ns = SLICE_TAKEOVER_NS;
+        if (parked && until > now && until - now < wait_ns) wait_ns = until - now;
+        pthread_mutex_lock(&lock);
+        if (!gp_requested && !request_pending_locked() && cog_gc_slice_active()) {
+            struct timespec t;
+            cog_gc_deadline_after(wait_ns, &t);
+            if (parked) set_wake_above();
+            cog_thread_offline();
+            int timed_out = pthread_cond_timedwait(&wake, &lock, &t) == ETIMEDOUT;
+            pthread_mutex_unlock(&lock);
+            cog_thread_online();
+            atomic_store_explicit(&cog__gc_wake_above, LONG_MAX, memory_order_relaxed);
+            uint64_t slices_now = cog_gc_slice_mutator_slices();
+            idle = timed_out && slices_now == seen && !cog_gc_slice_gp_wanted();
+            seen = slices_now;
+        } else {
+            pthread_mutex_unlock(&lock);
+        }
+    }
+    return 1;
+}
+
 static void *collector_main(void *arg) {
     (void)arg;
     on_collector = 1;
@@ -286,11 +481,7 @@ static void *collector_main(void *arg) {
                 /* The duty cap: requests, and the flush that takes the
                  * young count past the bound where the cap gives way,
                  * wake us early. */
-                long t0 = atomic_load_explicit(&cog__gc_young_threshold, memory_order_relaxed);
-                atomic_store_explicit(&cog__gc_wake_above,
-                                      t0 <= LONG_MAX / DUTY_CAP_YIELD ? t0 * DUTY_CAP_YIELD
-                                                                      : LONG_MAX,
-                                      memory_order_relaxed);
+                set_wake_above();
                 uint64_t now = cog_gc_now_ns();
                 if (until > now) {
                     struct timespec t;
@@ -331,6 +522,8 @@ static void *collector_main(void *arg) {
         }
         if (gen >= 0) {
             found = collect_generation(gen);
+        } else if (automatic && slices_wanted() && run_sliced()) {
+            /* collected by the sliced loop */
         } else if (automatic) {
             int g = choose_generation();
             if (g >= 0) collect_generation(g);

@@ -40,7 +40,8 @@ void cog_gc_trace_collection(int gen, const gc_result *r, uint64_t ns, uint64_t 
             n, (double)(now - t0) / 1e9, gen, r->walked, r->scanned, r->collected, r->uncollectable,
             (double)ns / 1e6, (double)ph[GC_PH_WALK] / 1e6, (double)ph[GC_PH_SUBTRACT] / 1e6,
             (double)ph[GC_PH_MARK] / 1e6, (double)ph[GC_PH_VERDICT] / 1e6,
-            (double)ph[GC_PH_CLEAR] / 1e6, r->parallel ? "; 2 threads" : "",
+            (double)ph[GC_PH_CLEAR] / 1e6,
+            r->parallel ? "; 2 threads" : r->sliced ? "; sliced" : "",
             (double)r->window_ns / 1e6, span ? 100.0 * (double)r->window_ns / (double)span : 0.0,
             (double)cpu_ns / 1e6, r->assisted, (double)pause_ns / 1e6, heap_mib);
 }

@@ -37,7 +37,7 @@ static void open_window(int mode, int gen, uint64_t epoch) {
     atomic_fetch_add_explicit(&cog__gc_window_seq, 1, memory_order_relaxed);
     opened_at = cog_gc_now_ns();
     cog_threads_set_barrier(mode);
-    cog_rcu_synchronize();
+    cog_gc_grace_period();
 }
 
 void cog_gc_window_open(int gen, uint64_t epoch) { open_window(COG_WINDOW_COLLECT, gen, epoch); }

@@ -93,6 +93,9 @@ static void write_gc(FILE *f, const snapshot *s) {
                 "Of the collected objects, those freed by the threads that allocated them "
                 "(pacing assist).",
                 assisted);
+    PER_GEN_U64(f, s, "cog_gc_collections_sliced_total", "counter",
+                "Of the collections, those driven by assistants in slices (cog_gc_set_slicing).",
+                sliced);
 
     uint64_t total_ns[COG_GC_GENERATIONS];
     for (int g = 0; g < COG_GC_GENERATIONS; g++) total_ns[g] = s->gc[g].total_ns;

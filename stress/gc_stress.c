@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "tests/test_types.h"
@@ -21,6 +22,7 @@ static test_node *handoff[SLOTS]; /* strong references, under slots_lock */
 static atomic_long created;
 static atomic_int mutators_done;
 static long rounds;
+static int sliced; /* --sliced */
 
 static void check(test_node *n) {
     if (n->canary != TEST_CANARY) {
@@ -101,8 +103,16 @@ static void *controller(void *arg) {
     if (cog_thread_attach() != COG_OK) abort();
     long t = 0;
     while (atomic_load(&mutators_done) < nmut) {
-        long found = cog_gc_collect((int)(t % 3));
-        if (found < 0) abort();
+        /* Sliced: a request ends the sliced loop, so leave most
+         * collections to it. */
+        if (sliced && t % 16) {
+            struct timespec ms = {0, 1000000};
+            cog_thread_offline();
+            nanosleep(&ms, NULL);
+            cog_thread_online();
+        } else if (cog_gc_collect((int)(t % 3)) < 0) {
+            abort();
+        }
         if (cog_gc_set_threshold(50 + (t % 7) * 100, 1 + t % 5, 1 + t % 3) != COG_OK) abort();
         t++;
         cog_safepoint();
@@ -117,6 +127,13 @@ int main(int argc, char **argv) {
     /* --parallel: every collection scans with the helper thread too (the
      * default does so only for big heaps), so TSan sees that path. */
     if (argc > 1 && strcmp(argv[1], "--parallel") == 0) setenv("COG_GC_PARALLEL", "2", 1);
+    /* --sliced: every automatic collection is driven by the mutators, which
+     * a pacing factor of 1 makes assistants (collector/gc_slice.c). */
+    sliced = argc > 1 && strcmp(argv[1], "--sliced") == 0;
+    if (sliced) {
+        setenv("COG_GC_SLICING", "2", 1);
+        setenv("COG_GC_PACING", "1", 1);
+    }
     if (cog_init() != COG_OK) return 1;
     long before = atomic_load(&test_node_deallocs);
     pthread_t mut[64], ctl;
@@ -140,6 +157,12 @@ int main(int argc, char **argv) {
            (unsigned long long)st[1].collections, (unsigned long long)st[2].collections);
     if (freed != atomic_load(&created)) {
         fprintf(stderr, "FAIL: %ld nodes leaked\n", atomic_load(&created) - freed);
+        return 1;
+    }
+    uint64_t nsliced = st[0].sliced + st[1].sliced + st[2].sliced;
+    if (sliced) printf("gc_stress: %llu sliced collections\n", (unsigned long long)nsliced);
+    if (sliced && nsliced == 0) {
+        fprintf(stderr, "FAIL: --sliced, but no collection was sliced\n");
         return 1;
     }
     if (cog_shutdown() != COG_OK) return 1;

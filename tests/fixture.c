@@ -60,6 +60,7 @@ int test_teardown(void **state) {
     cog_gc_set_trace(0);
     cog_gc_set_pacing(64);
     cog_gc_set_duty_cap(20);
+    cog_gc_set_slicing(COG_GC_SLICING_AUTO);
     cog_mem_trace_stop();
     cog_mem_trace_clear();
     cog_heap_profile_stop();

@@ -208,11 +208,21 @@ static void child_main(void) {
                  threads' stacks are not scanned in the child) */
 }
 
-static void fork_while_mutators_and_collections_run(void **state) {
-    (void)state;
+/* sliced: every automatic collection is driven by the mutators, which
+ * pacing makes assistants at once (collector/gc_slice.c), so forks come
+ * while a sliced collection is in progress. */
+static void run_forks(int sliced) {
     for (size_t k = 0; k < sizeof pattern; k++) pattern[k] = (unsigned char)k;
+    atomic_store(&stop, 0);
+    atomic_store(&created, 0);
+    memset(slots, 0, sizeof slots);
+    memset(mslots, 0, sizeof mslots);
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_set_threshold(100, 2, 2), COG_OK);
+    if (sliced) {
+        assert_int_equal(cog_gc_set_slicing(COG_GC_SLICING_ALWAYS), COG_OK);
+        assert_int_equal(cog_gc_set_pacing(1), COG_OK);
+    }
     long base = atomic_load(&test_node_deallocs);
     pthread_t mut[NMUT], drv;
     for (int i = 0; i < NMUT; i++)
@@ -261,8 +271,25 @@ static void fork_while_mutators_and_collections_run(void **state) {
     assert_true(cog_gc_collect(2) >= 0);
     cog_safepoint();
     assert_int_equal(atomic_load(&test_node_deallocs) - base, atomic_load(&created));
+    if (sliced) {
+        cog_gc_gen_stats st[COG_GC_GENERATIONS];
+        cog_gc_get_stats(st);
+        assert_true(st[0].sliced + st[1].sliced + st[2].sliced > 0);
+    }
     assert_int_equal(cog_gc_set_threshold(2000, 10, 10), COG_OK);
+    assert_int_equal(cog_gc_set_slicing(COG_GC_SLICING_AUTO), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(64), COG_OK);
     assert_int_equal(cog_shutdown(), COG_OK);
+}
+
+static void fork_while_mutators_and_collections_run(void **state) {
+    (void)state;
+    run_forks(0);
+}
+
+static void fork_while_mutators_drive_sliced_collections(void **state) {
+    (void)state;
+    run_forks(1);
 }
 
 /* fork with the runtime not initialised, and in a child that never uses
@@ -285,6 +312,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fork_without_runtime),
         cmocka_unit_test(fork_while_mutators_and_collections_run),
+        cmocka_unit_test(fork_while_mutators_drive_sliced_collections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,7 @@ static void reset(void) {
     unsetenv("COG_GCTRACE");
     unsetenv("COG_GC_PACING");
     unsetenv("COG_GC_DUTY_CAP");
+    unsetenv("COG_GC_SLICING");
 }
 
 /* Back to the defaults so each case starts from them. */
@@ -49,6 +50,28 @@ static int teardown(void **state) {
     reset();
     return test_teardown(state);
 }
+
+/* Each of the n values of `name` is ignored with a warning naming the
+ * variable, and cog_init still succeeds: get() reads `kept` after each. */
+static void assert_bad_values_kept(const char *name, const char *const *bad, size_t n,
+                                   long (*get)(void), long kept) {
+    char warning[64];
+    snprintf(warning, sizeof warning, "ignoring %s", name);
+    for (size_t i = 0; i < n; i++) {
+        setenv(name, bad[i], 1);
+        capture_start();
+        int rc = cog_init();
+        char *err = capture_end();
+        assert_int_equal(rc, COG_OK);
+        assert_int_equal(get(), kept);
+        assert_non_null(strstr(err, warning));
+        free(err);
+        assert_int_equal(cog_shutdown(), COG_OK);
+    }
+}
+
+static long get_duty_cap(void) { return cog_gc_get_duty_cap(); }
+static long get_slicing(void) { return cog_gc_get_slicing(); }
 
 static void assert_thresholds(long a, long b, long c) {
     long t[3];
@@ -99,18 +122,8 @@ static void pacing_factor(void **state) {
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_get_pacing(), 8);
     assert_int_equal(cog_shutdown(), COG_OK);
-    static const char *bad[] = {"-1", "x", "8x", ""};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        setenv("COG_GC_PACING", bad[i], 1);
-        capture_start();
-        int rc = cog_init();
-        char *err = capture_end();
-        assert_int_equal(rc, COG_OK);
-        assert_int_equal(cog_gc_get_pacing(), 8); /* kept from before */
-        assert_non_null(strstr(err, "ignoring COG_GC_PACING"));
-        free(err);
-        assert_int_equal(cog_shutdown(), COG_OK);
-    }
+    static const char *const bad[] = {"-1", "x", "8x", ""};
+    assert_bad_values_kept("COG_GC_PACING", bad, sizeof bad / sizeof *bad, cog_gc_get_pacing, 8);
     setenv("COG_GC_PACING", "64", 1);
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_get_pacing(), 64);
@@ -122,21 +135,27 @@ static void duty_cap(void **state) {
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_get_duty_cap(), 35);
     assert_int_equal(cog_shutdown(), COG_OK);
-    static const char *bad[] = {"-1", "101", "x", "20%", ""};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        setenv("COG_GC_DUTY_CAP", bad[i], 1);
-        capture_start();
-        int rc = cog_init();
-        char *err = capture_end();
-        assert_int_equal(rc, COG_OK);
-        assert_int_equal(cog_gc_get_duty_cap(), 35); /* kept from before */
-        assert_non_null(strstr(err, "ignoring COG_GC_DUTY_CAP"));
-        free(err);
-        assert_int_equal(cog_shutdown(), COG_OK);
-    }
+    static const char *const bad[] = {"-1", "101", "x", "20%", ""};
+    assert_bad_values_kept("COG_GC_DUTY_CAP", bad, sizeof bad / sizeof *bad, get_duty_cap, 35);
     assert_int_equal(cog_gc_set_duty_cap(101), COG_EINVAL);
     assert_int_equal(cog_gc_set_duty_cap(0), COG_OK);
     assert_int_equal(cog_gc_get_duty_cap(), 0);
+}
+
+static void slicing_mode(void **state) {
+    (void)state;
+    setenv("COG_GC_SLICING", "2", 1);
+    assert_int_equal(cog_init(), COG_OK);
+    assert_int_equal(cog_gc_get_slicing(), COG_GC_SLICING_ALWAYS);
+    assert_int_equal(cog_shutdown(), COG_OK);
+    setenv("COG_GC_SLICING", "0", 1);
+    assert_int_equal(cog_init(), COG_OK);
+    assert_int_equal(cog_gc_get_slicing(), COG_GC_SLICING_OFF);
+    assert_int_equal(cog_shutdown(), COG_OK);
+    static const char *const bad[] = {"3", "-1", "on", "1 ", ""};
+    assert_bad_values_kept("COG_GC_SLICING", bad, sizeof bad / sizeof *bad, get_slicing,
+                           COG_GC_SLICING_OFF);
+    assert_int_equal(cog_gc_set_slicing(COG_GC_SLICING_AUTO), COG_OK);
 }
 
 static void bad_values_warn_and_keep_defaults(void **state) {
@@ -196,6 +215,7 @@ int main(void) {
         cmocka_unit_test_teardown(enable_and_trace_flags, teardown),
         cmocka_unit_test_teardown(pacing_factor, teardown),
         cmocka_unit_test_teardown(duty_cap, teardown),
+        cmocka_unit_test_teardown(slicing_mode, teardown),
         cmocka_unit_test_teardown(bad_values_warn_and_keep_defaults, teardown),
         cmocka_unit_test_teardown(gctrace_prints_one_line_per_collection, teardown),
     };

@@ -32,16 +32,21 @@ static inline test_node *test_node_new(int64_t value) {
     return n;
 }
 
-/* A two-node cycle (a.next = b, b.next = a) of values va and vb, dropped:
- * garbage that only the collector frees. */
-static inline void test_make_cycle_garbage(int64_t va, int64_t vb) {
+/* A two-node cycle (a.next = b, b.next = a) of values va and vb; returns
+ * a, whose one reference the caller owns. */
+static inline test_node *test_make_cycle(int64_t va, int64_t vb) {
     test_node *a = test_node_new(va), *b = test_node_new(vb);
     cog_incref(&b->ob);
     cog_ref_store(&a->next, &b->ob);
     cog_incref(&a->ob);
     cog_ref_store(&b->next, &a->ob);
-    cog_decref(&a->ob);
     cog_decref(&b->ob);
+    return a;
+}
+
+/* Such a cycle, dropped: garbage that only the collector frees. */
+static inline void test_make_cycle_garbage(int64_t va, int64_t vb) {
+    cog_decref(&test_make_cycle(va, vb)->ob);
 }
 
 /* `cycles` such cycles, a safe point after each (where pacing acts);

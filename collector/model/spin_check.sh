@@ -1,13 +1,15 @@
 #!/bin/bash
 # Exhaustive safety check of window.pml with spin (Debian package `spin`).
-#   spin_check.sh MODEL MAXOPS [expect-bug [BUG_FLAG]]
+#   spin_check.sh MODEL MAXOPS [expect-bug [FLAG[,FLAG...]]]
+#   spin_check.sh MODEL MAXOPS with FLAG[,FLAG...]
 # Generates the verifier (spin -a), builds it (gcc -DSAFETY: assertions and
 # invalid end states, no liveness) and runs a full state-space search.
 # Passes only if pan reports "errors: 0" and searched the whole space
 # (depth bound not hit, no memory limit reached). With "expect-bug" it runs
 # a mutant of the model (-D$BUG_FLAG, default BUG_NO_G2_RESCUE: the G2
 # rescue removed; window.pml lists the others) and passes only if pan finds
-# an assertion violation: proof the check can fail.
+# an assertion violation: proof the check can fail. "with" verifies the
+# model built with the given flags (a variant, e.g. SLICED).
 set -euo pipefail
 model=$(realpath "$1")
 maxops=$2
@@ -21,7 +23,9 @@ cp "$model" model.pml
 model=model.pml
 
 defs=(-DMAXOPS="$maxops")
-[[ $mode == expect-bug ]] && defs+=(-D"$bug")
+if [[ $mode == expect-bug || $mode == with ]]; then
+    for flag in ${bug//,/ }; do defs+=(-D"$flag"); done
+fi
 spin "${defs[@]}" -a "$model" >spin.out 2>&1 || { cat spin.out; exit 1; }
 # COLLAPSE: compressed state storage; MEMLIM (MB) stops a runaway search
 # instead of exhausting a shared machine (reported as incomplete below).

@@ -37,7 +37,18 @@
  *                           needs an unreached candidate, which takes four
  *                           mutator operations (a manual test);
  *   BUG_SKIP_G2_IF_ANY_REACHED  G2 and the rescue skipped once marking
- *                           reached any candidate, not every one.
+ *                           reached any candidate, not every one;
+ *   BUG_GP_STARTED_EARLY    (with SLICED) a grace period that began before
+ *                           the request is counted for it.
+ *
+ * SLICED (collector/gc_slice.c): the collection's steps run on mutators'
+ * slices, which do not wait in synchronize_rcu; a slice requests each
+ * grace period and the collector thread serves it. The `collector`
+ * process stands for the collection wherever it runs: its steps already
+ * interleave with the mutator's at every point, and a slice only
+ * restricts them to the driver's safe points. What SLICED adds is the
+ * request and the service: a `gp_server` that, for each request, reads
+ * it, runs a grace period, and publishes it served.
  */
 #define N 3
 #define NIL 255
@@ -172,10 +183,37 @@ end_idle:
     od
 }
 
+#ifdef SLICED
+byte gp_want, gp_served;
+
+/* The slice posts a request after the window's stores and goes on only
+ * once it is served (gc_slice.c cog_gc_grace_period). */
+inline grace_period() {
+    gp_want++;
+    (gp_served >= gp_want)
+}
+
+/* The collector thread (gc_thread.c run_sliced): takes the requests posted
+ * so far, then a whole grace period, then publishes them served. */
+proctype gp_server() {
+    byte w;
+end_serve:
+    do
+#ifdef BUG_GP_STARTED_EARLY
+    /* the mutant: a grace period already under way when the request came
+     * (once, to bound the search) serves it */
+    :: gp < 1 -> gp++; (mctr == gp); atomic { gp_served < gp_want -> gp_served = gp_want }
+#else
+    :: atomic { gp_served < gp_want -> w = gp_want }; gp++; (mctr == gp); gp_served = w
+#endif
+    od
+}
+#else
 inline grace_period() {
     gp++;
     (mctr == gp)
 }
+#endif
 
 proctype collector() {
     byte refs[N];
@@ -291,6 +329,9 @@ init {
         rc[1] = 2; root = 1;
         rc[2] = 2; loc[2] = 1;
         run mutator();
+#ifdef SLICED
+        run gp_server();
+#endif
         run collector()
     }
 }

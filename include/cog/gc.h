@@ -81,6 +81,24 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
 int cog_gc_set_pacing(long factor);
 long cog_gc_get_pacing(void);
 
+/* Sliced collections. While cog's online threads (the collector's among
+ * them) outnumber the CPUs and pacing has made some thread an assistant,
+ * a collector thread that computes only competes with the mutators for a
+ * CPU, and a thread that gives its CPU up (a paced wait) gets it back a
+ * scheduler tick later. In that state (COG_GC_SLICING_AUTO, the default)
+ * automatic collections are driven by the assistants instead: at each
+ * safe point where it would otherwise wait, an assistant runs the
+ * collection in progress for at most 0.25 ms, and the collector thread
+ * only serves the grace periods the collection needs and takes over if
+ * nobody drives for a few milliseconds. Collections requested with
+ * cog_gc_collect always run on the collector thread. COG_GC_SLICING_OFF:
+ * never; COG_GC_SLICING_ALWAYS: every automatic collection (for tests: it
+ * then progresses only at assistants' safe points and the takeovers).
+ * COG_EINVAL for another value. */
+enum { COG_GC_SLICING_OFF = 0, COG_GC_SLICING_AUTO = 1, COG_GC_SLICING_ALWAYS = 2 };
+int cog_gc_set_slicing(int mode);
+int cog_gc_get_slicing(void);
+
 /* Window duty cap: the most, in percent of wall time, that collection
  * windows may be open because of automatic collections (while a window
  * is open every reference-count operation of the mutators takes its slow
@@ -119,6 +137,8 @@ typedef struct cog_gc_gen_stats {
     uint64_t assisted;      /* of `collected`, objects handed to a thread
                                that outran the collector, which freed them
                                (pacing assist) */
+    uint64_t sliced;        /* of `collections`, those driven by assistants
+                               in slices (cog_gc_set_slicing) */
 } cog_gc_gen_stats;
 
 /* Copy the per-generation statistics (index = generation). They count
@@ -151,6 +171,7 @@ int cog_gc_get_trace(void);
  *   COG_GC_ENABLE=0|1              cog_gc_disable / cog_gc_enable
  *   COG_GC_PACING=factor           cog_gc_set_pacing
  *   COG_GC_DUTY_CAP=percent        cog_gc_set_duty_cap
+ *   COG_GC_SLICING=0|1|2           cog_gc_set_slicing
  *   COG_GCTRACE=0|1                cog_gc_set_trace
  *   COG_CONTROL_SOCKET=path        cog_control_start(path) (cog/control.h)
  * A malformed or out-of-range value is ignored with a warning on stderr
