@@ -23,10 +23,9 @@ int test_setup_gc_off(void **state);
 
 /* Put back every setting a case may change (automatic collection on,
  * thresholds 2000/10/10, debug flags and trace off, pacing 64, duty cap 20,
- * slicing auto,
- * allocation tracing and heap profiling stopped and cleared), then cog_shutdown. Succeeds
- * without doing anything if the runtime is not running (a case that shut
- * it down itself). */
+ * slicing auto, allocation tracing and heap profiling stopped and cleared),
+ * then cog_shutdown. Succeeds without doing anything if the runtime is not
+ * running (a case that shut it down itself). */
 int test_teardown(void **state);
 
 /* A collection callback (cog_gc_callback_add) that sleeps *(const long *)arg
