@@ -16,7 +16,8 @@
  *   - else takes the open half of a big scan step (gc_helper.c);
  *   - else, when the collection in progress is sliced (threads outnumber
  *     the cores, gc_slice.c), runs a slice of it of at most SLICE_NS;
- *   - else, only past twice the limit, waits (offline) for its garbage,
+ *   - else, only past twice the limit (three times while collections are
+ *     sliced), waits (offline) for its garbage,
  *     a scan half or the collection in progress, at most 0.5 ms per safe
  *     point: spinning on its CPU when every cog thread that wants one has
  *     one and no other thread takes it, else sleeping, so that the
@@ -56,6 +57,9 @@
  * point (gc_slice.c). Half the wait's bound: a slice is work, not a
  * wait, but it delays the thread's request the same way. */
 #define SLICE_NS 250000u
+/* How far past the limit a paced thread waits while collections are
+ * sliced (x the limit; 2 otherwise), see pace(). */
+#define SLICED_WAIT_BOUND 3
 
 static atomic_long pacing = DEFAULT_PACING;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -297,9 +301,13 @@ static int pace(int how) {
     if (cog_gc_slice_drive(SLICE_NS, 0) >= 0) return 1;
     /* Nothing to do yet: until the count reaches twice the limit the
      * collector is given time (our garbage comes with its next verdict);
-     * beyond, we wait, which is kept for the heap's bound. */
+     * beyond, we wait, which is kept for the heap's bound. Three times
+     * while collections are sliced: then nothing to do means another
+     * assistant's slice or a grace period in service, both short, and the
+     * assistants' slices already hold the allocation back. */
     long limit = atomic_load_explicit(&cog__gc_pace_limit, memory_order_relaxed);
-    if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) / 2 <= limit) return 1;
+    long bound = cog_gc_slice_active() ? SLICED_WAIT_BOUND : 2;
+    if (atomic_load_explicit(&cog__gc_young_count, memory_order_relaxed) / bound <= limit) return 1;
     uint64_t t0 = cog_gc_now_ns();
     cog_thread_offline();
     atomic_fetch_add_explicit(&waiting, 1, memory_order_relaxed);

@@ -147,6 +147,42 @@ static void test_no_deadlock_with_online_blocked_thread(void **state) {
     assert_true(cog_gc_slice_mutator_slices() > slices0);
 }
 
+/* Sliced, pacing still bounds the young generation: a paced thread waits
+ * past three times the limit. Bound: that, each thread's unflushed batch,
+ * two nodes per safe point that returned early, with room for a sanitized
+ * build: twice that (as gc_api_test). Unpaced, the count runs to tens of
+ * thousands. */
+typedef struct young_worker {
+    long cycles, max_young;
+} young_worker;
+
+static void *make_young(void *arg) {
+    young_worker *w = arg;
+    assert_int_equal(cog_thread_attach(), COG_OK);
+    w->max_young = test_make_garbage_max_young(w->cycles);
+    cog_thread_detach();
+    return NULL;
+}
+
+static void test_pacing_still_bounds_the_young_count(void **state) {
+    (void)state;
+    enum { T0 = 100, FACTOR = 4, THREADS = 2 };
+    assert_int_equal(cog_gc_set_slicing(COG_GC_SLICING_ALWAYS), COG_OK);
+    assert_int_equal(cog_gc_set_threshold(T0, 10, 10), COG_OK);
+    assert_int_equal(cog_gc_set_pacing(FACTOR), COG_OK);
+    uint64_t sliced0 = sliced_collections();
+    young_worker w[THREADS] = {{.cycles = 20000}, {.cycles = 20000}};
+    pthread_t t[THREADS];
+    cog_thread_offline();
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, make_young, &w[i]), 0);
+    for (int i = 0; i < THREADS; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+    cog_thread_online();
+    long bound = 2 * (3 * FACTOR * T0 + THREADS * 64 + THREADS * 2 * FACTOR * 25);
+    for (int i = 0; i < THREADS; i++) assert_true(w[i].max_young <= bound);
+    assert_true(sliced_collections() > sliced0);
+}
+
 /* cog_gc_collect while assistants drive: it ends the sliced loop after
  * its collection (the collector thread finishes it) and then runs. */
 static void test_collect_while_sliced(void **state) {
@@ -179,6 +215,7 @@ int main(void) {
         TEST_CASE(test_mode_api),
         TEST_CASE(test_assistants_drive_collections),
         TEST_CASE(test_no_deadlock_with_online_blocked_thread),
+        TEST_CASE(test_pacing_still_bounds_the_young_count),
         TEST_CASE(test_collect_while_sliced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,11 @@
  * Finalizers (cog_type.finalize) of cyclic garbage and weak-reference
  * callbacks run on the collector thread, with no collector lock held. They
  * may call any cog function except cog_gc_collect (which would wait for
- * itself: it returns COG_ESTATE there).
+ * itself: it returns COG_ESTATE there). In a sliced collection
+ * (cog_gc_set_slicing) they, and the collection callbacks, run on the
+ * assistant thread that drives it, inside that thread's cog_safepoint: so
+ * they must not take a lock that the application holds across
+ * cog_safepoint.
  */
 #ifndef COG_GC_H
 #define COG_GC_H
@@ -81,17 +85,22 @@ void cog_gc_get_count(long counts[COG_GC_GENERATIONS]);
 int cog_gc_set_pacing(long factor);
 long cog_gc_get_pacing(void);
 
-/* Sliced collections. While cog's online threads (the collector's among
- * them) outnumber the CPUs and pacing has made some thread an assistant,
- * a collector thread that computes only competes with the mutators for a
+/* Sliced collections. While the threads that want a CPU (cog's online
+ * threads, those in paced waits and the collector) outnumber the CPUs, a
+ * collector thread that computes only competes with the mutators for a
  * CPU, and a thread that gives its CPU up (a paced wait) gets it back a
  * scheduler tick later. In that state (COG_GC_SLICING_AUTO, the default)
- * automatic collections are driven by the assistants instead: at each
- * safe point where it would otherwise wait, an assistant runs the
- * collection in progress for at most 0.25 ms, and the collector thread
- * only serves the grace periods the collection needs and takes over if
- * nobody drives for a few milliseconds. Collections requested with
- * cog_gc_collect always run on the collector thread. COG_GC_SLICING_OFF:
+ * the collector thread runs automatic collections itself only while no
+ * thread assists; once pacing has made threads assistants, they drive
+ * the collections instead: at each safe point where it would otherwise
+ * wait, an assistant runs the collection in progress for at most 0.25 ms,
+ * and the collector thread only serves the grace periods the collection
+ * needs and takes over if nobody drives for a few milliseconds. A paced
+ * thread then waits only past three times the pacing limit (twice
+ * otherwise). Collections requested with
+ * cog_gc_collect always run on the collector thread. Finalizers, weakref
+ * callbacks and collection callbacks of a sliced collection run on the
+ * assistant that drives it (see the top of this file). COG_GC_SLICING_OFF:
  * never; COG_GC_SLICING_ALWAYS: every automatic collection (for tests: it
  * then progresses only at assistants' safe points and the takeovers).
  * COG_EINVAL for another value. */
@@ -195,8 +204,9 @@ unsigned cog_gc_get_debug(void);
 size_t cog_gc_garbage(cog_object **out, size_t cap);
 void cog_gc_clear_garbage(void);
 
-/* Collection callbacks: called on the collector thread at the start and
- * stop of each collection, with no collector lock held. */
+/* Collection callbacks: called on the collector thread (or, in a sliced
+ * collection, the assistant driving it) at the start and stop of each
+ * collection, with no collector lock held. */
 typedef enum cog_gc_phase { COG_GC_START = 0, COG_GC_STOP = 1 } cog_gc_phase;
 typedef struct cog_gc_info {
     int generation;
