@@ -99,17 +99,18 @@ static void walk_pages(int wi) {
             if (!cog_alloc_page_blocks(w.plan.ids[i], &first, &bs, &n, &scratch)) continue;
             unsigned left = j.fn(k->part, first, bs, n);
             carry_page(k, w.plan.ids[i], scratch, left & GC_LEFT_GEN0, left & GC_LEFT_GEN1);
-        }
-        if (cog_gc_slice_due()) {
-            /* A slice's end (gc_slice.c): the read lock is released by
-             * the thread that took it, and no lock is held across a
-             * yield. Between chunks it protects nothing we keep: pages
-             * are read under it one at a time, their layout afresh, and
-             * candidates' memory stays pinned by the window, as between
-             * the walk and the scan's later steps. */
-            cog_alloc_walk_end();
-            cog_gc_slice_yield();
-            cog_alloc_walk_begin();
+            if (cog_gc_slice_due()) {
+                /* A slice's end (gc_slice.c): the read lock is released
+                 * by the thread that took it, and no lock is held across
+                 * a yield. Between pages it protects nothing we keep:
+                 * pages are read under it one at a time, their layout
+                 * afresh, and candidates' memory stays pinned by the
+                 * window, as between the walk and the scan's later
+                 * steps. (One walker in a sliced scan: no helper.) */
+                cog_alloc_walk_end();
+                cog_gc_slice_yield();
+                cog_alloc_walk_begin();
+            }
         }
     }
 }
