@@ -260,6 +260,8 @@ int cog_gc_collector_online(void);
  * or a grace period pending), else whether it finished. */
 int cog_gc_slice_start(void (*fn)(void));
 int cog_gc_slice_active(void);
+/* After the loop finished: order its last driver's writes before ours. */
+void cog_gc_slice_join(void);
 int cog_gc_slice_ready(void);
 int cog_gc_slice_drive(uint64_t budget_ns, int collector);
 /* Inside the collection's long loops, every SLICE_CHECK_EVERY items: yield

@@ -183,6 +183,16 @@ int cog_gc_slice_start(void (*fn)(void)) {
 
 int cog_gc_slice_active(void) { return atomic_load_explicit(&active, memory_order_relaxed); }
 
+/* The loop has finished (cog_gc_slice_active() returned 0): take `drive`
+ * once, so that everything the coroutine wrote on its last driver (the
+ * scan's kept arrays, the statistics) happens before the caller reads it.
+ * The last driver released `drive` after the coroutine's final switch
+ * back to it; `active` alone is a relaxed hint. */
+void cog_gc_slice_join(void) {
+    pthread_mutex_lock(&drive);
+    pthread_mutex_unlock(&drive);
+}
+
 static atomic_int parked;
 
 /* Something for an assistant to drive: a loop that is not driven, not

@@ -461,6 +461,7 @@ static int run_sliced(void) {
             pthread_mutex_unlock(&lock);
         }
     }
+    cog_gc_slice_join();
     return 1;
 }
 
