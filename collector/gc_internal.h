@@ -264,8 +264,9 @@ int cog_gc_slice_active(void);
 void cog_gc_slice_join(void);
 int cog_gc_slice_ready(void);
 int cog_gc_slice_drive(uint64_t budget_ns, int collector);
-/* Inside the collection's long loops, every SLICE_CHECK_EVERY items: yield
- * to the driver once the slice's budget is spent. No lock may be held. */
+/* Inside the collection's long loops, every COG_GC_SLICE_CHECK_EVERY
+ * items: yield to the driver once the slice's budget is spent. No lock may
+ * be held. */
 #define COG_GC_SLICE_CHECK_EVERY 256
 int cog_gc_slice_due(void);
 void cog_gc_slice_yield(void);

@@ -298,9 +298,16 @@ int cog_gc_collector_online(void) {
 
 /* ---- Sliced collections (gc_slice.c, cog/gc.h cog_gc_set_slicing) ---- */
 
+/* The generation an automatic collection would take now, or -1 if none is
+ * due (the duty cap holds it back: *until is when it lets go; or no
+ * generation is over its threshold). */
+static int due_generation(uint64_t *until) {
+    return auto_may_start(until) ? choose_generation() : -1;
+}
+
 int cog_gc_auto_due(void) {
     uint64_t until;
-    return auto_may_start(&until) && choose_generation() >= 0;
+    return due_generation(&until) >= 0;
 }
 
 static atomic_int slicing = COG_GC_SLICING_AUTO;
@@ -360,7 +367,7 @@ static void sliced_loop(void) {
     uint64_t idle_since = 0;
     while (slices_wanted() && !request_pending()) {
         uint64_t until;
-        int g = auto_may_start(&until) ? choose_generation() : -1;
+        int g = due_generation(&until);
         if (g >= 0) {
             collect_generation(g);
             idle_since = 0;
@@ -428,7 +435,7 @@ static int run_sliced(void) {
             continue;
         }
         uint64_t until = 0;
-        int due = auto_may_start(&until) && choose_generation() >= 0;
+        int due = due_generation(&until) >= 0;
         int parked = cog_gc_slice_parked();
         /* Parked with a collection due: assistants resume it themselves
          * (cog_gc_slice_ready); without them, our turn. */
