@@ -15,19 +15,6 @@
 
 #define NTHREADS 4
 
-/* Start n attached workers running fn(arg + i*size). */
-static void start_workers(pthread_t *t, int n, void *(*fn)(void *), void *args, size_t size) {
-    for (int i = 0; i < n; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, fn, (char *)args + (size_t)i * size), 0);
-}
-
-/* Joining blocks: go offline so grace periods do not wait for us. */
-static void join_workers(pthread_t *t, int n) {
-    cog_thread_offline();
-    for (int i = 0; i < n; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
-    cog_thread_online();
-}
-
 static void attach_or_die(void) {
     if (cog_thread_attach() != COG_OK) abort();
 }
@@ -102,7 +89,7 @@ static void dealloc_once_under_contention(void **state) {
     for (int i = 0; i < NTHREADS; i++)
         args[i] = (contention_args){.index = i, .ops = test_scale(20000), .objs = objs};
     pthread_t t[NTHREADS];
-    start_workers(t, NTHREADS, contention_worker, args, sizeof args[0]);
+    test_start_threads(t, NTHREADS, contention_worker, args, sizeof args[0]);
     /* The owner keeps working on its objects (local path) and merges the
      * counts queued to it, concurrently with the workers. */
     while (atomic_load(&contention_done) < NTHREADS) {
@@ -113,7 +100,7 @@ static void dealloc_once_under_contention(void **state) {
         cog_safepoint();
         sched_yield();
     }
-    join_workers(t, NTHREADS);
+    test_join_threads(t, NTHREADS);
     cog_safepoint();
     /* Only the owner's original reference is left on each object. */
     assert_int_equal(atomic_load(&test_node_deallocs), before);
@@ -164,7 +151,7 @@ static void last_reference_dropped_by_any_thread(void **state) {
     pthread_t t[NTHREADS];
     int arg[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) arg[i] = rounds;
-    start_workers(t, NTHREADS, race_worker, arg, sizeof arg[0]);
+    test_start_threads(t, NTHREADS, race_worker, arg, sizeof arg[0]);
     for (int r = 1; r <= rounds; r++) {
         for (int k = 0; k < RACE_OBJS; k++) {
             race_objs[k] = test_node_new(r);
@@ -186,7 +173,7 @@ static void last_reference_dropped_by_any_thread(void **state) {
         assert_true(wait_deallocs(before + (long)r * RACE_OBJS));
         assert_int_equal(atomic_load(&test_node_deallocs), before + (long)r * RACE_OBJS);
     }
-    join_workers(t, NTHREADS);
+    test_join_threads(t, NTHREADS);
     assert_int_equal(atomic_load(&test_node_deallocs), before + (long)rounds * RACE_OBJS);
 }
 
@@ -234,9 +221,9 @@ static void owner_detaches_while_others_hold_references(void **state) {
     pthread_t t[NTHREADS + 1];
     long arg[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) arg[i] = ops;
-    start_workers(t, 1, leaving_owner, NULL, 0);
-    start_workers(t + 1, NTHREADS, holder, arg, sizeof arg[0]);
-    join_workers(t, NTHREADS + 1);
+    test_start_threads(t, 1, leaving_owner, NULL, 0);
+    test_start_threads(t + 1, NTHREADS, holder, arg, sizeof arg[0]);
+    test_join_threads(t, NTHREADS + 1);
     assert_true(wait_deallocs(before + OWNED));
     assert_int_equal(atomic_load(&test_node_deallocs), before + OWNED);
 }
@@ -283,9 +270,9 @@ static void queued_merges_settled_by_owner_detach(void **state) {
     atomic_store(&queued_phase, 0);
     queued_alive_before_detach = -1;
     pthread_t t[2];
-    start_workers(t, 1, queue_owner, &before, 0);
-    start_workers(t + 1, 1, queue_dropper, NULL, 0);
-    join_workers(t, 2);
+    test_start_threads(t, 1, queue_owner, &before, 0);
+    test_start_threads(t + 1, 1, queue_dropper, NULL, 0);
+    test_join_threads(t, 2);
     assert_int_equal(queued_alive_before_detach, 0); /* nothing freed early */
     assert_int_equal(atomic_load(&test_node_deallocs), before + QUEUED);
 }
@@ -340,9 +327,9 @@ static void queueing_decref_races_owner_detach(void **state) {
     long before = atomic_load(&test_node_deallocs);
     atomic_store(&dr_round, 0);
     pthread_t t[2];
-    start_workers(t, 1, detach_racing_owner, &rounds, 0);
-    start_workers(t + 1, 1, detach_racing_dropper, &rounds, 0);
-    join_workers(t, 2);
+    test_start_threads(t, 1, detach_racing_owner, &rounds, 0);
+    test_start_threads(t + 1, 1, detach_racing_dropper, &rounds, 0);
+    test_join_threads(t, 2);
     assert_true(wait_deallocs(before + rounds * DR_OBJS));
     assert_int_equal(atomic_load(&test_node_deallocs), before + rounds * DR_OBJS);
 }
@@ -447,10 +434,10 @@ static void pipeline_handoff(void **state) {
     pipeline_items = test_scale(20000) / LINK * LINK;
     atomic_store(&pipeline_bad, 0);
     pthread_t t[3];
-    start_workers(t, 1, stage_a, NULL, 0);
-    start_workers(t + 1, 1, stage_b, NULL, 0);
-    start_workers(t + 2, 1, stage_c, NULL, 0);
-    join_workers(t, 3);
+    test_start_threads(t, 1, stage_a, NULL, 0);
+    test_start_threads(t + 1, 1, stage_b, NULL, 0);
+    test_start_threads(t + 2, 1, stage_c, NULL, 0);
+    test_join_threads(t, 3);
     assert_int_equal(atomic_load(&pipeline_bad), 0);
     assert_int_equal(a_to_b.len + b_to_c.len, 0);
     assert_int_equal(atomic_load(&test_node_deallocs), before + pipeline_items);
@@ -494,8 +481,8 @@ static void immortals_shared_by_all_threads(void **state) {
     long arg[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) arg[i] = ops;
     pthread_t t[NTHREADS];
-    start_workers(t, NTHREADS, immortal_worker, arg, sizeof arg[0]);
-    join_workers(t, NTHREADS);
+    test_start_threads(t, NTHREADS, immortal_worker, arg, sizeof arg[0]);
+    test_join_threads(t, NTHREADS);
     cog_safepoint();
     assert_int_equal(atomic_load(&imm_deallocs), 0);
     assert_int_equal(cog_refcount(&static_imm), COG_IMMORTAL);
@@ -574,13 +561,13 @@ static void dealloc_takes_of_other_fields_stay_atomic(void **state) {
     long before = atomic_load(&test_node_deallocs);
     slot_race_args args[2] = {{0, rounds}, {1, rounds}};
     pthread_t t[2];
-    start_workers(t, 2, slot_race_worker, args, sizeof args[0]);
+    test_start_threads(t, 2, slot_race_worker, args, sizeof args[0]);
     for (int r = 1; r <= rounds; r++) {
         cog_ref_store(&slot->next, &test_node_new(r)->ob);
         atomic_store(&slot_round, r);
         wait_for(&slot_done, 2 * r);
     }
-    join_workers(t, 2);
+    test_join_threads(t, 2);
     /* Every slot object taken exactly once, and it and every taker's own
      * node freed exactly once (a second free aborts on the canary). */
     assert_int_equal(atomic_load(&slot_takes), rounds);

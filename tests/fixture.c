@@ -1,7 +1,10 @@
 /* tests/fixture.c - see fixture.h. */
 #include "tests/fixture.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <time.h>
+#include <cmocka.h>
 
 #include "cog/cog.h"
 #include "collector/gc_internal.h"
@@ -66,4 +69,15 @@ int test_teardown(void **state) {
     cog_heap_profile_stop();
     cog_heap_profile_reset();
     return cog_shutdown() == COG_OK ? 0 : -1;
+}
+
+void test_start_threads(pthread_t *t, int n, void *(*fn)(void *), void *args, size_t size) {
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, fn, (char *)args + (size_t)i * size), 0);
+}
+
+void test_join_threads(pthread_t *t, int n) {
+    cog_thread_offline();
+    for (int i = 0; i < n; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+    cog_thread_online();
 }

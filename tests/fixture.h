@@ -9,7 +9,9 @@
 #ifndef COG_TESTS_FIXTURE_H
 #define COG_TESTS_FIXTURE_H
 
+#include <pthread.h>
 #include <sched.h> /* cpu_set_t (_GNU_SOURCE: .bazelrc) */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cog/gc.h"
@@ -46,6 +48,13 @@ unsigned long long test_thread_run_delay_ns(void);
  * puts it back); returns 0, or -1 with errno. For cases that need fewer
  * CPUs than threads. */
 int test_pin_to_current_cpu(cpu_set_t *saved);
+
+/* Start n threads running fn(args + i * size), i = 0..n-1. */
+void test_start_threads(pthread_t *t, int n, void *(*fn)(void *), void *args, size_t size);
+
+/* Join them, offline meanwhile: the caller blocks and must not hold up
+ * grace periods. */
+void test_join_threads(pthread_t *t, int n);
 
 /* cmocka entries (include <cmocka.h> first). */
 #define TEST_CASE(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)

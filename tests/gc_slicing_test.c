@@ -81,23 +81,10 @@ static void *work(void *arg) {
     return NULL;
 }
 
-/* n threads running fn on args[0..n-1] (each `size` bytes apart). */
-static void start_threads(pthread_t *t, int n, void *(*fn)(void *), void *args, size_t size) {
-    for (int i = 0; i < n; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, fn, (char *)args + (size_t)i * size), 0);
-}
-
-/* Offline while joining: we block, and must not hold up grace periods. */
-static void join_threads(pthread_t *t, int n) {
-    cog_thread_offline();
-    for (int i = 0; i < n; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
-    cog_thread_online();
-}
-
 static void run_workers(worker *w, int n) {
     pthread_t t[4];
-    start_threads(t, n, work, w, sizeof *w);
-    join_threads(t, n);
+    test_start_threads(t, n, work, w, sizeof *w);
+    test_join_threads(t, n);
 }
 
 /* Every node made is freed once everything is dropped. */
@@ -147,12 +134,12 @@ static void test_no_deadlock_with_online_blocked_thread(void **state) {
     slicing_always();
     atomic_int stop = 0;
     pthread_t b;
-    start_threads(&b, 1, blocked_online, &stop, 0);
+    test_start_threads(&b, 1, blocked_online, &stop, 0);
     uint64_t slices0 = cog_gc_slice_mutator_slices();
     worker w = {.rounds = 30000, .held = &app_lock};
     run_workers(&w, 1);
     atomic_store(&stop, 1);
-    join_threads(&b, 1);
+    test_join_threads(&b, 1);
     assert_true(cog_gc_slice_mutator_slices() > slices0);
 }
 
@@ -182,8 +169,8 @@ static void test_pacing_still_bounds_the_young_count(void **state) {
     uint64_t sliced0 = sliced_collections();
     young_worker w[THREADS] = {{.cycles = 20000}, {.cycles = 20000}};
     pthread_t t[THREADS];
-    start_threads(t, THREADS, make_young, w, sizeof *w);
-    join_threads(t, THREADS);
+    test_start_threads(t, THREADS, make_young, w, sizeof *w);
+    test_join_threads(t, THREADS);
     long bound = 2 * (3 * FACTOR * T0 + THREADS * 64 + THREADS * 2 * FACTOR * 25);
     for (int i = 0; i < THREADS; i++) assert_true(w[i].max_young <= bound);
     assert_true(sliced_collections() > sliced0);
@@ -197,7 +184,7 @@ static void test_collect_while_sliced(void **state) {
     atomic_int stop = 0;
     worker w[2] = {{.stop = &stop}, {.stop = &stop}};
     pthread_t t[2];
-    start_threads(t, 2, work, w, sizeof *w);
+    test_start_threads(t, 2, work, w, sizeof *w);
     uint64_t sliced0 = sliced_collections();
     struct timespec pause = {0, 2000000};
     int collects = 0;
@@ -211,7 +198,7 @@ static void test_collect_while_sliced(void **state) {
     }
     assert_true(sliced_collections() >= sliced0 + 3);
     atomic_store(&stop, 1);
-    join_threads(t, 2);
+    test_join_threads(t, 2);
 }
 
 int main(void) {
