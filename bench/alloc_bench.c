@@ -317,6 +317,36 @@ static double run_bytes(int unused) {
     return bytes_ns;
 }
 
+#ifdef BENCH_COG
+/* Container churn, the shape of a request handler's temporary list: a
+ * list grown to 100 items (immortal small ints) and dropped, per thread,
+ * on one thread and on two at once (ns per list per thread). Its item
+ * arrays run through five classes, 104 B to 1 KiB + header. */
+#define CHURN_ITEMS 100
+static double churn_ns[2];
+static void *churn_thread(void *arg) {
+    long id = (long)arg, lists = OPS / 200;
+    cog_thread_attach();
+    double t0 = now_ns();
+    for (long i = 0; i < lists; i++) {
+        cog_object *l = cog_list_new();
+        for (int k = 0; k < CHURN_ITEMS; k++) cog_list_append(l, cog_int_from_i64(k));
+        cog_decref(l);
+        if ((i & 63) == 0) cog_safepoint();
+    }
+    churn_ns[id] = (now_ns() - t0) / lists;
+    cog_thread_detach();
+    return NULL;
+}
+static double run_churn(int threads) {
+    pthread_t t[2];
+    for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, churn_thread, (void *)i);
+    double sum = 0;
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL), sum += churn_ns[i];
+    return sum / threads;
+}
+#endif
+
 /* "bysize": pairs of one fixed size each, one thread ("size_<n>") and two
  * at once ("size_<n>_2t", ns per pair per thread), for the throughput-by-
  * size plot: cog's small classes up to 512, medium ones up to 32 KiB, and
@@ -426,6 +456,10 @@ int main(int argc, char **argv) {
 #ifdef BENCH_COG
     cog_thread_online();
     report("cog_new_decref_32B", objects_adapter, 0);
+    cog_thread_offline();
+    report("list_churn_1thread", run_churn, 1);
+    report("list_churn_2threads", run_churn, 2);
+    cog_thread_online();
     if (getenv("ALLOC_BENCH_STATS")) cog_mem_stats_print(stderr); /* arena churn, caches */
     cog_shutdown();
 #endif

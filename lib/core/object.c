@@ -200,16 +200,10 @@ static inline void clear_gc_flag(cog_object *o, uint64_t flag, int plain) {
 }
 
 /* Whether the calling thread may change a dying object's ob_gc with a
- * plain load and store (above). Online: QSBR waits for us, so an
- * operation of ours that sees the window closed ends before the quiescent
- * state that the next window's opening grace period waits for, hence
- * before that window's walk. Acquire pairs with the release in the
- * closing store of the barrier (seq_cst), so the last window's walk and
- * marks happened before. */
+ * plain load and store (above): no walk can run until its operation ends
+ * (cog_thread_outside_window has the argument). */
 static inline int no_window_writer(const cog_tstate *ts) {
-    return cog__gc_release_own ||
-           (ts && !ts->offline &&
-            atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) == COG_WINDOW_CLOSED);
+    return cog__gc_release_own || cog_thread_outside_window(ts);
 }
 
 void cog_object_free_block(cog_object *o) {

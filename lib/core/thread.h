@@ -16,6 +16,7 @@
 #include "cog/object.h"
 #include "cog/runtime.h"
 #include "lib/alloc/alloc.h"
+#include "lib/core/gc_hooks.h"
 
 typedef struct cog_tstate {
     uint32_t tid;
@@ -74,6 +75,20 @@ extern __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-ex
 
 /* The calling thread's state, or NULL if not attached. */
 static inline cog_tstate *cog_tstate_current(void) { return cog__tls_tstate; }
+
+/* Whether ts (the caller's own state, or NULL) is an online attached
+ * thread that finds no collection window open. Then nothing but its
+ * owners reads the blocks it frees in this operation: every heap walk and
+ * every traversal of another thread's objects runs inside a window, and
+ * the next window opens only after a grace period that waits for this
+ * thread's next quiescent state (it is online, and an operation never
+ * spans a quiescent state). Acquire pairs with the window's closing store
+ * (seq_cst, a release), so the last window's reads happened before.
+ * docs/design.md "Frees outside a window". */
+static inline int cog_thread_outside_window(const cog_tstate *ts) {
+    return ts && !ts->offline && atomic_load_explicit(&cog__gc_barrier, memory_order_acquire) ==
+                                   COG_WINDOW_CLOSED;
+}
 
 /* The state of thread id tid (1..COG_MAX_THREADS); never NULL for an id that
  * was ever handed out during this runtime's life. */

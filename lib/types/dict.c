@@ -97,7 +97,9 @@ static int dict_traverse(cog_object *self, cog_visitproc visit, void *arg) {
     return 0;
 }
 
-static void release_table(table *t) {
+/* `dead`: the dict's count reached zero (its dealloc), so no mutator can
+ * still read t (cog_storage_free_dead). */
+static void release_table(table *t, int dead) {
     if (!t) return;
     for (size_t i = 0; i < t->cap; i++) {
         cog_object *k = cog_ref_take(&t->e[i].key);
@@ -105,18 +107,22 @@ static void release_table(table *t) {
         if (k && k != &dummy) cog_decref(k);
         if (v) cog_decref(v);
     }
-    cog_storage_free_deferred(t);
+    if (dead)
+        cog_storage_free_dead(t);
+    else
+        cog_storage_free_deferred(t);
 }
 
-static void dict_clear_impl(cog_dict *d) {
+static void dict_clear_impl(cog_dict *d, int dead) {
     cog_rwspin_wrlock(&d->lock);
     table *t = atomic_exchange_explicit(&d->t, NULL, memory_order_acq_rel);
     atomic_store_explicit(&d->size, 0, memory_order_release);
     cog_rwspin_wrunlock(&d->lock);
-    release_table(t);
+    release_table(t, dead);
 }
 
-static void dict_clear(cog_object *self) { dict_clear_impl((cog_dict *)self); }
+static void dict_clear(cog_object *self) { dict_clear_impl((cog_dict *)self, 0); }
+static void dict_dealloc(cog_object *self) { dict_clear_impl((cog_dict *)self, 1); }
 
 const cog_type cog_dict_type = {
     .name = "dict",
@@ -124,7 +130,7 @@ const cog_type cog_dict_type = {
     .flags = COG_TYPE_GC,
     .traverse = dict_traverse,
     .clear = dict_clear,
-    .dealloc = dict_clear,
+    .dealloc = dict_dealloc,
 };
 
 cog_object *cog_dict_new(void) { return cog_new(&cog_dict_type); }
@@ -287,7 +293,7 @@ int cog_dict_del(cog_object *self, cog_object *key) { return cog_dict_pop(self, 
 
 int cog_dict_clear(cog_object *self) {
     if (!self || !cog_dict_check(self)) return cog_error(COG_EINVAL, "cog_dict_clear: not a dict");
-    dict_clear_impl((cog_dict *)self);
+    dict_clear_impl((cog_dict *)self, 0);
     return COG_OK;
 }
 

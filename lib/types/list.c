@@ -53,8 +53,9 @@ static int list_traverse(cog_object *self, cog_visitproc visit, void *arg) {
 }
 
 /* Detach the whole array under the lock; release items and free the array
- * (after a grace period) outside it. */
-static void list_clear_impl(cog_list *l) {
+ * outside it: after a grace period, or at once if the list is dead and no
+ * window can read it (cog_storage_free_dead). */
+static void list_clear_impl(cog_list *l, int dead) {
     cog_rwspin_wrlock(&l->lock);
     list_storage *st = atomic_exchange_explicit(&l->st, NULL, memory_order_acq_rel);
     size_t n = atomic_load_explicit(&l->size, memory_order_relaxed);
@@ -65,10 +66,14 @@ static void list_clear_impl(cog_list *l) {
         cog_object *o = cog_ref_take(&st->items[i]);
         if (o) cog_decref(o);
     }
-    cog_storage_free_deferred(st);
+    if (dead)
+        cog_storage_free_dead(st);
+    else
+        cog_storage_free_deferred(st);
 }
 
-static void list_clear(cog_object *self) { list_clear_impl((cog_list *)self); }
+static void list_clear(cog_object *self) { list_clear_impl((cog_list *)self, 0); }
+static void list_dealloc(cog_object *self) { list_clear_impl((cog_list *)self, 1); }
 
 const cog_type cog_list_type = {
     .name = "list",
@@ -76,7 +81,7 @@ const cog_type cog_list_type = {
     .flags = COG_TYPE_GC,
     .traverse = list_traverse,
     .clear = list_clear,
-    .dealloc = list_clear,
+    .dealloc = list_dealloc,
 };
 
 cog_object *cog_list_new(void) { return cog_new(&cog_list_type); }
@@ -226,7 +231,7 @@ cog_object *cog_list_pop(cog_object *self, int64_t index) {
 
 int cog_list_clear(cog_object *self) {
     if (!self || !cog_list_check(self)) return cog_error(COG_EINVAL, "cog_list_clear: not a list");
-    list_clear_impl((cog_list *)self);
+    list_clear_impl((cog_list *)self, 0);
     return COG_OK;
 }
 

@@ -1,9 +1,11 @@
-/* lib/types/storage.c - RCU-deferred storage blocks for containers.
+/* lib/types/storage.c - storage blocks for containers.
  *
- * Each block carries a small header with its size and an RCU head, so a
- * deferred free needs no extra allocation (it cannot fail). When the
- * allocator's cog_heap_free_deferred lands, storage_free_deferred becomes a
- * one-line call to it. */
+ * Each block carries a small header with its size, so that it can be
+ * freed without its owner saying how big it is. Published storage goes
+ * back after a grace period through the allocator's per-heap batches
+ * (cog_heap_free_deferred: one liburcu enqueue per 62 blocks, not one per
+ * block); the storage of a dead container goes back at once when no
+ * window can be reading it (cog_storage_free_dead). */
 #include "lib/types/storage.h"
 
 #include <string.h>
@@ -13,7 +15,6 @@
 #include "lib/core/thread.h"
 
 typedef struct storage_hdr {
-    cog_rcu_head rcu;
     size_t bytes; /* whole block, header included */
 } storage_hdr;
 
@@ -40,14 +41,24 @@ void cog_storage_free_now(void *p) {
     cog_heap_free(ts ? ts->heap : NULL, h, h->bytes, COG_BLOCK_RAW);
 }
 
-/* Runs on liburcu's call_rcu thread (unattached): cog_heap_free accepts a
- * NULL heap from any thread. */
-static void storage_free_cb(cog_rcu_head *head) {
-    storage_hdr *h = (storage_hdr *)head;
-    cog_heap_free(NULL, h, h->bytes, COG_BLOCK_RAW);
-}
-
 void cog_storage_free_deferred(void *p) {
     if (!p) return;
-    cog_rcu_call(&hdr_of(p)->rcu, storage_free_cb);
+    storage_hdr *h = hdr_of(p);
+    cog_heap_free_deferred(h, h->bytes, COG_BLOCK_RAW);
+}
+
+/* Who else could read the storage of a container whose count reached
+ * zero: no mutator (a lock-free reader must hold the container, see
+ * cog/list.h and cog/dict.h), so only a window's traversal (a collection's
+ * or an introspection's). Outside a window none can start before this
+ * operation ends (cog_thread_outside_window), so the block is ours. */
+void cog_storage_free_dead(void *p) {
+    if (!p) return;
+    cog_tstate *ts = cog_tstate_current();
+    if (cog_thread_outside_window(ts)) {
+        storage_hdr *h = hdr_of(p);
+        cog_heap_free(ts->heap, h, h->bytes, COG_BLOCK_RAW);
+        return;
+    }
+    cog_storage_free_deferred(p);
 }

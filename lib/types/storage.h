@@ -4,8 +4,10 @@
  * Storage blocks (list item arrays, dict tables) are read by lock-free
  * readers (cog_list_get_borrowed, cog_list_size) and by the collector's
  * traverse, both inside RCU read-side sections (QSBR: anywhere between two
- * safe points). A block replaced by a resize, clear or dealloc is therefore
- * released only after a grace period (cog_storage_free_deferred).
+ * safe points). A block replaced by a resize or clear is therefore
+ * released only after a grace period (cog_storage_free_deferred); a dead
+ * container's block as soon as no window can read it
+ * (cog_storage_free_dead).
  */
 #ifndef COG_LIB_STORAGE_H
 #define COG_LIB_STORAGE_H
@@ -24,6 +26,11 @@ void *cog_storage_alloc(size_t bytes);
 void cog_storage_free_now(void *p);
 /* Free published storage after a grace period. Never blocks. */
 void cog_storage_free_deferred(void *p);
+/* Free the storage of a container whose reference count reached zero (its
+ * dealloc): at once when the caller is online and no collection window is
+ * open, else after a grace period. Not for clear, which live containers
+ * with lock-free readers also call. */
+void cog_storage_free_dead(void *p);
 
 /* Reader-writer spinlock: bit 0 = writer holds it, bit 1 = a writer waits
  * (new readers hold back, so writers are not starved), bits 2.. = readers.
