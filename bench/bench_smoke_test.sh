@@ -52,4 +52,6 @@ echo "$out"
 grep -Eq '^RESULT cog size_600 [0-9.]+$' <<<"$out" || { echo "FAIL: no cog RESULT line"; exit 1; }
 grep -Eq '^RATIO vsglibc size_600 [0-9.]+ [0-9.]+ [0-9.]+$' <<<"$out" ||
     { echo "FAIL: no RATIO line"; exit 1; }
+grep -Eq '^RATIO api_vsglibc size_600 [0-9.]+ [0-9.]+ [0-9.]+$' <<<"$out" ||
+    { echo "FAIL: no RATIO line for cog_mem_alloc"; exit 1; }
 echo PASS

@@ -65,6 +65,13 @@ for m in re.finditer(r"^RATIO vsglibc size_(\d+) ([\d.]+)", t, re.M):
     if c is not None and g is not None and r > 0:
         rows.append(("alloc", f"pair {n} B, glibc in-process", "ns/pair", f"{c:g}",
                      f"glibc {g:g} ({1 / r:.2f}x)"))
+for m in re.finditer(r"^RATIO api_vsglibc size_(\d+) ([\d.]+)", t, re.M):
+    n, r = m.group(1), float(m.group(2))
+    c = num(rf"^RESULT cog-mem-api size_{n} ([\d.]+)", t)
+    g = num(rf"^RESULT glibc-same-process size_{n} ([\d.]+)", t)
+    if c is not None and g is not None and r > 0:
+        rows.append(("alloc", f"cog_mem_alloc/free {n} B, glibc in-process", "ns/pair",
+                     f"{c:g}", f"glibc {g:g} ({1 / r:.2f}x)"))
 
 # intern: "threads=N <impl>  X Mops/s (min..max)  Y ns CPU/lookup [concurrency C]"
 # (older outputs had "median X Mops/s")

@@ -66,8 +66,8 @@ static const char *run_child(void (*child)(void), int *status) {
 }
 
 /* The child died of SIGABRT and stderr names the announced address, the
- * type and the expected phrase. */
-static void expect_death(void (*child)(void), const char *phrase) {
+ * expected phrase and (if not NULL) the type. */
+static void expect_death_of(void (*child)(void), const char *phrase, const char *type) {
     int status;
     const char *err = run_child(child, &status);
     print_message("child stderr:\n%s", err);
@@ -81,7 +81,11 @@ static void expect_death(void (*child)(void), const char *phrase) {
     assert_non_null(fatal);
     assert_non_null(strstr(fatal, phrase));
     assert_non_null(strstr(fatal, addr));
-    assert_non_null(strstr(fatal, "Node"));
+    if (type) assert_non_null(strstr(fatal, type));
+}
+
+static void expect_death(void (*child)(void), const char *phrase) {
+    expect_death_of(child, phrase, "Node");
 }
 
 static void child_decref_freed(void) {
@@ -148,11 +152,43 @@ static void use_from_unattached_thread_aborts(void **state) {
     expect_death(child_unattached, "not attached");
 }
 
+/* A raw block freed with another size than it was allocated with: a
+ * medium class read as another (600 B freed as 2000), a small block freed
+ * as medium, a pooled block freed as a mapped one. */
+static void child_raw_wrong_class(void) {
+    if (cog_init() != COG_OK) _exit(3);
+    void *p = cog_mem_alloc(600);
+    announce(p);
+    cog_mem_free(p, 2000);
+}
+
+static void child_raw_small_as_medium(void) {
+    if (cog_init() != COG_OK) _exit(3);
+    void *p = cog_mem_alloc(100);
+    announce(p);
+    cog_mem_free(p, 700);
+}
+
+static void child_raw_pooled_as_large(void) {
+    if (cog_init() != COG_OK) _exit(3);
+    void *p = cog_mem_alloc(4000);
+    announce(p);
+    cog_mem_realloc(p, 100000, 10);
+}
+
+static void raw_free_with_another_size_aborts(void **state) {
+    (void)state;
+    expect_death_of(child_raw_wrong_class, "allocated with another size", "cog_mem_free");
+    expect_death_of(child_raw_small_as_medium, "is a small", "cog_mem_free");
+    expect_death_of(child_raw_pooled_as_large, "lies in a pool", "cog_mem_realloc");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decref_of_freed_object_aborts),
         cmocka_unit_test(refcount_underflow_aborts),
         cmocka_unit_test(use_from_unattached_thread_aborts),
+        cmocka_unit_test(raw_free_with_another_size_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,20 @@ static test_node *slots[SLOTS]; /* strong references, under slots_lock */
  * pools belong to threads the child never sees. Byte i of one of length
  * n is (n + i) & 0xff. */
 static cog_object *mslots[SLOTS];
+/* Raw blocks (cog_mem_alloc) of 513-1024 bytes handed between threads:
+ * their frees fill the mutators' raw-block LIFOs with blocks of others'
+ * pools, which a child must empty for the threads that vanished. */
+static unsigned char *rslots[SLOTS];
+static size_t rsize[SLOTS];
+
+static unsigned char *raw_block(size_t n) {
+    unsigned char *p = cog_mem_alloc(n);
+    if (p) memset(p, (int)(n & 0xff), n);
+    return p;
+}
+static int raw_ok(const unsigned char *p, size_t n) {
+    return p[0] == (n & 0xff) && p[n - 1] == (n & 0xff);
+}
 static unsigned char pattern[48 * 1024 + 256]; /* pattern[k] = k & 0xff */
 
 static cog_object *medium_bytes(size_t n) {
@@ -88,6 +102,17 @@ static void *mutator(void *arg) {
         mslots[s] = mb;
         pthread_mutex_unlock(&slots_lock);
         cog_xdecref(mold);
+        size_t rn = 513 + (size_t)rand_r(&seed) % 512;
+        unsigned char *rb = raw_block(rn);
+        if (!rb) abort();
+        pthread_mutex_lock(&slots_lock);
+        unsigned char *rold = rslots[s];
+        size_t rold_n = rsize[s];
+        rslots[s] = rb;
+        rsize[s] = rn;
+        pthread_mutex_unlock(&slots_lock);
+        if (rold && !raw_ok(rold, rold_n)) abort();
+        cog_mem_free(rold, rold_n);
         char key[16];
         int n = snprintf(key, sizeof key, "fork%u", rand_r(&seed) % 32);
         cog_object *str = cog_str_intern(key, (size_t)n);
@@ -170,6 +195,18 @@ static void child_main(void) {
         CHILD_CHECK(b && medium_ok(b), 22);
         cog_decref(b);
     }
+    for (int i = 0; i < SLOTS; i++) {
+        if (!rslots[i]) continue;
+        CHILD_CHECK(raw_ok(rslots[i], rsize[i]), 23);
+        cog_mem_free(rslots[i], rsize[i]);
+        rslots[i] = NULL;
+    }
+    for (size_t n = 513; n <= 1024; n += 37) {
+        unsigned char *p = raw_block(n), *q = raw_block(n);
+        CHILD_CHECK(p && q && p != q && raw_ok(p, n) && raw_ok(q, n), 24);
+        cog_mem_free(p, n);
+        cog_mem_free(q, n);
+    }
     /* Build and collect cycles. */
     long before = atomic_load(&test_node_deallocs);
     for (int i = 0; i < 100; i++) {
@@ -217,6 +254,7 @@ static void run_forks(int sliced) {
     atomic_store(&created, 0);
     memset(slots, 0, sizeof slots);
     memset(mslots, 0, sizeof mslots);
+    memset(rslots, 0, sizeof rslots);
     assert_int_equal(cog_init(), COG_OK);
     assert_int_equal(cog_gc_set_threshold(100, 2, 2), COG_OK);
     if (sliced) {
@@ -266,6 +304,8 @@ static void run_forks(int sliced) {
     for (int i = 0; i < SLOTS; i++) {
         assert_true(!mslots[i] || medium_ok(mslots[i]));
         cog_xdecref(mslots[i]);
+        assert_true(!rslots[i] || raw_ok(rslots[i], rsize[i]));
+        cog_mem_free(rslots[i], rsize[i]);
     }
     assert_true(cog_gc_collect(2) >= 0);
     assert_true(cog_gc_collect(2) >= 0);

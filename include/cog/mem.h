@@ -134,6 +134,39 @@ void cog_mem_trace_clear(void);
  * dynamic linker knows them (dladdr). */
 void cog_mem_trace_print(FILE *f, size_t top);
 
+/* ---- Raw memory ----
+ * Blocks for an embedder's own buffers (what CPython's PyMem_Malloc is to
+ * an extension), from the calling thread's cog heap: up to 32 KiB from the
+ * same per-thread pools as cog's own container storage, with no lock and
+ * no atomic read-modify-write on the owner's paths; larger ones mapped
+ * directly through a cache of mappings. Blocks are 16-byte aligned and
+ * not zeroed. Raw blocks are never scanned by the collector: do not store
+ * the only reference to an object in one.
+ *
+ * The interface is sized, like C23's free_sized and jemalloc's sdallocx:
+ * cog_mem_free and cog_mem_realloc take the size the block was allocated
+ * (or last reallocated) with, which spares a header or a lookup per
+ * block. Passing another size is undefined; debug builds (COG_DEBUG)
+ * check it and abort with a message naming the block and both sizes.
+ *
+ * Any thread may free a block, attached or not: a free by the thread
+ * that allocated it is a list push; others' frees go back to the owner
+ * lock-free. The last few raw blocks of 513-1024 bytes a thread frees are
+ * kept on a per-thread list for its next allocations of the same class
+ * (docs/allocator.md "The raw-block LIFO"). */
+
+/* size bytes (size 0 is treated as 1). NULL + COG_ENOTATTACHED if the
+ * calling thread is not attached, NULL + COG_ENOMEM when memory runs out
+ * (or cog_mem_fail_alloc_after fires). */
+void *cog_mem_alloc(size_t size);
+/* Resize p (allocated with old_size; NULL: like cog_mem_alloc(new_size))
+ * to new_size, keeping min(old_size, new_size) bytes. Returns p itself
+ * when both sizes fall in the same size class. On failure returns NULL
+ * with the error set and p untouched. Needs an attached thread. */
+void *cog_mem_realloc(void *p, size_t old_size, size_t new_size);
+/* Free p, allocated with `size` bytes. NULL is ignored. Any thread. */
+void cog_mem_free(void *p, size_t size);
+
 /* Test hooks: make the n-th next arena mmap (resp. the n-th next mapping
  * of a block above 32 KiB, a cached mapping's reuse included; the name
  * is from when those came from malloc) fail as if the system were out of

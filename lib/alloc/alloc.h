@@ -206,6 +206,11 @@ uint64_t cog_alloc_large_newest(void);
 void cog_alloc_walk_large_since(uint64_t floor, void (*visit)(void *block, uint64_t seq, void *arg),
                                 void *arg);
 
+/* Debug check of a sized raw free (alloc_check.c): 0 if p is the start of
+ * a live raw block of size's class, else -1 with the reason ("is ...") in
+ * why. Scans the arena registry: for COG_DEBUG builds only. */
+int cog_alloc_check_raw(const void *p, size_t size, char *why, size_t n);
+
 /* Fault injection for tests: make the n-th next arena mmap fail (0 = off).
  * One-shot: later mmaps succeed again. */
 void cog_alloc_fail_mmap_after(unsigned n);

@@ -89,6 +89,8 @@ cog_heap *cog_heap_new(uint32_t tid) {
             /* A stale freer may still store a hint here: atomic. */
             atomic_store_explicit(&h->remote_hint[k][c], 0, memory_order_relaxed);
         }
+    for (int c = 0; c < COG_LIFO_CLASSES; c++)
+        atomic_store_explicit(&h->raw_lifo[c], 0, memory_order_relaxed);
     h->visiting = 0;
     h->parked = NULL;
     h->defer = NULL;
@@ -263,23 +265,14 @@ void *cog_heap_alloc_slow(cog_heap *h, size_t size, cog_block_kind kind) {
 
 /* ---- free ---- */
 
+/* The fast path (cog_heap_free_inline) is at the end of alloc_internal.h. */
+
 static int adopt_on_free(cog_heap *h, cog_pool *p);
-static void free_slow(cog_heap *h, cog_pool *p);
-
 static void remote_free(cog_heap *self, cog_pool *p, void *b);
-
-/* The owner frees b into its pool p. */
-static inline __attribute__((always_inline)) void own_free(cog_heap *self, cog_pool *p, void *b) {
-    cog_link_set(b, p->free);
-    p->free = b;
-    cog_pool_count_frees(p, 1);
-    if (__builtin_expect(cog_pool_used(p) == 0 || p->where == COG_POOL_FULL, 0))
-        free_slow(self, p);
-}
 
 /* The owner freed into a pool that was full (it now has room) or that is
  * now empty. */
-static void free_slow(cog_heap *h, cog_pool *p) {
+void cog_heap_free_slow(cog_heap *h, cog_pool *p) {
     if (p->where == COG_POOL_CUR) return; /* keep the current pool */
     cog_pool **list = list_of(h, p);
     if (cog_pool_used(p) == 0) {
@@ -351,34 +344,29 @@ static void remote_free(cog_heap *self, cog_pool *p, void *b) {
 
 /* Someone else's pool, or an abandoned one we may adopt. Out of line so
  * that the owner's path in cog_heap_free stays a leaf. */
-static __attribute__((noinline)) void not_own_free(cog_heap *self, cog_pool *p, void *b,
-                                                   cog_heap *owner) {
+void cog_heap_free_not_own(cog_heap *self, cog_pool *p, void *b, cog_heap *owner) {
     if (self && owner == &abandoned_owner && adopt_on_free(self, p)) {
-        own_free(self, p, b);
+        cog_own_free(self, p, b);
         return;
     }
     remote_free(self, p, b);
 }
 
+/* Their real frees, at abandon. */
+static void lifo_drain(cog_heap *h) {
+    for (unsigned c = COG_LIFO_FIRST; c < COG_LIFO_FIRST + COG_LIFO_CLASSES; c++)
+        for (void *b; (b = cog_lifo_pop(h, c));) {
+            cog_pool *p = cog_medium_pool_of(b);
+            cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+            if (owner == h)
+                cog_own_free(h, p, b);
+            else
+                cog_heap_free_not_own(h, p, b, owner);
+        }
+}
+
 void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {
-    cog_pool *p;
-    if (__builtin_expect(size <= COG_SMALL_MAX, 1)) {
-        p = cog_pool_of(b);
-    } else if (size <= COG_MEDIUM_MAX) {
-        p = cog_medium_pool_of(b);
-    } else {
-        cog_large_free(self, b, kind);
-        return;
-    }
-    /* Relaxed: only this thread ever stores `self` into owner, so reading
-     * self here means the pool is ours and stays ours. Reading the
-     * abandoned sentinel is only a hint, checked again under the lock. */
-    cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
-    if (__builtin_expect(self && owner == self, 1)) {
-        own_free(self, p, b);
-        return;
-    }
-    not_own_free(self, p, b, owner); /* a tail call: the fast path saves no registers */
+    cog_heap_free_inline(self, b, size, kind);
 }
 
 /* ---- safe points, visiting, detach ---- */
@@ -461,6 +449,7 @@ static __attribute__((noinline)) int adopt_on_free(cog_heap *h, cog_pool *p) {
 }
 
 void cog_heap_abandon(cog_heap *h) {
+    lifo_drain(h);
     flush_batch(h);
     h->batching = 0;
     cog_defer_flush(h);

@@ -231,10 +231,22 @@ typedef struct cog_large_list {
     cog_large_hdr *head;
 } cog_large_list;
 
+/* The raw-block LIFO (per thread, classes 640-1024 B): see the fast path
+ * at the end of this header. */
+#define COG_LIFO_FIRST 31 /* cog_direct_class of 513..640 */
+#define COG_LIFO_CLASSES 4
+#define COG_LIFO_MAX 8
+#define COG_LIFO_LEN 15u /* low bits of a head word: the list's length */
+
 struct cog_heap {
     /* Fast path: the pool each class allocates from (never NULL: an empty
      * sentinel pool sends the first allocation to the slow path). */
     cog_pool *cur[COG_NKINDS][COG_NCLASSES];
+    /* Raw blocks of 513-1024 bytes this thread freed last, per class: a
+     * head word (block address | list length, blocks are 16-byte aligned)
+     * whose block's link holds the previous head word. Owner-only writes;
+     * relaxed atomics because cog_mem_stats reads the lengths. */
+    _Atomic(uintptr_t) raw_lifo[COG_LIFO_CLASSES];
     uint32_t tid;
     uint32_t slot;       /* index in the heap table; fixed for life */
     int visiting;        /* owner: park large object frees (see alloc.h) */
@@ -434,11 +446,90 @@ static const uint8_t cog_direct_class[COG_DIRECT_MAX / 16 + 1] = {
     33, 33, 33, 33, 33, 33, 34, 34, 34, 34, 34, 34, 34, 34
 };
 
+/* The raw-block LIFO, like glibc's tcache: raw blocks of the four classes
+ * from 640 to 1024 bytes that the owner frees go on a per-thread list of at
+ * most COG_LIFO_MAX, and its next allocation of the class takes the one
+ * freed last, still in L1. Blocks of these classes come from 64 KiB pools
+ * holding 64-102 of them, so a thread with a few hundred alive frees most
+ * of them into pools other than the current one, whose pops then return
+ * blocks freed long before (docs/performance.md "The raw-block LIFO").
+ * Cached blocks stay counted as allocated in their pools, whichever heap
+ * owns those (a free from the list is the block's real free, done later);
+ * cog_heap_abandon empties the list. Object blocks never enter it: their
+ * frees must reach their pool (the heap walk and young pages). Who frees
+ * raw blocks this way: containers dying outside a window
+ * (cog_storage_free_dead), storage never published, and alloc_bench. */
+static inline void *cog_lifo_pop(cog_heap *h, unsigned cls) {
+    uintptr_t w = atomic_load_explicit(&h->raw_lifo[cls - COG_LIFO_FIRST], memory_order_relaxed);
+    if (!w) return NULL;
+    void *b = (void *)(w & ~(uintptr_t)COG_LIFO_LEN);
+    atomic_store_explicit(&h->raw_lifo[cls - COG_LIFO_FIRST], (uintptr_t)cog_link_get(b),
+                          memory_order_relaxed);
+    return b;
+}
+
 static inline void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind) {
     if (__builtin_expect(size <= COG_DIRECT_MAX && cog_fail_alloc_countdown == 0, 1)) {
-        cog_pool *p = h->cur[kind][cog_direct_class[(size + 15) >> 4]];
+        unsigned cls = cog_direct_class[(size + 15) >> 4];
+        if (kind == COG_BLOCK_RAW && cls >= COG_LIFO_FIRST) {
+            void *b = cog_lifo_pop(h, cls);
+            if (b) return b;
+        }
+        cog_pool *p = h->cur[kind][cls];
         if (__builtin_expect(cog_pool_has_room(p), 1)) return cog_pool_take_block(p);
     }
     return cog_heap_alloc_slow(h, size, kind);
+}
+/* ---- the free fast path (cog_heap_free; inline for cog_mem_free) ---- */
+
+/* Out of line (alloc_heap.c): the owner freed into a full or now empty
+ * pool; a block of someone else's pool, or of an abandoned one. */
+void cog_heap_free_slow(cog_heap *h, cog_pool *p);
+void cog_heap_free_not_own(cog_heap *self, cog_pool *p, void *b, cog_heap *owner);
+
+/* The owner frees b into its pool p. */
+static inline __attribute__((always_inline)) void cog_own_free(cog_heap *self, cog_pool *p,
+                                                               void *b) {
+    cog_link_set(b, p->free);
+    p->free = b;
+    cog_pool_count_frees(p, 1);
+    if (__builtin_expect(cog_pool_used(p) == 0 || p->where == COG_POOL_FULL, 0))
+        cog_heap_free_slow(self, p);
+}
+
+/* Onto the raw-block LIFO (above) if it has room: the pushed block's link
+ * keeps the old head word, length included, so a pop needs no arithmetic. */
+static inline int cog_lifo_push(cog_heap *h, void *b, size_t size) {
+    _Atomic(uintptr_t) *head = &h->raw_lifo[cog_direct_class[(size + 15) >> 4] - COG_LIFO_FIRST];
+    uintptr_t w = atomic_load_explicit(head, memory_order_relaxed);
+    if ((w & COG_LIFO_LEN) == COG_LIFO_MAX) return 0;
+    cog_link_set(b, (void *)w);
+    atomic_store_explicit(head, (uintptr_t)b | ((w & COG_LIFO_LEN) + 1), memory_order_relaxed);
+    return 1;
+}
+
+static inline __attribute__((always_inline)) void cog_heap_free_inline(cog_heap *self, void *b,
+                                                                       size_t size,
+                                                                       cog_block_kind kind) {
+    cog_pool *p;
+    if (__builtin_expect(size <= COG_SMALL_MAX, 1)) {
+        p = cog_pool_of(b);
+    } else if (size <= COG_MEDIUM_MAX) {
+        if (size <= COG_DIRECT_MAX && kind == COG_BLOCK_RAW && self && cog_lifo_push(self, b, size))
+            return;
+        p = cog_medium_pool_of(b);
+    } else {
+        cog_large_free(self, b, kind);
+        return;
+    }
+    /* Relaxed: only this thread ever stores `self` into owner, so reading
+     * self here means the pool is ours and stays ours. Reading the
+     * abandoned sentinel is only a hint, checked again under the lock. */
+    cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+    if (__builtin_expect(self && owner == self, 1)) {
+        cog_own_free(self, p, b);
+        return;
+    }
+    cog_heap_free_not_own(self, p, b, owner); /* a tail call: the fast path saves no registers */
 }
 #endif /* COG_LIB_ALLOC_INTERNAL_H */

@@ -72,6 +72,23 @@ void cog_mem_stats(cog_mem_info *out) {
             }
         }
     }
+    /* Blocks on a thread's raw-block LIFO are counted as allocated by
+     * their pools but are free: report them so (and in the heap's cache). */
+    for (unsigned i = 0; i < nh; i++) {
+        cog_heap *h = cog_heap_table[i];
+        if (!atomic_load_explicit(&h->live, memory_order_relaxed)) continue;
+        for (unsigned c = 0; c < COG_LIFO_CLASSES; c++) {
+            uint64_t n = atomic_load_explicit(&h->raw_lifo[c], memory_order_relaxed) & COG_LIFO_LEN;
+            cog_mem_class_info *ci = &out->classes[COG_LIFO_FIRST + c];
+            if (n > ci->blocks_in_use) n = ci->blocks_in_use; /* racy snapshot */
+            ci->blocks_in_use -= n;
+            ci->blocks_free += n;
+            if (index[i] != none) {
+                out->heaps[index[i]].free_blocks += n;
+                out->heaps[index[i]].free_bytes += n * ci->block_size;
+            }
+        }
+    }
     pthread_rwlock_unlock(&cog_walk_lock);
     pthread_mutex_unlock(&cog_heap_lock);
 
