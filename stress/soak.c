@@ -5,7 +5,9 @@
  * between threads, strings created on one thread and freed on another
  * through a shared list (pool allocator remote frees), intern churn on a
  * small key space, a shared dict keyed by interned strings, weak references
- * with callbacks, and detach/re-attach while holding objects. A controller
+ * with callbacks, raw blocks (cog_mem_alloc) handed between threads,
+ * temporary lists grown and dropped (their arrays freed at once outside a
+ * collection window), and detach/re-attach while holding objects. A controller
  * thread collects every generation, changes thresholds, disables/enables
  * automatic collection and freezes/unfreezes, while the collector also runs
  * on its own.
@@ -61,11 +63,13 @@ static cog_type fin_type;
 /* ---- shared state ------------------------------------------------------ */
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static test_node *handoff[SLOTS]; /* strong references, under slots_lock */
+static unsigned char *raw_slot[SLOTS]; /* raw blocks in flight, under slots_lock */
+static size_t raw_len[SLOTS];
 static cog_object *shared_list;   /* strings and ints in flight between threads */
 static cog_object *shared_dict;   /* interned key -> int */
 static atomic_int stop;
 static atomic_long ops, nodes_created, fin_created, list_appended, list_popped;
-static atomic_long wr_created, wr_callbacks, reattaches;
+static atomic_long wr_created, wr_callbacks, reattaches, raw_swaps;
 
 static void wr_callback(cog_object *wr, void *arg) {
     (void)arg;
@@ -215,13 +219,50 @@ static void op_weakref(unsigned *seed, test_node **keep) {
     }
 }
 
+static int raw_intact(const unsigned char *b, size_t n) {
+    return b[0] == (n & 0xff) && b[n - 1] == (n & 0xff);
+}
+
+/* A raw block (mostly of the raw-block LIFO's 513-1024 B classes, some up
+ * to 40 KB) swapped into a slot: the block it replaces, often another
+ * thread's, is checked and freed here. Then a temporary list holding a
+ * node and 40-119 ints, dropped: its last array goes back at once unless
+ * a window is open (a collection may be traversing the list). */
+static void op_raw_and_temp_list(unsigned *seed) {
+    size_t n = rand_r(seed) % 8 ? 513 + (size_t)rand_r(seed) % 512 : 1 + (size_t)rand_r(seed) % 40000;
+    unsigned char *b = cog_mem_alloc(n);
+    if (!b) fail(cog_last_error());
+    memset(b, (int)(n & 0xff), n);
+    int s = (int)(rand_r(seed) % SLOTS);
+    pthread_mutex_lock(&slots_lock);
+    unsigned char *old = raw_slot[s];
+    size_t old_n = raw_len[s];
+    raw_slot[s] = b;
+    raw_len[s] = n;
+    pthread_mutex_unlock(&slots_lock);
+    if (old) {
+        CHECK(raw_intact(old, old_n));
+        cog_mem_free(old, old_n);
+    }
+    atomic_fetch_add(&raw_swaps, 1);
+    cog_object *l = cog_list_new();
+    if (!l) fail(cog_last_error());
+    test_node *nd = node(&test_node_type);
+    CHECK(cog_list_append(l, &nd->ob) == COG_OK);
+    cog_decref(&nd->ob);
+    for (int k = 40 + (int)(rand_r(seed) % 80); k > 0; k--)
+        CHECK(cog_list_append(l, cog_int_from_i64(k)) == COG_OK);
+    cog_decref(l);
+}
+
 static void *worker(void *arg) {
     unsigned seed = (unsigned)(uintptr_t)arg;
     if (cog_thread_attach() != COG_OK) fail(cog_last_error());
     test_node *keep[KEEP] = {0};
     long i = 0;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        switch (rand_r(&seed) % 8) {
+        switch (rand_r(&seed) % 9) {
+        case 7: op_raw_and_temp_list(&seed); break;
         case 0: op_garbage_cycle(&seed); break;
         case 1: op_container_cycle(); break;
         case 2: op_handoff(&seed, keep); break;
@@ -382,6 +423,11 @@ int main(int argc, char **argv) {
     cog_thread_online();
 
     for (int i = 0; i < SLOTS; i++) cog_xdecref(handoff[i] ? &handoff[i]->ob : NULL);
+    for (int i = 0; i < SLOTS; i++) {
+        if (!raw_slot[i]) continue;
+        CHECK(raw_intact(raw_slot[i], raw_len[i]));
+        cog_mem_free(raw_slot[i], raw_len[i]);
+    }
     CHECK((long)cog_list_size(shared_list) == atomic_load(&list_appended) - atomic_load(&list_popped));
     CHECK(cog_dict_size(shared_dict) <= KEYS);
     cog_decref(shared_list);
@@ -398,11 +444,11 @@ int main(int argc, char **argv) {
     cog_intern_stats is1;
     CHECK(cog_intern_get_stats(&is1) == COG_OK);
     printf("soak: %ld s, %d threads: %ld ops, %llu collections, %ld nodes (%ld with finalizers) "
-           "created and freed, %ld weakrefs (%ld callbacks), %ld list items, %ld re-attaches, "
-           "%llu intern lookups\n",
+           "created and freed, %ld weakrefs (%ld callbacks), %ld list items, %ld raw blocks, "
+           "%ld re-attaches, %llu intern lookups\n",
            seconds, nthreads, atomic_load(&ops), (unsigned long long)collections(), created,
            atomic_load(&fin_created), atomic_load(&wr_created), atomic_load(&wr_callbacks),
-           atomic_load(&list_appended), atomic_load(&reattaches),
+           atomic_load(&list_appended), atomic_load(&raw_swaps), atomic_load(&reattaches),
            (unsigned long long)(is1.lookups - is0.lookups));
     printf("soak: rss start %ld KiB, peak %ld KiB, end %ld KiB\n", rss_start,
            status_kib("VmHWM:"), status_kib("VmRSS:"));
