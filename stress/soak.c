@@ -219,10 +219,6 @@ static void op_weakref(unsigned *seed, test_node **keep) {
     }
 }
 
-static int raw_intact(const unsigned char *b, size_t n) {
-    return b[0] == (n & 0xff) && b[n - 1] == (n & 0xff);
-}
-
 /* A raw block (mostly of the raw-block LIFO's 513-1024 B classes, some up
  * to 40 KB) swapped into a slot: the block it replaces, often another
  * thread's, is checked and freed here. Then a temporary list holding a
@@ -230,20 +226,9 @@ static int raw_intact(const unsigned char *b, size_t n) {
  * a window is open (a collection may be traversing the list). */
 static void op_raw_and_temp_list(unsigned *seed) {
     size_t n = rand_r(seed) % 8 ? 513 + (size_t)rand_r(seed) % 512 : 1 + (size_t)rand_r(seed) % 40000;
-    unsigned char *b = cog_mem_alloc(n);
+    unsigned char *b = test_raw_block(n);
     if (!b) fail(cog_last_error());
-    memset(b, (int)(n & 0xff), n);
-    int s = (int)(rand_r(seed) % SLOTS);
-    pthread_mutex_lock(&slots_lock);
-    unsigned char *old = raw_slot[s];
-    size_t old_n = raw_len[s];
-    raw_slot[s] = b;
-    raw_len[s] = n;
-    pthread_mutex_unlock(&slots_lock);
-    if (old) {
-        CHECK(raw_intact(old, old_n));
-        cog_mem_free(old, old_n);
-    }
+    CHECK(test_raw_swap(&slots_lock, raw_slot, raw_len, (int)(rand_r(seed) % SLOTS), b, n) == 0);
     atomic_fetch_add(&raw_swaps, 1);
     cog_object *l = cog_list_new();
     if (!l) fail(cog_last_error());
@@ -425,7 +410,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < SLOTS; i++) cog_xdecref(handoff[i] ? &handoff[i]->ob : NULL);
     for (int i = 0; i < SLOTS; i++) {
         if (!raw_slot[i]) continue;
-        CHECK(raw_intact(raw_slot[i], raw_len[i]));
+        CHECK(test_raw_intact(raw_slot[i], raw_len[i]));
         cog_mem_free(raw_slot[i], raw_len[i]);
     }
     CHECK((long)cog_list_size(shared_list) == atomic_load(&list_appended) - atomic_load(&list_popped));

@@ -39,15 +39,6 @@ static cog_object *mslots[SLOTS];
  * pools, which a child must empty for the threads that vanished. */
 static unsigned char *rslots[SLOTS];
 static size_t rsize[SLOTS];
-
-static unsigned char *raw_block(size_t n) {
-    unsigned char *p = cog_mem_alloc(n);
-    if (p) memset(p, (int)(n & 0xff), n);
-    return p;
-}
-static int raw_ok(const unsigned char *p, size_t n) {
-    return p[0] == (n & 0xff) && p[n - 1] == (n & 0xff);
-}
 static unsigned char pattern[48 * 1024 + 256]; /* pattern[k] = k & 0xff */
 
 static cog_object *medium_bytes(size_t n) {
@@ -103,16 +94,8 @@ static void *mutator(void *arg) {
         pthread_mutex_unlock(&slots_lock);
         cog_xdecref(mold);
         size_t rn = 513 + (size_t)rand_r(&seed) % 512;
-        unsigned char *rb = raw_block(rn);
-        if (!rb) abort();
-        pthread_mutex_lock(&slots_lock);
-        unsigned char *rold = rslots[s];
-        size_t rold_n = rsize[s];
-        rslots[s] = rb;
-        rsize[s] = rn;
-        pthread_mutex_unlock(&slots_lock);
-        if (rold && !raw_ok(rold, rold_n)) abort();
-        cog_mem_free(rold, rold_n);
+        unsigned char *rb = test_raw_block(rn);
+        if (!rb || test_raw_swap(&slots_lock, rslots, rsize, s, rb, rn)) abort();
         char key[16];
         int n = snprintf(key, sizeof key, "fork%u", rand_r(&seed) % 32);
         cog_object *str = cog_str_intern(key, (size_t)n);
@@ -197,13 +180,13 @@ static void child_main(void) {
     }
     for (int i = 0; i < SLOTS; i++) {
         if (!rslots[i]) continue;
-        CHILD_CHECK(raw_ok(rslots[i], rsize[i]), 23);
+        CHILD_CHECK(test_raw_intact(rslots[i], rsize[i]), 23);
         cog_mem_free(rslots[i], rsize[i]);
         rslots[i] = NULL;
     }
     for (size_t n = 513; n <= 1024; n += 37) {
-        unsigned char *p = raw_block(n), *q = raw_block(n);
-        CHILD_CHECK(p && q && p != q && raw_ok(p, n) && raw_ok(q, n), 24);
+        unsigned char *p = test_raw_block(n), *q = test_raw_block(n);
+        CHILD_CHECK(p && q && p != q && test_raw_intact(p, n) && test_raw_intact(q, n), 24);
         cog_mem_free(p, n);
         cog_mem_free(q, n);
     }
@@ -304,7 +287,7 @@ static void run_forks(int sliced) {
     for (int i = 0; i < SLOTS; i++) {
         assert_true(!mslots[i] || medium_ok(mslots[i]));
         cog_xdecref(mslots[i]);
-        assert_true(!rslots[i] || raw_ok(rslots[i], rsize[i]));
+        assert_true(!rslots[i] || test_raw_intact(rslots[i], rsize[i]));
         cog_mem_free(rslots[i], rsize[i]);
     }
     assert_true(cog_gc_collect(2) >= 0);

@@ -11,14 +11,9 @@
 #include "collector/gc_internal.h"
 #include "lib/base/rcu.h"
 #include "tests/fixture.h"
+#include "tests/test_types.h"
 
-static uint64_t blocks_in_use(void) {
-    cog_mem_info m;
-    cog_mem_stats(&m);
-    uint64_t n = 0;
-    for (int c = 0; c < COG_MEM_NCLASSES; c++) n += m.classes[c].blocks_in_use;
-    return n;
-}
+static uint64_t blocks_in_use(void) { return test_class_blocks_in_use(NULL); }
 
 /* A list of 100 immortal items: its object and its last item array are
  * the only blocks its death frees (the four arrays its growth replaced

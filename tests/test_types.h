@@ -3,6 +3,7 @@
 #ifndef COG_TESTS_TEST_TYPES_H
 #define COG_TESTS_TEST_TYPES_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,6 +80,17 @@ static inline uint64_t test_blocks_in_use(void) {
     uint64_t large, n = test_class_blocks_in_use(&large);
     return n + large;
 }
+
+/* Raw blocks handed between threads (stress/soak, tests/fork_test): a
+ * block of n bytes (cog_mem_alloc) filled with n's low byte, NULL + cog
+ * error if out of memory; whether its ends still hold that byte; and a
+ * swap of block b (n bytes) into slot s of slots/lens under lock, which
+ * checks and frees the block it replaces (0, or -1 if that one was
+ * damaged: the caller fails). */
+unsigned char *test_raw_block(size_t n);
+int test_raw_intact(const unsigned char *b, size_t n);
+int test_raw_swap(pthread_mutex_t *lock, unsigned char **slots, size_t *lens, int s,
+                  unsigned char *b, size_t n);
 
 /* Number of worker threads / iterations, scaled by COG_TEST_SCALE (default
  * 1) so a soak can run the same tests longer. */
