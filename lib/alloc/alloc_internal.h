@@ -457,8 +457,13 @@ static const uint8_t cog_direct_class[COG_DIRECT_MAX / 16 + 1] = {
  * owns those (a free from the list is the block's real free, done later);
  * cog_heap_abandon empties the list. Object blocks never enter it: their
  * frees must reach their pool (the heap walk and young pages). Who frees
- * raw blocks this way: containers dying outside a window
- * (cog_storage_free_dead), storage never published, and alloc_bench. */
+ * raw blocks this way: cog_mem_free, containers dying outside a window
+ * (cog_storage_free_dead), storage never published.
+ * Ordering: only the owner reads or writes the list and the links, so
+ * relaxed atomics suffice (cog_mem_stats reads the head words' lengths as a
+ * racy snapshot). A block of another heap's pool enters it only from a
+ * free by this thread, which held the block alone; it reaches its pool
+ * later through the ordinary free paths and their orderings. */
 static inline void *cog_lifo_pop(cog_heap *h, unsigned cls) {
     uintptr_t w = atomic_load_explicit(&h->raw_lifo[cls - COG_LIFO_FIRST], memory_order_relaxed);
     if (!w) return NULL;
@@ -480,6 +485,7 @@ static inline void *cog_heap_alloc(cog_heap *h, size_t size, cog_block_kind kind
     }
     return cog_heap_alloc_slow(h, size, kind);
 }
+
 /* ---- the free fast path (cog_heap_free; inline for cog_mem_free) ---- */
 
 /* Out of line (alloc_heap.c): the owner freed into a full or now empty

@@ -77,12 +77,12 @@ extern __thread cog_tstate *cog__tls_tstate __attribute__((tls_model("initial-ex
 static inline cog_tstate *cog_tstate_current(void) { return cog__tls_tstate; }
 
 /* Whether ts (the caller's own state, or NULL) is an online attached
- * thread that finds no collection window open. Then nothing but its
- * owners reads the blocks it frees in this operation: every heap walk and
- * every traversal of another thread's objects runs inside a window, and
- * the next window opens only after a grace period that waits for this
- * thread's next quiescent state (it is online, and an operation never
- * spans a quiescent state). Acquire pairs with the window's closing store
+ * thread that finds no collection window open. Then no heap walk and no
+ * traversal of objects the walker does not hold can read what this
+ * operation frees or writes: those run only inside windows, and the next
+ * window opens only after a grace period that waits for this thread's
+ * next quiescent state (it is online, and an operation never spans a
+ * quiescent state). Acquire pairs with the window's closing store
  * (seq_cst, a release), so the last window's reads happened before.
  * docs/design.md "Frees outside a window". */
 static inline int cog_thread_outside_window(const cog_tstate *ts) {
