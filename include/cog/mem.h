@@ -1,5 +1,7 @@
 /* cog/mem.h - memory statistics of cog's allocator (the counterpart of
- * Python's sys._debugmallocstats) and fault-injection test hooks.
+ * Python's sys._debugmallocstats), allocation tracing, raw memory for the
+ * embedder's own buffers (cog_mem_alloc / cog_mem_free) and
+ * fault-injection test hooks.
  *
  * cog allocates blocks of up to 32 KiB from per-thread pools carved out of
  * 1 MiB mmap'd arenas, in 55 size classes: 31 small ones (32, 48, ..., 512
@@ -151,9 +153,9 @@ void cog_mem_trace_print(FILE *f, size_t top);
  *
  * Any thread may free a block, attached or not: a free by the thread
  * that allocated it is a list push; others' frees go back to the owner
- * lock-free. The last few raw blocks of 513-1024 bytes a thread frees are
- * kept on a per-thread list for its next allocations of the same class
- * (docs/allocator.md "The raw-block LIFO"). */
+ * lock-free. Up to 8 raw blocks per class of 513-1024 bytes that a thread
+ * frees wait on a per-thread list, and its next allocations of the class
+ * take them back newest first (docs/allocator.md "The raw-block LIFO"). */
 
 /* size bytes (size 0 is treated as 1). NULL + COG_ENOTATTACHED if the
  * calling thread is not attached, NULL + COG_ENOMEM when memory runs out
