@@ -143,7 +143,8 @@ void cog_mem_trace_print(FILE *f, size_t top);
  * no atomic read-modify-write on the owner's paths; larger ones mapped
  * directly through a cache of mappings. Blocks are 16-byte aligned and
  * not zeroed. Raw blocks are never scanned by the collector: do not store
- * the only reference to an object in one.
+ * the only reference to an object in one. cog_shutdown unmaps every
+ * block, raw ones included: none may be used or freed after it.
  *
  * The interface is sized, like C23's free_sized and jemalloc's sdallocx:
  * cog_mem_free and cog_mem_realloc take the size the block was allocated
