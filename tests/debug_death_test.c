@@ -154,7 +154,8 @@ static void use_from_unattached_thread_aborts(void **state) {
 
 /* A raw block freed with another size than it was allocated with: a
  * medium class read as another (600 B freed as 2000), a small block freed
- * as medium, a pooled block freed as a mapped one. */
+ * as medium, a pooled block freed as a mapped one, a mapped block freed
+ * with another mapped size. */
 static void child_raw_wrong_class(void) {
     if (cog_init() != COG_OK) _exit(3);
     void *p = cog_mem_alloc(600);
@@ -176,11 +177,40 @@ static void child_raw_pooled_as_large(void) {
     cog_mem_realloc(p, 100000, 10);
 }
 
+static void child_raw_large_wrong_size(void) {
+    if (cog_init() != COG_OK) _exit(3);
+    void *p = cog_mem_alloc(100000);
+    announce(p);
+    cog_mem_free(p, 200000);
+}
+
+/* The checks pass every correct use: each kind of size, realloc within a
+ * class and across kinds, blocks taken from the raw-block LIFO. */
+static void raw_correct_use_passes_the_checks(void **state) {
+    (void)state;
+    assert_int_equal(cog_init(), COG_OK);
+    static const size_t sizes[] = {0, 1, 100, 512, 513, 640, 1024, 1025, 32768, 32769, 100000};
+    for (int round = 0; round < 2; round++) /* the second round reuses LIFO blocks */
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            void *p = cog_mem_alloc(sizes[i]);
+            assert_non_null(p);
+            cog_mem_free(p, sizes[i]);
+        }
+    void *p = cog_mem_realloc(NULL, 0, 600);
+    p = cog_mem_realloc(p, 600, 630); /* same class */
+    p = cog_mem_realloc(p, 630, 50000);
+    p = cog_mem_realloc(p, 50000, 60000);
+    p = cog_mem_realloc(p, 60000, 10);
+    cog_mem_free(p, 10);
+    assert_int_equal(cog_shutdown(), COG_OK);
+}
+
 static void raw_free_with_another_size_aborts(void **state) {
     (void)state;
     expect_death_of(child_raw_wrong_class, "allocated with another size", "cog_mem_free");
     expect_death_of(child_raw_small_as_medium, "is a small", "cog_mem_free");
     expect_death_of(child_raw_pooled_as_large, "lies in a pool", "cog_mem_realloc");
+    expect_death_of(child_raw_large_wrong_size, "allocated with 100000 bytes", "cog_mem_free");
 }
 
 int main(void) {
@@ -188,6 +218,7 @@ int main(void) {
         cmocka_unit_test(decref_of_freed_object_aborts),
         cmocka_unit_test(refcount_underflow_aborts),
         cmocka_unit_test(use_from_unattached_thread_aborts),
+        cmocka_unit_test(raw_correct_use_passes_the_checks),
         cmocka_unit_test(raw_free_with_another_size_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* lib/alloc/alloc_check.c - the debug check of a sized raw free
  * (cog_mem_free, cog_mem_realloc with COG_DEBUG): is the block what its
- * size says? Slow (it scans the arena registry); debug builds only. */
+ * size says? Slow (it scans the arena registry); debug builds only. A
+ * pooled block must be the start of a live raw block of the size's class;
+ * a mapped one (above 32 KiB) must carry that size in its header. */
 #include <stdio.h>
 
 #include "lib/alloc/alloc_internal.h"
@@ -21,7 +23,12 @@ int cog_alloc_check_raw(const void *p, size_t size, char *why, size_t n) {
         if (a)
             return snprintf(why, n, "lies in a pool, so it was allocated with at most %d bytes",
                             COG_MEDIUM_MAX), -1;
-        return 0; /* a mapped block: its header is not checked */
+        /* Not in an arena, so a mapped block (or not cog's at all: the
+         * header read may then fault, which a debug build accepts). */
+        size_t was = cog_large_size_of(p);
+        if (was != size)
+            return snprintf(why, n, "is a mapped block allocated with %zu bytes", was), -1;
+        return 0;
     }
     if (!a)
         return snprintf(why, n, "is not in a pool: allocated with more than %d bytes, or not "

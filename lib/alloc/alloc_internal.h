@@ -380,6 +380,8 @@ void cog_defer_flush(cog_heap *h);
 /* ---- alloc_large.c (blocks > COG_MEDIUM_MAX) ---- */
 void *cog_large_alloc(cog_heap *h, size_t size, cog_block_kind kind);
 void cog_large_free(cog_heap *self, void *p, cog_block_kind kind);
+/* The size a large block was allocated with (its header's; for checks). */
+size_t cog_large_size_of(const void *p);
 /* Owner visit: large object blocks allocated by h. */
 void cog_large_visit_heap(cog_heap *h, void (*visit)(void *, void *), void *arg);
 void cog_large_visit_all(void (*visit)(void *, void *), void *arg);

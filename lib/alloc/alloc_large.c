@@ -55,6 +55,8 @@ atomic_uint cog_fail_malloc_countdown;
 
 static cog_large_hdr *hdr_of(void *p) { return (cog_large_hdr *)p - 1; }
 
+size_t cog_large_size_of(const void *p) { return hdr_of((void *)p)->size; }
+
 /* ---- the mapping cache ---- */
 
 #define LARGE_CACHE_SLOTS 16
