@@ -201,9 +201,7 @@ static atomic_int parked;
  * switches per safe point for nothing). */
 int cog_gc_slice_ready(void) {
     if (!atomic_load_explicit(&active, memory_order_relaxed) ||
-        atomic_load_explicit(&driving, memory_order_relaxed) ||
-        atomic_load_explicit(&gp_served, memory_order_relaxed) <
-            atomic_load_explicit(&gp_wanted, memory_order_relaxed))
+        atomic_load_explicit(&driving, memory_order_relaxed) || cog_gc_slice_gp_wanted())
         return 0;
     return !atomic_load_explicit(&parked, memory_order_relaxed) || cog_gc_auto_due();
 }

@@ -33,7 +33,6 @@ int cog_alloc_check_raw(const void *p, size_t size, char *why, size_t n) {
     if (!a)
         return snprintf(why, n, "is not in a pool: allocated with more than %d bytes, or not "
                         "by cog", COG_MEDIUM_MAX), -1;
-    if (size == 0) size = 1;
     unsigned want = cog_pool_class(size);
     if (a->kind != cog_arena_kind_of_class(want))
         return snprintf(why, n, "is a %s block, but %zu bytes is a %s size",

@@ -355,14 +355,7 @@ void cog_heap_free_not_own(cog_heap *self, cog_pool *p, void *b, cog_heap *owner
 /* Their real frees, at abandon. */
 static void lifo_drain(cog_heap *h) {
     for (unsigned c = COG_LIFO_FIRST; c < COG_LIFO_FIRST + COG_LIFO_CLASSES; c++)
-        for (void *b; (b = cog_lifo_pop(h, c));) {
-            cog_pool *p = cog_medium_pool_of(b);
-            cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
-            if (owner == h)
-                cog_own_free(h, p, b);
-            else
-                cog_heap_free_not_own(h, p, b, owner);
-        }
+        for (void *b; (b = cog_lifo_pop(h, c));) cog_pool_free(h, cog_medium_pool_of(b), b);
 }
 
 void cog_heap_free(cog_heap *self, void *b, size_t size, cog_block_kind kind) {

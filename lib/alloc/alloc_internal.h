@@ -505,6 +505,20 @@ static inline __attribute__((always_inline)) void cog_own_free(cog_heap *self, c
         cog_heap_free_slow(self, p);
 }
 
+/* Free b into its pool p, ours or not. Relaxed: only this thread ever
+ * stores `self` into owner, so reading self here means the pool is ours
+ * and stays ours. Reading the abandoned sentinel is only a hint, checked
+ * again under the lock. */
+static inline __attribute__((always_inline)) void cog_pool_free(cog_heap *self, cog_pool *p,
+                                                                void *b) {
+    cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+    if (__builtin_expect(self && owner == self, 1)) {
+        cog_own_free(self, p, b);
+        return;
+    }
+    cog_heap_free_not_own(self, p, b, owner); /* a tail call: the fast path saves no registers */
+}
+
 /* Onto the raw-block LIFO (above) if it has room: the pushed block's link
  * keeps the old head word, length included, so a pop needs no arithmetic. */
 static inline int cog_lifo_push(cog_heap *h, void *b, size_t size) {
@@ -530,14 +544,6 @@ static inline __attribute__((always_inline)) void cog_heap_free_inline(cog_heap 
         cog_large_free(self, b, kind);
         return;
     }
-    /* Relaxed: only this thread ever stores `self` into owner, so reading
-     * self here means the pool is ours and stays ours. Reading the
-     * abandoned sentinel is only a hint, checked again under the lock. */
-    cog_heap *owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
-    if (__builtin_expect(self && owner == self, 1)) {
-        cog_own_free(self, p, b);
-        return;
-    }
-    cog_heap_free_not_own(self, p, b, owner); /* a tail call: the fast path saves no registers */
+    cog_pool_free(self, p, b);
 }
 #endif /* COG_LIB_ALLOC_INTERNAL_H */

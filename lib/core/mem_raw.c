@@ -29,10 +29,9 @@ void cog_mem_free(void *p, size_t size) {
     cog_heap_free_inline(cog_tls_heap, p, size, COG_BLOCK_RAW);
 }
 
-/* Same block when both sizes are pooled and of one class. */
+/* Same block when both sizes are pooled and of one class (size 0 is in
+ * the smallest class, as cog_heap_alloc treats it as 1). */
 static int same_class(size_t a, size_t b) {
-    if (a == 0) a = 1;
-    if (b == 0) b = 1;
     return a <= COG_MEDIUM_MAX && b <= COG_MEDIUM_MAX && cog_pool_class(a) == cog_pool_class(b);
 }
 

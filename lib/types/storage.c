@@ -53,12 +53,8 @@ void cog_storage_free_deferred(void *p) {
  * or an introspection's). Outside a window none can start before this
  * operation ends (cog_thread_outside_window), so the block is ours. */
 void cog_storage_free_dead(void *p) {
-    if (!p) return;
-    cog_tstate *ts = cog_tstate_current();
-    if (cog_thread_outside_window(ts)) {
-        storage_hdr *h = hdr_of(p);
-        cog_heap_free(ts->heap, h, h->bytes, COG_BLOCK_RAW);
-        return;
-    }
-    cog_storage_free_deferred(p);
+    if (cog_thread_outside_window(cog_tstate_current()))
+        cog_storage_free_now(p);
+    else
+        cog_storage_free_deferred(p);
 }
