@@ -65,6 +65,7 @@ typedef struct phase_result {
     uint64_t p50, p99, p999, p9999, max; /* ns */
     double rss_mib, duty, collector_cpu;
     uint64_t collections[3], max_pause_ns;
+    uint64_t max_held_ns; /* the longest wait less its run-queue delay */
     uint64_t waits, waits_over_1ms;
 } phase_result;
 
@@ -116,15 +117,17 @@ static double peak_rss_mib(void) {
     return kib / 1024.0;
 }
 
-static void gc_totals(uint64_t *window_ns, uint64_t *cpu_ns, uint64_t coll[3], uint64_t *pause) {
+static void gc_totals(uint64_t *window_ns, uint64_t *cpu_ns, uint64_t coll[3], uint64_t *pause,
+                      uint64_t *held) {
     cog_gc_gen_stats st[COG_GC_GENERATIONS];
     cog_gc_get_stats(st);
-    *window_ns = *cpu_ns = *pause = 0;
+    *window_ns = *cpu_ns = *pause = *held = 0;
     for (int g = 0; g < COG_GC_GENERATIONS; g++) {
         *window_ns += st[g].window_ns;
         *cpu_ns += st[g].cpu_ns;
         coll[g] = st[g].collections;
         if (st[g].max_pause_ns > *pause) *pause = st[g].max_pause_ns;
+        if (st[g].max_pause_held_ns > *held) *held = st[g].max_pause_held_ns;
     }
 }
 
@@ -172,15 +175,15 @@ static phase_result run_phase(server_shape shape, int workers, int gc_on, double
     uint64_t warm = (uint64_t)(seconds * 2e8); /* a fifth of the phase */
     if (warm > 1000000000u) warm = 1000000000u;
     sleep_ns(warm);
-    uint64_t win0, cpu0, coll0[3], pause;
-    gc_totals(&win0, &cpu0, coll0, &pause);
+    uint64_t win0, cpu0, coll0[3], pause, held;
+    gc_totals(&win0, &cpu0, coll0, &pause, &held);
     uint64_t t0 = now_ns();
     atomic_store(&measuring, 1);
     sleep_ns((uint64_t)(seconds * 1e9));
     atomic_store(&measuring, 0);
     uint64_t t1 = now_ns();
     uint64_t win1, cpu1, coll1[3];
-    gc_totals(&win1, &cpu1, coll1, &pause);
+    gc_totals(&win1, &cpu1, coll1, &pause, &held);
     atomic_store(&stopping, 1);
     latency_hist *all = calloc(1, sizeof *all);
     if (!all) abort();
@@ -204,6 +207,7 @@ static phase_result run_phase(server_shape shape, int workers, int gc_on, double
     r.collector_cpu = (double)(cpu1 - cpu0) / (double)(t1 - t0);
     for (int g = 0; g < 3; g++) r.collections[g] = coll1[g] - coll0[g];
     r.max_pause_ns = pause;
+    r.max_held_ns = held;
     paced_waits(&r.waits, &r.waits_over_1ms);
     free(all);
     cog_decref(cache);
@@ -291,7 +295,7 @@ int main(int argc, char **argv) {
     }
     printf("server_bench: %.3g s per phase, %d round(s); PHASE shape workers gc rps p50 p99 "
            "p99.9 p99.99 max(us) rss(MiB) duty collector_cpu gen0/1/2 max_paced_wait(us) "
-           "paced_waits over_1ms\n",
+           "paced_waits over_1ms max_held_wait(us)\n",
            seconds, rounds);
     static phase_result res[2][MAX_WORKERS][2][MAX_ROUNDS];
     int failed = 0;
@@ -309,7 +313,7 @@ int main(int argc, char **argv) {
                         continue;
                     }
                     printf("PHASE %s %d %s %.0f %.1f %.1f %.1f %.1f %.1f %.1f %.3f %.3f "
-                           "%llu/%llu/%llu %.1f %llu %llu\n",
+                           "%llu/%llu/%llu %.1f %llu %llu %.1f\n",
                            shape_name[shapes[s]], workers[k], on ? "on" : "off", p->rps,
                            (double)p->p50 / 1e3, (double)p->p99 / 1e3, (double)p->p999 / 1e3,
                            (double)p->p9999 / 1e3, (double)p->max / 1e3, p->rss_mib, p->duty,
@@ -317,19 +321,20 @@ int main(int argc, char **argv) {
                            (unsigned long long)p->collections[1],
                            (unsigned long long)p->collections[2],
                            (double)p->max_pause_ns / 1e3, (unsigned long long)p->waits,
-                           (unsigned long long)p->waits_over_1ms);
+                           (unsigned long long)p->waits_over_1ms,
+                           (double)p->max_held_ns / 1e3);
                     fflush(stdout);
                 }
     if (failed) return 1;
     if (only >= 0) return 0;
-    printf("\n%-7s %7s %9s %9s %9s %9s %9s %8s %6s %7s %9s %15s\n", "shape", "workers",
+    printf("\n%-7s %7s %9s %9s %9s %9s %9s %8s %6s %7s %9s %15s %9s\n", "shape", "workers",
            "on/off", "p50 us", "p99.99", "max us", "off p99.99", "rss MiB", "duty", "gc cpu",
-           "paced us", "waits > 1 ms");
+           "paced us", "waits > 1 ms", "held us");
     for (int s = 0; s < nshapes; s++)
         for (int k = 0; k < nworkers; k++) {
             double ratio[MAX_ROUNDS], p50[MAX_ROUNDS], p9999[MAX_ROUNDS], mx[MAX_ROUNDS];
             double off9999[MAX_ROUNDS], rss[MAX_ROUNDS], duty[MAX_ROUNDS], cpu[MAX_ROUNDS];
-            double paced = 0;
+            double paced = 0, held = 0;
             uint64_t waits = 0, over = 0;
             for (int r = 0; r < rounds; r++) {
                 phase_result *off = &res[s][k][0][r], *on = &res[s][k][1][r];
@@ -342,6 +347,7 @@ int main(int argc, char **argv) {
                 duty[r] = on->duty;
                 cpu[r] = on->collector_cpu;
                 if ((double)on->max_pause_ns / 1e3 > paced) paced = (double)on->max_pause_ns / 1e3;
+                if ((double)on->max_held_ns / 1e3 > held) held = (double)on->max_held_ns / 1e3;
                 waits += on->waits;
                 over += on->waits_over_1ms;
             }
@@ -351,10 +357,10 @@ int main(int argc, char **argv) {
             char wait_share[32];
             snprintf(wait_share, sizeof wait_share, "%llu of %llu", (unsigned long long)over,
                      (unsigned long long)waits);
-            printf("%-7s %7d %8.3fx %9.1f %9.1f %9.1f %9.1f %8.1f %5.1f%% %6.1f%% %9.1f %15s\n",
+            printf("%-7s %7d %8.3fx %9.1f %9.1f %9.1f %9.1f %8.1f %5.1f%% %6.1f%% %9.1f %15s %9.1f\n",
                    shape_name[shapes[s]], workers[k], m_ratio, median(p50, rounds), m_p9999,
                    m_max, median(off9999, rounds), m_rss, 100 * m_duty,
-                   100 * median(cpu, rounds), paced, wait_share);
+                   100 * median(cpu, rounds), paced, wait_share, held);
             printf("RESULT server %s %d %.3f %.1f %.1f %.1f %.3f %.1f\n", shape_name[shapes[s]],
                    workers[k], m_ratio, m_p9999, m_max, m_rss, m_duty, paced);
         }

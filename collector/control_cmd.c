@@ -112,14 +112,16 @@ static int cmd_stats(reply *r, int argc, char **argv) {
         put(r,
             "gen %d: collections %llu collected %llu uncollectable %llu total_ms %.3f "
             "max_ms %.3f max_pause_ms %.3f last_scanned %llu last_walked %llu window_ms %.3f "
-            "cpu_ms %.3f assisted %llu sliced %llu\n",
+            "cpu_ms %.3f assisted %llu sliced %llu max_pause_held_ms %.3f "
+            "pause_preempted_ms %.3f\n",
             g, (unsigned long long)st[g].collections, (unsigned long long)st[g].collected,
             (unsigned long long)st[g].uncollectable, (double)st[g].total_ns / 1e6,
             (double)st[g].max_ns / 1e6, (double)st[g].max_pause_ns / 1e6,
             (unsigned long long)st[g].last_scanned, (unsigned long long)st[g].last_walked,
             (double)st[g].window_ns / 1e6,
             (double)st[g].cpu_ns / 1e6, (unsigned long long)st[g].assisted,
-            (unsigned long long)st[g].sliced);
+            (unsigned long long)st[g].sliced, (double)st[g].max_pause_held_ns / 1e6,
+            (double)st[g].pause_preempted_ns / 1e6);
         window_ns += st[g].window_ns;
     }
     /* Since cog_init: share of wall time a collection window was open. */

@@ -138,8 +138,9 @@ void cog_gc_stats_snapshot(cog_gc_gen_stats out[COG_GC_GENERATIONS],
                            uint64_t hist[COG_GC_GENERATIONS][COG_GC_DURATION_BUCKETS + 1],
                            cog_gc_wait_hist *waits);
 
-/* A mutator waited ns for collections of generation gen (pacing). */
-void cog_gc_stats_record_pause(int gen, uint64_t ns);
+/* A mutator waited ns for collections of generation gen (pacing), of
+ * which it spent preempted_ns ready to run but off its CPU. */
+void cog_gc_stats_record_pause(int gen, uint64_t ns, uint64_t preempted_ns);
 
 /* Threads in a paced wait now: offline, but each wants its CPU back
  * within the wait's bound (a racy count). */

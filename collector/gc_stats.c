@@ -81,10 +81,14 @@ void cog_gc_stats_record(int gen, const gc_result *r, uint64_t ns, uint64_t cpu_
                 r->scanned, r->collected, r->uncollectable, (double)ns / 1e6);
 }
 
-void cog_gc_stats_record_pause(int gen, uint64_t ns) {
+void cog_gc_stats_record_pause(int gen, uint64_t ns, uint64_t preempted_ns) {
     if (gen < 0 || gen >= COG_GC_GENERATIONS) gen = 0;
+    if (preempted_ns > ns) preempted_ns = ns; /* two clocks, read apart */
     pthread_mutex_lock(&stats_lock);
     if (ns > stats[gen].max_pause_ns) stats[gen].max_pause_ns = ns;
+    if (ns - preempted_ns > stats[gen].max_pause_held_ns)
+        stats[gen].max_pause_held_ns = ns - preempted_ns;
+    stats[gen].pause_preempted_ns += preempted_ns;
     if (ns > recent_pause_ns) recent_pause_ns = ns;
     wait_hist.count[gen][bucket_of(ns, cog_gc_wait_bucket_ns, COG_GC_WAIT_BUCKETS)]++;
     wait_hist.sum_ns[gen] += ns;

@@ -120,6 +120,13 @@ static void write_gc(FILE *f, const snapshot *s) {
                     "CPU time the collector and its helper spent in collections.", cpu_ns);
     PER_GEN_SECONDS(f, s, "cog_gc_paced_wait_max_seconds", "gauge",
                     "Longest time a mutator waited for a collection (pacing).", max_pause_ns);
+    PER_GEN_SECONDS(f, s, "cog_gc_paced_wait_held_max_seconds", "gauge",
+                    "Longest paced wait less the time its thread was ready to run while "
+                    "another had its CPU.",
+                    max_pause_held_ns);
+    PER_GEN_SECONDS(f, s, "cog_gc_paced_wait_preempted_seconds_total", "counter",
+                    "Time threads in paced waits were ready to run while others had their CPU.",
+                    pause_preempted_ns);
     histogram(f, "cog_gc_paced_wait_seconds",
               "Time mutators waited for a collection of each generation (pacing), per wait.",
               cog_gc_wait_bucket_ns, COG_GC_WAIT_BUCKETS, &s->waits.count[0][0],

@@ -18,14 +18,19 @@ int test_pin_to_current_cpu(cpu_set_t *saved) {
     return sched_setaffinity(0, sizeof one, &one);
 }
 
-uint64_t test_gc_max_pause_ns(void) {
+test_pause_stats test_gc_pause_stats(void) {
     cog_gc_gen_stats st[COG_GC_GENERATIONS];
     cog_gc_get_stats(st);
-    uint64_t max = 0;
-    for (int g = 0; g < COG_GC_GENERATIONS; g++)
-        if (st[g].max_pause_ns > max) max = st[g].max_pause_ns;
-    return max;
+    test_pause_stats p = {0};
+    for (int g = 0; g < COG_GC_GENERATIONS; g++) {
+        if (st[g].max_pause_ns > p.max_ns) p.max_ns = st[g].max_pause_ns;
+        if (st[g].max_pause_held_ns > p.max_held_ns) p.max_held_ns = st[g].max_pause_held_ns;
+        p.preempted_ns += st[g].pause_preempted_ns;
+    }
+    return p;
 }
+
+uint64_t test_gc_max_pause_ns(void) { return test_gc_pause_stats().max_ns; }
 
 unsigned long long test_thread_run_delay_ns(void) {
     int64_t delay = cog_gc_thread_run_delay_ns();

@@ -37,6 +37,12 @@ void test_gc_sleep_at_start(cog_gc_phase phase, const cog_gc_info *info, void *a
 
 /* The longest paced wait so far, over the generations (max_pause_ns). */
 uint64_t test_gc_max_pause_ns(void);
+/* The paced-wait statistics over the generations: the longest wait, the
+ * longest less its run-queue delay, and that delay's total. */
+typedef struct test_pause_stats {
+    uint64_t max_ns, max_held_ns, preempted_ns;
+} test_pause_stats;
+test_pause_stats test_gc_pause_stats(void);
 
 /* Time the calling thread has spent runnable but off the CPU, in ns (Linux
  * schedstat run_delay); 0 where the kernel does not report it. Timing

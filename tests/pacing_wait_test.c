@@ -34,6 +34,8 @@ static const long slow_start_ms = SLOW_START_MS;
 typedef struct waits {
     cog_gc_wait_counts n;
     uint64_t max_pause_ns;
+    test_pause_stats pause;  /* since the process began */
+    uint64_t preempted_ns;   /* run-queue delay inside this run's waits */
     long max_young;
     double histogram_count, histogram_sum; /* the metrics' paced-wait histogram */
 } waits;
@@ -71,6 +73,7 @@ static waits outrun_the_collector(void) {
     cog_gc_wait_counts n0;
     cog_gc_pacing_wait_counts(&n0);
     double count0 = wait_histogram("count"), sum0 = wait_histogram("sum");
+    uint64_t preempted0 = test_gc_pause_stats().preempted_ns;
     w.max_young = test_make_garbage_max_young(CYCLES);
     cog_gc_pacing_wait_counts(&w.n);
     w.histogram_count = wait_histogram("count") - count0;
@@ -79,6 +82,8 @@ static waits outrun_the_collector(void) {
     w.n.slept -= n0.slept;
     w.n.crowded -= n0.crowded;
     w.max_pause_ns = test_gc_max_pause_ns();
+    w.pause = test_gc_pause_stats();
+    w.preempted_ns = w.pause.preempted_ns - preempted0;
     cog_gc_disable();
     assert_int_equal(cog_gc_callback_remove(test_gc_sleep_at_start, (void *)&slow_start_ms),
                      COG_OK);
@@ -103,6 +108,9 @@ static void spins_when_every_thread_has_a_cpu(void **state) {
     assert_true(w.n.spun > 0);
     assert_true(w.max_young <= young_bound());
     assert_true(w.max_pause_ns > 0); /* (gc_api_test bounds it) */
+    /* Time off the CPU is taken out of a wait, never added. */
+    assert_true(w.pause.max_held_ns > 0);
+    assert_true(w.pause.max_held_ns <= w.pause.max_ns);
     /* Every wait is in the metrics' histogram, with its time. */
     assert_true(w.histogram_count == (double)(w.n.spun + w.n.slept));
     assert_true(w.histogram_sum > 0);
@@ -144,6 +152,10 @@ static void sleeps_when_other_threads_keep_the_cpus_busy(void **state) {
     assert_true(w.n.crowded > 0);
     assert_true(w.n.slept > w.n.crowded);
     assert_true(w.max_young <= young_bound());
+    /* A crowded spin found at least CROWDED_NS (0.2 ms) of run-queue
+     * delay: the statistics report it as preempted time, not as held. */
+    if (test_thread_run_delay_ns() > 0) assert_true(w.preempted_ns >= 200000);
+    assert_true(w.pause.max_held_ns <= w.pause.max_ns);
 }
 
 static void without_schedstat_an_overrun_spin_makes_waits_sleep(void **state) {
@@ -158,6 +170,8 @@ static void without_schedstat_an_overrun_spin_makes_waits_sleep(void **state) {
     assert_true(w.n.crowded > 0);
     assert_true(w.n.slept > w.n.crowded);
     assert_true(w.max_young <= young_bound());
+    /* Nothing to take out: every wait counts whole. */
+    assert_int_equal(w.preempted_ns, 0);
 }
 
 static void sleeps_when_threads_outnumber_cpus(void **state) {

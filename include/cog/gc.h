@@ -148,6 +148,17 @@ typedef struct cog_gc_gen_stats {
                                (pacing assist) */
     uint64_t sliced;        /* of `collections`, those driven by assistants
                                in slices (cog_gc_set_slicing) */
+    uint64_t max_pause_held_ns; /* the longest paced wait (as max_pause_ns)
+                               less the time its thread was ready to run
+                               while the kernel ran another thread on its
+                               CPU (Linux schedstat's run-queue delay): the
+                               part cog's 0.5 ms bound governs. Equal to
+                               the wall time where schedstat is not
+                               readable */
+    uint64_t pause_preempted_ns; /* total, over paced waits, of that
+                               run-queue delay: high values mean the
+                               machine's CPUs are oversubscribed, not
+                               that the collector is slow */
 } cog_gc_gen_stats;
 
 /* Copy the per-generation statistics (index = generation). They count

@@ -22,6 +22,11 @@
  *   cog_gc_stats_elapsed_seconds                      gauge
  *   cog_gc_cpu_seconds_total{generation}              counter
  *   cog_gc_paced_wait_max_seconds{generation}         gauge
+ *   cog_gc_paced_wait_held_max_seconds{generation}    gauge: the same less
+ *                                                      its run-queue delay
+ *                                                      (max_pause_held_ns)
+ *   cog_gc_paced_wait_preempted_seconds_total{generation} counter
+ *                                                      (pause_preempted_ns)
  *   cog_gc_paced_wait_seconds{generation}             histogram of each
  *                                                      paced wait (pacing,
  *                                                      cog/gc.h), buckets
