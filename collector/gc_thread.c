@@ -70,7 +70,7 @@ static __thread int on_collector __attribute__((tls_model("initial-exec")));
  * thread, or an assistant's slice) and read by the collector thread too:
  * relaxed, a one-update-old value only moves a start by one look. */
 #define DEFAULT_DUTY_CAP 20
-#define DUTY_CAP_YIELD 16
+#define DUTY_CAP_YIELD 24
 static atomic_int duty_cap = DEFAULT_DUTY_CAP;
 static atomic_ullong next_auto_ns;
 

@@ -386,10 +386,10 @@ static void probe_gaps(cog_gc_phase phase, const cog_gc_info *info, void *arg) {
     uint64_t now = mono_ns();
     if (phase == COG_GC_START) {
         /* 3 W after the window closed, which is before STOP: allow 20%.
-         * Past 16 x threshold0 young objects the cap gives way. */
+         * Past 24 x threshold0 young objects the cap gives way. */
         long c[3];
         cog_gc_get_count(c);
-        if (g->stop_ns && now - g->stop_ns < g->last_window * 3 * 8 / 10 && c[0] <= 16 * 100)
+        if (g->stop_ns && now - g->stop_ns < g->last_window * 3 * 8 / 10 && c[0] <= 24 * 100)
             g->early++;
         g->starts++;
         return;

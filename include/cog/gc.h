@@ -114,7 +114,7 @@ int cog_gc_get_slicing(void);
  * path). After a collection whose window lasted W, the next automatic
  * collection waits until W x (100 - cap) / cap has passed: a heap that
  * produces garbage fast gets fewer, larger young collections instead of
- * back-to-back ones. It stops waiting once the young count passes 16 x
+ * back-to-back ones. It stops waiting once the young count passes 24 x
  * threshold0 or the pacing limit (the heap's bound comes first), and
  * cog_gc_collect never waits for it. Default 20; 0 or 100: no cap.
  * COG_EINVAL outside 0..100. */
