@@ -47,8 +47,8 @@
 
 #define DEFAULT_PACING 64
 /* The longest a mutator waits at one safe point: 0.5 ms. The margin to
- * 1 ms is for what the wait does not control: going offline and online
- * again, timer slack and the wake-up of a sleeping wait (on this
+ * 1 ms is for what the wait does not control: going online again
+ * (going offline is timed apart, see pace()), timer slack and the wake-up of a sleeping wait (on this
  * project's VM a 0.9 ms timed sleep returned after 1.00-1.05 ms with a
  * core to itself), and the VM's stalls of a few hundred microseconds
  * during a spinning one. With 0.75 ms, 4 of 38 one-worker runs had one
