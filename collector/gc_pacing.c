@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <time.h>
 
 #include "collector/gc_internal.h"
@@ -57,10 +58,12 @@
  * only means more of them: each still makes at most one safe point's
  * progress. A spinning wait overshoots by one poll. */
 #define MAX_WAIT_NS 500000L
-/* A sleeping wait's own bound: it wakes when the kernel next runs it,
- * which on this project's VM is 0.3-0.75 ms past a timed sleep's end when
- * its vCPU had gone idle (the host wakes the vCPU; the guest sees no
- * run-queue delay), so it asks to wake that much earlier. */
+/* A sleeping wait sleeps only this long: it wakes when the kernel next
+ * runs it, which on this project's VM is 0.3-0.75 ms past a timed sleep's
+ * end when its vCPU had gone idle (the host wakes the vCPU; the guest sees
+ * no run-queue delay). The rest of MAX_WAIT_NS it yields instead (see
+ * sleep_wait), so a wait still holds the thread back as long as before:
+ * the heap's bound counts on it. */
 #define SLEEP_BOUND_NS 250000L
 /* The longest slice of a sliced collection an assistant runs at one safe
  * point (gc_slice.c). Half the wait's bound: a slice is work, not a
@@ -265,13 +268,18 @@ static int spin_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0, int64_t d
     }
 }
 
-/* Sleeps on the progress condvar until the wait is over or its deadline
- * passes; takes and releases the lock. No wake-up is lost for having
- * dropped the lock since `seen` was read (or for a spin before): a
- * completion and a hand-out change what wait_over reads under this lock
- * before they broadcast, and wait_over is evaluated under it before every
- * sleep. The other ends (the count under the limit, collection disabled,
- * an open job) are not broadcast: the deadline bounds them. */
+/* Sleeps on the progress condvar until the wait is over or SLEEP_BOUND_NS
+ * have passed since t0; takes and releases the lock. No wake-up is lost
+ * for having dropped the lock since `seen` was read (or for a spin
+ * before): a completion and a hand-out change what wait_over reads under
+ * this lock before they broadcast, and wait_over is evaluated under it
+ * before every sleep. The other ends (the count under the limit,
+ * collection disabled, an open job) are not broadcast: the deadline
+ * bounds them. Then, until MAX_WAIT_NS, it yields: whoever is runnable on
+ * this CPU gets it (the time shows as run-queue delay), and no idle vCPU
+ * has to be woken for the wait to end. The first part gave the CPU up
+ * for good, so the kernel could move a waiting thread (the collector)
+ * onto it. */
 static void sleep_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0) {
     struct timespec until;
     uint64_t elapsed = cog_gc_now_ns() - t0;
@@ -281,6 +289,7 @@ static void sleep_wait(const cog_tstate *ts, uint64_t seen, uint64_t t0) {
            pthread_cond_timedwait(&progress, &lock, &until) != ETIMEDOUT) {
     }
     pthread_mutex_unlock(&lock);
+    while (!wait_over(ts, seen) && cog_gc_now_ns() - t0 < MAX_WAIT_NS) sched_yield();
 }
 
 /* Installed as lib's pace hook; called at a mutator's safe point when the

@@ -415,7 +415,10 @@ static void duty_cap_spaces_automatic_collections(void **state) {
     g.window_total = st[0].window_ns + st[1].window_ns + st[2].window_ns;
     assert_int_equal(cog_gc_callback_add(probe_gaps, &g), COG_OK);
     cog_gc_enable();
-    for (long i = 0; i < 200000; i++) {
+    /* Long enough for several starts on a loaded machine (four to twelve
+     * measured here; a CI run under ASan beside other tests once had two
+     * with half as many cycles). */
+    for (long i = 0; i < 400000; i++) {
         make_cycle(&test_node_type, &test_node_type);
         if ((i & 63) == 0) cog_safepoint();
     }
