@@ -357,7 +357,8 @@ int main(int argc, char **argv) {
             char wait_share[32];
             snprintf(wait_share, sizeof wait_share, "%llu of %llu", (unsigned long long)over,
                      (unsigned long long)waits);
-            printf("%-7s %7d %8.3fx %9.1f %9.1f %9.1f %9.1f %8.1f %5.1f%% %6.1f%% %9.1f %15s %9.1f\n",
+            printf("%-7s %7d %8.3fx %9.1f %9.1f %9.1f %9.1f %8.1f %5.1f%% %6.1f%% %9.1f %15s "
+                   "%9.1f\n",
                    shape_name[shapes[s]], workers[k], m_ratio, median(p50, rounds), m_p9999,
                    m_max, median(off9999, rounds), m_rss, 100 * m_duty,
                    100 * median(cpu, rounds), paced, wait_share, held);

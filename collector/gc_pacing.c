@@ -48,15 +48,15 @@
 
 #define DEFAULT_PACING 64
 /* The longest a mutator waits at one safe point: 0.5 ms. The margin to
- * 1 ms is for what the wait does not control: going online again
- * (going offline is timed apart, see pace()), timer slack and the wake-up of a sleeping wait (on this
- * project's VM a 0.9 ms timed sleep returned after 1.00-1.05 ms with a
- * core to itself), and the VM's stalls of a few hundred microseconds
- * during a spinning one. With 0.75 ms, 4 of 38 one-worker runs had one
- * wait of 1.02-1.17 ms; with 0.5 ms none of 16 went over 0.88 ms, at the
- * same throughput (docs/performance.md, "Paced waits"). A shorter wait
- * only means more of them: each still makes at most one safe point's
- * progress. A spinning wait overshoots by one poll. */
+ * 1 ms is for what the wait does not control: going online again (going
+ * offline is timed apart, see pace()), timer slack and the wake-up of a
+ * sleeping wait (on this project's VM a 0.9 ms timed sleep returned after
+ * 1.00-1.05 ms with a core to itself), and the VM's stalls of a few
+ * hundred microseconds during a spinning one. With 0.75 ms, 4 of 38
+ * one-worker runs had one wait of 1.02-1.17 ms; with 0.5 ms none of 16
+ * went over 0.88 ms, at the same throughput (docs/performance.md, "Paced
+ * waits"). A shorter wait only means more of them: each still makes at
+ * most one safe point's progress. A spinning wait overshoots by one poll. */
 #define MAX_WAIT_NS 500000L
 /* A sleeping wait sleeps only this long: it wakes when the kernel next
  * runs it, which on this project's VM is 0.3-0.75 ms past a timed sleep's
